@@ -1,0 +1,30 @@
+"""Method adapters: a registry plus the ``create_method`` factory.
+
+A new method is one module here and one entry in ``_MODULES``. Modules are imported on
+first use so that ``nasbench list`` stays fast and one broken adapter cannot break the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from methods.base import Method, MethodConfig, SearchContext
+
+#: method name -> "module:Class"
+_MODULES: dict[str, str] = {
+    "darts": "methods.darts:Darts",
+}
+
+
+def list_methods() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in _MODULES:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(list_methods())}")
+    module, cls = _MODULES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["Method", "MethodConfig", "SearchContext", "get_method", "list_methods"]

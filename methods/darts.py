@@ -1,0 +1,165 @@
+"""DARTS (Liu, Simonyan, Yang; ICLR 2019): softmax relaxation, bi-level optimisation.
+
+Follows quark0/darts: the architecture step comes first, on a validation batch, then the
+weight step on a training batch. First order takes the alpha gradient at the current
+weights; second order at the weights after one virtual SGD step (with the optimiser's
+momentum and weight decay), corrected by a finite-difference Hessian-vector product.
+
+In the relaxed space the alphas are per cell and there is no top-2 rule: each edge keeps
+its strongest op, or, with ``relaxed_threshold``, every op whose softmax weight exceeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from spaces import Genotype, Space
+from spaces.supernet import SuperNet
+
+
+@dataclass
+class DartsConfig(MethodConfig):
+    order: int = 1
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    a_lr: float = 3e-4
+    a_betas: tuple[float, float] = (0.5, 0.999)
+    a_weight_decay: float = 1e-3
+    init_scale: float = 1e-3
+    #: finite-difference step of the Hessian-vector product: r / ||dL_val/dw'|| (DARTS: 0.01)
+    hvp_r: float = 0.01
+    #: relaxed space only: keep every op whose softmax weight exceeds this (None: argmax)
+    relaxed_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {self.order}")
+
+
+class Darts(Method):
+    name = "darts"
+    description = "DARTS: softmax over each edge's ops, bi-level, 1st or 2nd order"
+    Config = DartsConfig
+    bilevel = True
+    cfg: DartsConfig
+
+    def __init__(self, space: Space, supernet: SuperNet, cfg: DartsConfig,
+                 ctx: SearchContext) -> None:
+        super().__init__(space, supernet, cfg, ctx)
+        init = cfg.init_scale * torch.randn(self.layout.shape, generator=self.generator)
+        self.alpha = nn.Parameter(init.to(ctx.device))
+        self.active = self.layout.full_mask()
+        self.w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr,
+                                     momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
+        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.a_lr, betas=cfg.a_betas,
+                                      weight_decay=cfg.a_weight_decay)
+
+    def mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.softmax(self.alpha, dim=-1), self.active
+
+    def begin_epoch(self, epoch: int) -> None:
+        # Cosine annealing as a closed form of the epoch, so a resumed run has the same lr.
+        cfg = self.cfg
+        lr = cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch
+                                                                       / self.ctx.epochs)) / 2
+        for group in self.w_opt.param_groups:
+            group["lr"] = lr
+
+    @property
+    def w_lr(self) -> float:
+        return float(self.w_opt.param_groups[0]["lr"])
+
+    def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
+        assert val_batch is not None, "DARTS is bi-level: it needs a validation batch"
+        self.supernet.train()
+        if self.cfg.order == 1:
+            weights, active = self.mixing()
+            val_loss, _ = self.forward_loss(val_batch, weights, active)
+            # Only the alpha gradient: the weight gradients would be thrown away.
+            (grad,) = torch.autograd.grad(val_loss, [self.alpha])
+        else:
+            val_loss, grad = self._unrolled_alpha_grad(batch, val_batch)
+        self.a_opt.zero_grad(set_to_none=True)
+        self.alpha.grad = grad
+        self.a_opt.step()
+
+        weights, active = self.mixing()
+        self.w_opt.zero_grad(set_to_none=True)
+        loss, logits = self.forward_loss(batch, weights.detach(), active)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
+        self.w_opt.step()
+        return {"loss": float(loss.detach()), "acc": accuracy(logits, batch[1]),
+                "val_loss": float(val_loss)}
+
+    def _unrolled_alpha_grad(self, batch: Batch, val_batch: Batch) -> tuple[torch.Tensor,
+                                                                              torch.Tensor]:
+        """DARTS 2nd order: dL_val(w', a)/da - eta * (d2 L_train / da dw) dL_val(w', a)/dw'."""
+        names, params = zip(*[(n, p) for n, p in self.supernet.named_parameters()], strict=True)
+        eta, cfg = self.w_lr, self.cfg
+        weights, active = self.mixing()
+        train_loss, _ = self.forward_loss(batch, weights.detach(), active)
+        grads = torch.autograd.grad(train_loss, params, allow_unused=True)
+        unrolled = {}
+        for n, p, g in zip(names, params, grads, strict=True):
+            g = torch.zeros_like(p) if g is None else g
+            buf = self.w_opt.state.get(p, {}).get("momentum_buffer")
+            moment = cfg.w_momentum * buf if buf is not None else torch.zeros_like(p)
+            unrolled[n] = (p - eta * (moment + g + cfg.w_weight_decay * p)).detach()
+            unrolled[n].requires_grad_(True)
+        weights, active = self.mixing()
+        with torch.autocast(self.ctx.device.type, enabled=self.ctx.amp):
+            logits, _ = functional_call(self.supernet, unrolled, (val_batch[0], weights, active))
+            val_loss = nn.functional.cross_entropy(logits, val_batch[1])
+        grads = torch.autograd.grad(val_loss, [self.alpha, *unrolled.values()],
+                                    allow_unused=True)
+        d_alpha = grads[0]
+        vector = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads[1:],
+                                                                              strict=True)]
+        return val_loss.detach(), d_alpha - eta * self._hessian_vector(params, vector, batch)
+
+    def _hessian_vector(self, params: tuple[torch.Tensor, ...], vector: list[torch.Tensor],
+                        batch: Batch) -> torch.Tensor:
+        """(dL_train(w + R v)/da - dL_train(w - R v)/da) / 2R with R = r / ||v||."""
+        norm = torch.sqrt(sum((v * v).sum() for v in vector))  # type: ignore[arg-type]
+        radius = self.cfg.hvp_r / (float(norm) + 1e-12)
+        grads = []
+        for sign in (1.0, -2.0):
+            with torch.no_grad():
+                for p, v in zip(params, vector, strict=True):
+                    p.add_(v, alpha=sign * radius)
+            weights, active = self.mixing()
+            loss, _ = self.forward_loss(batch, weights, active)
+            grads.append(torch.autograd.grad(loss, [self.alpha])[0])
+        with torch.no_grad():
+            for p, v in zip(params, vector, strict=True):
+                p.add_(v, alpha=radius)
+        return (grads[0] - grads[1]) / (2 * radius)
+
+    def genotype(self) -> Genotype:
+        weights = torch.softmax(self.alpha.detach(), dim=-1).cpu()
+        keep = None
+        if self.space.name == "relaxed" and self.cfg.relaxed_threshold is not None:
+            keep = weights > self.cfg.relaxed_threshold
+        return self.space.derive(weights, keep)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "alpha": self.alpha.detach().cpu(),
+                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        with torch.no_grad():
+            self.alpha.copy_(state["alpha"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])

@@ -1,0 +1,3 @@
+"""nasbench-suite: differentiable NAS methods compared on equal terms."""
+
+__version__ = "0.1.0"

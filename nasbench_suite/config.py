@@ -1,0 +1,253 @@
+"""Run configuration: typed dataclasses, presets as YAML data, and override resolution.
+
+Resolution order, later wins: dataclass defaults < preset ``run`` < preset ``spaces.<space>``
+< preset ``methods.<method>.run`` / ``.hp`` < ``--config`` file < command-line overrides.
+The resolved config is printed at the start of a run and saved with it as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from methods import MethodConfig, get_method, list_methods
+from nasbench_suite.errors import UsageError
+from spaces import list_spaces
+
+
+@dataclass
+class RunConfig:
+    """Everything a search run depends on, except the method's own hyper-parameters (``hp``)."""
+
+    method: str = "darts"
+    space: str = "restricted"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    preset: str = "mini"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    threads: int | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    channels: int = 8
+    layers: int = 5
+    nodes: int = 4
+    ops: list[str] | None = None
+    image_size: int | None = None
+    train_portion: float = 0.5
+    max_train_images: int | None = None
+    augment: str = "auto"
+    cutout: int = 0
+    bn_calib_batches: int = 10
+    out: str = "results/runs"
+    hp: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.method not in list_methods():
+            raise UsageError(f"unknown method {self.method!r}; choose from "
+                             f"{', '.join(list_methods())}")
+        if self.space not in list_spaces():
+            raise UsageError(f"unknown space {self.space!r}; choose from "
+                             f"{', '.join(list_spaces())}")
+        for name in ("epochs", "batch_size", "eval_batch_size", "channels", "layers", "nodes",
+                     "bn_calib_batches"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.layers < 3:
+            raise UsageError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
+        if not 0 < self.train_portion < 1:
+            raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise UsageError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.augment not in ("auto", "none", "crop_flip", "crop"):
+            raise UsageError(f"augment must be auto, none, crop or crop_flip, got {self.augment!r}")
+        for name in ("image_size", "max_train_images", "threads"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UsageError(f"{name} must be positive, got {value}")
+        if self.cutout < 0:
+            raise UsageError(f"cutout must be >= 0, got {self.cutout}")
+        method = get_method(self.method)
+        try:
+            method.check_space(self.space)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.method_config()
+
+    def method_config(self) -> MethodConfig:
+        cls = get_method(self.method).Config
+        return build_dataclass(cls, self.hp, f"{self.method} hyper-parameter")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["hp"] = self.method_config().to_dict()
+        return data
+
+
+PRESETS = ("mini", "paper")
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a dataclass field's type, with YAML's int -> float widening."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except UsageError as exc:
+                errors.append(str(exc))
+        raise UsageError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise UsageError(f"{where}: expected {len(args)} values, got {value!r}")
+            return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
+        item = args[0] if args else Any
+        return origin(_coerce(v, item, where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise UsageError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def build_dataclass(cls: type, values: dict[str, Any], what: str) -> Any:
+    """Instantiate ``cls`` from a mapping, rejecting unknown keys and mistyped values."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UsageError(f"unknown {what} {unknown[0]!r}; known: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], f"{what} {k!r}") for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"bad {what}: {exc}") from None
+
+
+def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; any problem is one clear UsageError."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(f"{what} {str(path)!r} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} {str(path)!r} must hold a mapping of config fields")
+    return data
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    text = resources.files("nasbench_suite.presets").joinpath(f"{name}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE parsed as YAML (so ``2``, ``0.5``, ``[a, b]``, ``null`` work)."""
+    if "=" not in item:
+        raise UsageError(f"override {item!r} must look like KEY=VALUE")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _split_fields(values: dict[str, Any], method: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Route flat keys to run fields or the method's hp: ``hp.x`` or a bare method field."""
+    run_names = {f.name for f in fields(RunConfig)} - {"hp"}
+    hp_names = {f.name for f in fields(get_method(method).Config)} if method in list_methods() \
+        else set()
+    run, hp = {}, {}
+    for key, value in values.items():
+        if key == "hp":
+            if not isinstance(value, dict):
+                raise UsageError("'hp' must be a mapping of method hyper-parameters")
+            hp.update(value)
+        elif key.startswith("hp."):
+            hp[key[3:]] = value
+        elif key in run_names:
+            run[key] = value
+        elif key in hp_names:
+            hp[key] = value
+        else:
+            raise UsageError(f"unknown config field {key!r} (run fields: "
+                             f"{', '.join(sorted(run_names))}; method fields: "
+                             f"{', '.join(sorted(hp_names)) or 'none'})")
+    return run, hp
+
+
+def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> RunConfig:
+    """Merge defaults, preset, config file and overrides into a validated RunConfig."""
+    file_values = read_yaml(config_file, "config file") if config_file else {}
+    first = {**file_values, **overrides}
+    preset_name = first.get("preset", "mini")
+    method = first.get("method", RunConfig.method)
+    space = first.get("space", RunConfig.space)
+    if not isinstance(preset_name, str):
+        raise UsageError(f"preset must be a name, got {preset_name!r}")
+    preset = load_preset(preset_name)
+    run: dict[str, Any] = {}
+    hp: dict[str, Any] = {}
+    method_preset = (preset.get("methods") or {}).get(method) or {}
+    layers = [preset.get("run") or {}, (preset.get("spaces") or {}).get(space) or {},
+              method_preset.get("run") or {},
+              ((method_preset.get("spaces") or {}).get(space) or {})]
+    for layer in layers:
+        r, h = _split_fields(layer, str(method))
+        run.update(r)
+        hp.update(h)
+    hp.update(method_preset.get("hp") or {})
+    for source in (file_values, overrides):
+        r, h = _split_fields(source, str(method))
+        run.update(r)
+        hp.update(h)
+    run["hp"] = hp
+    run["preset"] = preset_name
+    cfg = build_dataclass(RunConfig, run, "config field")
+    cfg.validate()
+    return cfg
+
+
+def config_to_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

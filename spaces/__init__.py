@@ -1,0 +1,26 @@
+"""Search spaces: a registry plus the ``create_space`` factory."""
+
+from __future__ import annotations
+
+from spaces.base import NetShape, Space
+from spaces.cost import COUNTER, Cost, CostTable
+from spaces.genotype import DARTS_V2, CellGenotype, Genotype
+from spaces.relaxed import RelaxedSpace
+from spaces.restricted import RestrictedSpace
+
+SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (RestrictedSpace, RelaxedSpace)}
+
+
+def list_spaces() -> list[str]:
+    return sorted(SPACES)
+
+
+def create_space(name: str, shape: NetShape, ops: tuple[str, ...] | None = None) -> Space:
+    """Instantiate space ``name`` at the given sizes (which fix its cost table)."""
+    if name not in SPACES:
+        raise ValueError(f"unknown space {name!r}; choose from {', '.join(list_spaces())}")
+    return SPACES[name](shape, ops)
+
+
+__all__ = ["COUNTER", "DARTS_V2", "SPACES", "CellGenotype", "Cost", "CostTable", "Genotype",
+           "NetShape", "Space", "create_space", "list_spaces"]

@@ -1,0 +1,116 @@
+"""What every search space provides: layout, supernet, network, costs, derivation, size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+import torch
+
+from spaces.cost import Cost, CostTable, count_cost_table
+from spaces.genotype import CellGenotype, Genotype
+from spaces.layout import ArchLayout
+from spaces.network import Network
+from spaces.ops import ZERO, check_ops
+from spaces.supernet import SuperNet
+
+
+@dataclass(frozen=True)
+class NetShape:
+    """The sizes a space is instantiated at: they fix the cost table."""
+
+    channels: int
+    layers: int
+    in_channels: int
+    num_classes: int
+    image_size: int
+    nodes: int = 4
+    stem_multiplier: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "layers", "in_channels", "num_classes", "image_size", "nodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.layers < 3:
+            raise ValueError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
+
+
+class Space:
+    """Data plus builders. Subclasses set the op list, the groups and the derivation rule.
+
+    A space never knows which method drives it; methods use only this public interface.
+    """
+
+    name: ClassVar[str]
+    default_ops: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+
+    def __init__(self, shape: NetShape, ops: tuple[str, ...] | None = None) -> None:
+        self.shape = shape
+        self.ops = tuple(ops) if ops else self.default_ops
+        check_ops(self.ops)
+        self.layout = self._layout()
+
+    # -- subclasses -------------------------------------------------------------------------
+    def _layout(self) -> ArchLayout:
+        raise NotImplementedError
+
+    def derive(self, scores: torch.Tensor, keep: torch.Tensor | None = None) -> Genotype:
+        """Genotype from per-(group, edge, op) strengths; ``keep`` limits or names the ops."""
+        raise NotImplementedError
+
+    def log10_size(self, layers: int | None = None) -> float:
+        """log10 of the number of distinct architectures at ``layers`` cells."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------
+    @property
+    def nonzero_ops(self) -> list[int]:
+        return [i for i, op in enumerate(self.ops) if op != ZERO]
+
+    def supernet(self, affine: bool = False, pool_bn: bool = True,
+                 auxiliary: bool = False) -> SuperNet:
+        s = self.shape
+        return SuperNet(self.layout, s.channels, s.in_channels, s.num_classes,
+                        s.stem_multiplier, affine=affine, pool_bn=pool_bn, auxiliary=auxiliary)
+
+    def network(self, genotype: Genotype, channels: int | None = None, layers: int | None = None,
+                auxiliary: bool = False, drop_path_prob: float = 0.0,
+                search_ops: bool = False) -> Network:
+        """The discrete network of ``genotype``; ``search_ops`` builds the supernet's op flavour
+        (non-affine BN, BN after pools) so that :meth:`Network.inherit_from` fits."""
+        s = self.shape
+        return Network(genotype, channels or s.channels, layers or s.layers, s.in_channels,
+                       s.num_classes, s.nodes, s.stem_multiplier, auxiliary, drop_path_prob,
+                       affine=not search_ops, pool_bn=search_ops)
+
+    @cached_property
+    def cost(self) -> CostTable:
+        s = self.shape
+        return count_cost_table(self.layout, s.channels, s.in_channels, s.num_classes,
+                                s.image_size, s.stem_multiplier)
+
+    def genotype_cost(self, genotype: Genotype) -> Cost:
+        return self.cost.genotype_cost(genotype)
+
+    def genotype_from_mask(self, keep: torch.Tensor) -> Genotype:
+        """Exactly the kept non-zero ops, as a genotype of this space (no rule applied)."""
+        groups = {}
+        for g, name in enumerate(self.layout.groups):
+            edges = tuple((self.ops[o], e.input, e.node) for e in self.layout.edges
+                          for o in self.nonzero_ops if bool(keep[g, e.index, o]))
+            groups[name] = CellGenotype(edges, tuple(range(2, 2 + self.shape.nodes)))
+        return Genotype(self.name, groups, self._cell_group_names())
+
+    def _cell_group_names(self) -> tuple[str, ...]:
+        return ()
+
+    def mask_of(self, genotype: Genotype) -> torch.Tensor:
+        """The (G, E, O) bool mask of a genotype's ops: the inverse of genotype_from_mask."""
+        mask = torch.zeros(self.layout.shape, dtype=torch.bool)
+        edge_index = {(e.input, e.node): e.index for e in self.layout.edges}
+        for g, name in enumerate(self.layout.groups):
+            for op, src, dst in genotype.groups[name].edges:
+                mask[g, edge_index[(src, dst)], self.ops.index(op)] = True
+        return mask
