@@ -9,6 +9,7 @@ It sees the space only through :class:`spaces.Space`'s public interface.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +22,11 @@ from spaces.supernet import SuperNet
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+#: Held-out accuracy of a genotype's network with weights inherited from the supernet as it
+#: is now, batch-norm statistics recalibrated on training batches (nasbench_suite.inherit).
+GenotypeScorer = Callable[[Genotype], float]
+
+
 @dataclass(frozen=True)
 class SearchContext:
     """What the loop tells a method about the run it is part of."""
@@ -30,6 +36,7 @@ class SearchContext:
     steps_per_epoch: int
     seed: int
     amp: bool = False
+    score_genotype: GenotypeScorer | None = None
 
 
 @dataclass

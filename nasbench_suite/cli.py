@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from nasbench_suite.errors import UsageError
 
-
 #: Modules that add more subcommands: each has ``register(subparsers)`` and imports its heavy
 #: dependencies (Ray, matplotlib) inside the command functions only.
 COMMAND_MODULES: tuple[str, ...] = ()

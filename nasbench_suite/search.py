@@ -126,8 +126,17 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     supernet: SuperNet = space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))
     supernet.to(device)
     steps = math.ceil(len(search.train) / cfg.batch_size)
+    heldout = search.val if search.val is not None else search.data.test
+    heldout_name = "val" if search.val is not None else "test"
+    calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches, cfg.seed,
+                                device)
+
+    def score_genotype(genotype: Genotype) -> float:
+        return inherited_accuracy(space, supernet, genotype, calib, heldout,
+                                  cfg.eval_batch_size, device)
+
     ctx = SearchContext(device=device, epochs=cfg.epochs, steps_per_epoch=steps, seed=cfg.seed,
-                        amp=cfg.amp)
+                        amp=cfg.amp, score_genotype=score_genotype)
     method = search.method_cls(space, supernet, hp, ctx)
 
     metrics: list[dict[str, Any]] = []
@@ -144,8 +153,6 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
         log(f"resuming after epoch {start_epoch}")
 
     augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout)
-    heldout = search.val if search.val is not None else search.data.test
-    heldout_name = "val" if search.val is not None else "test"
     bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, disable=not progress,
                desc=f"{cfg.method}/{cfg.space}", unit="step", dynamic_ncols=True)
     try:
@@ -178,7 +185,7 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     if len(metrics) < cfg.epochs and not method.finished():
         log(f"stopped after epoch {len(metrics)}; resume with: nasbench run --resume {run_dir}")
         return run_dir
-    _finish(run_dir, cfg, search, method, supernet, metrics, search_time, heldout, log)
+    _finish(run_dir, cfg, search, method, metrics, search_time, heldout, calib, log)
     return run_dir
 
 
@@ -238,18 +245,16 @@ def _write_logs(run_dir: Path, metrics: list[dict[str, Any]], events: list[dict[
 
 
 def _finish(run_dir: Path, cfg: RunConfig, search: Search, method: Method,
-            supernet: SuperNet, metrics: list[dict[str, Any]], search_time: float,
-            heldout: Split, log: Callable[[str], None]) -> None:
+            metrics: list[dict[str, Any]], search_time: float, heldout: Split,
+            calib: list[torch.Tensor], log: Callable[[str], None]) -> None:
     genotype: Genotype = method.genotype()
     space, device = search.space, search.device
     cost = space.genotype_cost(genotype)
-    calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches, cfg.seed,
-                                device)
     weights, active = method.mixing()
-    super_acc = supernet_accuracy(supernet, weights, active, calib, heldout,
+    super_acc = supernet_accuracy(method.supernet, weights, active, calib, heldout,
                                   cfg.eval_batch_size, device)
-    derived_acc = inherited_accuracy(space, supernet, genotype, calib, heldout,
-                                     cfg.eval_batch_size, device)
+    assert method.ctx.score_genotype is not None
+    derived_acc = method.ctx.score_genotype(genotype)
     rundir.write_json(run_dir / rundir.GENOTYPE, genotype.to_dict())
     series = method.series()
     if series:
