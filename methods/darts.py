@@ -100,7 +100,7 @@ class Darts(Method):
         nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         return {"loss": float(loss.detach()), "acc": accuracy(logits, batch[1]),
-                "val_loss": float(val_loss)}
+                "val_loss": float(val_loss.detach())}
 
     def _unrolled_alpha_grad(self, batch: Batch, val_batch: Batch) -> tuple[torch.Tensor,
                                                                               torch.Tensor]:

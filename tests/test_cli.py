@@ -1,0 +1,101 @@
+"""The command line: the happy path, and bad input as one line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nasbench_suite.cli import main
+from tests.conftest import TINY
+
+TINY_ARGS = [f"--set={k}={v}" for k, v in TINY.items() if k != "epochs"] + ["--epochs", "1"]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "runs"
+    code, out, _ = _run(["run", "--method", "darts", "--space", "restricted", "--quiet",
+                         "--out", str(out_dir), *TINY_ARGS], capsys)
+    assert code == 0
+    assert "resolved config:" in out and "run folder:" in out
+    (run_dir,) = out_dir.iterdir()
+    for name in ("config.yaml", "metrics.jsonl", "events.jsonl", "arch.jsonl", "genotype.json",
+                 "summary.json", "checkpoint.pt"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["method"] == "darts" and summary["epochs_run"] == 1
+    assert "FlopCounterMode" in summary["counter"]
+    code, out, _ = _run(["show", str(run_dir)], capsys)
+    assert code == 0 and "derived:" in out
+    code, out, _ = _run(["list"], capsys)
+    assert code == 0 and "darts" in out and "relaxed" in out and "digits" in out
+    # resuming a finished run does nothing
+    code, out, _ = _run(["run", "--resume", str(run_dir)], capsys)
+    assert code == 0 and "already finished" in out
+
+
+def _write_bad_npz(path: Path) -> None:
+    np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8))  # no labels, no test split
+
+
+BAD_CASES = {
+    "unknown method": (["--method", "nope"], "unknown method"),
+    "unknown space": (["--space", "nope"], "unknown space"),
+    "unknown dataset": (["--dataset", "mnist"], "unknown dataset"),
+    "unknown preset": (["--preset", "huge"], "unknown preset"),
+    "zero epochs": (["--epochs", "0"], "epochs must be a positive"),
+    "negative epochs": (["--epochs", "-3"], "epochs must be a positive"),
+    "zero batch": (["--batch-size", "0"], "batch_size must be a positive"),
+    "unknown field": (["--set", "colour=red"], "unknown config field"),
+    "mistyped field": (["--set", "channels=wide"], "expected int"),
+    "bad method field": (["--set", "order=3"], "order must be 1 or 2"),
+    "missing npz": (["--dataset", "npz:/nonexistent/x.npz"], "npz file not found"),
+    "corrupt npz": (["--dataset", "npz:{tmp}/corrupt.npz"], "cannot read npz"),
+    "incomplete npz": (["--dataset", "npz:{tmp}/bad.npz"], "lacks arrays"),
+    "missing config": (["--config", "{tmp}/none.yaml"], "cannot read config file"),
+    "broken config": (["--config", "{tmp}/broken.yaml"], "not valid YAML"),
+    "code in config": (["--config", "{tmp}/evil.yaml"], "not valid YAML"),
+    "not a run": (["--resume", "{tmp}"], "is not a run folder"),
+    "amp on cpu": (["--amp", "--device", "cpu"], "--amp needs a CUDA device"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    _write_bad_npz(tmp_path / "bad.npz")
+    (tmp_path / "broken.yaml").write_text("epochs: [1, 2\n")
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.yaml").write_text(
+        f"epochs: !!python/object/apply:os.system ['touch {marker}']\n")
+    args, message = BAD_CASES[case]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out_dir = tmp_path / "out"
+    code, _, err = _run(["run", "--quiet", "--out", str(out_dir), *args], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err
+    assert not out_dir.exists()
+    assert not marker.exists()
+
+
+def test_unknown_subcommand_and_console_script() -> None:
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "frobnicate"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "run", "--method", "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
