@@ -20,6 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.hessian import dominant_eigenvalue
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
@@ -40,6 +41,10 @@ class DartsConfig(MethodConfig):
     hvp_r: float = 0.01
     #: relaxed space only: keep every op whose softmax weight exceeds this (None: argmax)
     relaxed_threshold: float | None = None
+    #: every N epochs (and at the last), the dominant eigenvalue of the Hessian of the
+    #: validation loss w.r.t. the alphas (RobustDARTS); 0 turns it off
+    hessian_every: int = 0
+    hessian_iters: int = 20
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
@@ -63,6 +68,8 @@ class Darts(Method):
                                      momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
         self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.a_lr, betas=cfg.a_betas,
                                       weight_decay=cfg.a_weight_decay)
+        self._last_val: Batch | None = None
+        self._eigenvalue: float | None = None
 
     def mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.softmax(self.alpha, dim=-1), self.active
@@ -81,6 +88,7 @@ class Darts(Method):
 
     def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
         assert val_batch is not None, "DARTS is bi-level: it needs a validation batch"
+        self._last_val = val_batch
         self.supernet.train()
         if self.cfg.order == 1:
             weights, active = self.mixing()
@@ -145,6 +153,29 @@ class Darts(Method):
             for p, v in zip(params, vector, strict=True):
                 p.add_(v, alpha=radius)
         return (grads[0] - grads[1]) / (2 * radius)
+
+    def end_epoch(self, epoch: int) -> list[dict[str, Any]]:
+        every = self.cfg.hessian_every
+        self._eigenvalue = None
+        if every > 0 and self._last_val is not None and (
+                epoch % every == 0 or epoch == self.ctx.epochs - 1):
+            batch = self._last_val
+
+            def val_loss() -> torch.Tensor:
+                weights, active = self.mixing()
+                return self.forward_loss(batch, weights, active)[0]
+
+            self.supernet.train()
+            self._eigenvalue = dominant_eigenvalue(
+                val_loss, [self.alpha], iters=self.cfg.hessian_iters,
+                generator=torch.Generator().manual_seed(self.ctx.seed + epoch))
+        return []
+
+    def epoch_metrics(self) -> dict[str, float]:
+        metrics = {"w_lr": self.w_lr}
+        if self._eigenvalue is not None:
+            metrics["hessian_eig"] = self._eigenvalue
+        return metrics
 
     def genotype(self) -> Genotype:
         weights = torch.softmax(self.alpha.detach(), dim=-1).cpu()

@@ -18,7 +18,7 @@ from nasbench_suite.errors import UsageError
 
 #: Modules that add more subcommands: each has ``register(subparsers)`` and imports its heavy
 #: dependencies (Ray, matplotlib) inside the command functions only.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli_results", "nasbench_suite.cli_evaluate")
 
 
 class _Parser(argparse.ArgumentParser):

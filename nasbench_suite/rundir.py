@@ -76,6 +76,15 @@ def new_run_dir(out: str | Path, method: str, space: str, dataset: str, seed: in
     return path
 
 
+def claim_run_dir(path: str | Path) -> Path:
+    """An exact folder for a new run (sweep trials): created if missing, never a finished run."""
+    run_dir = Path(path)
+    if (run_dir / SUMMARY).exists():
+        raise UsageError(f"{run_dir} already holds a finished run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
 def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CHECKPOINT}.")
     os.close(fd)

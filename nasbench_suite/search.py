@@ -105,18 +105,25 @@ def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
 
 def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = True,
                stop_after: int | None = None, on_epoch: EpochCallback | None = None,
-               log: Callable[[str], None] = print) -> Path:
+               log: Callable[[str], None] = print, run_dir: Path | None = None) -> Path:
     """Run (or resume) a search and return its run folder.
 
     ``stop_after`` ends the process's work after that many epochs in total, as an
-    interruption would (the checkpoint stays; ``--resume`` continues).
+    interruption would (the checkpoint stays; ``--resume`` continues). ``run_dir`` starts a
+    new run in exactly that folder instead of a fresh timestamped one under ``cfg.out``:
+    sweeps name their trials' folders deterministically so that a re-run finds them.
     """
     search = prepare(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     hp = build_dataclass(search.method_cls.Config, cfg.hp, f"{cfg.method} hyper-parameter")
-    run_dir = resume_dir or rundir.new_run_dir(cfg.out, cfg.method, cfg.space,
-                                               dataset_slug(cfg.dataset), cfg.seed)
+    if resume_dir is not None:
+        run_dir = resume_dir
+    elif run_dir is not None:
+        run_dir = rundir.claim_run_dir(run_dir)
+    else:
+        run_dir = rundir.new_run_dir(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
+                                     cfg.seed)
     if resume_dir is None:
         rundir.atomic_write(run_dir / rundir.CONFIG, config_to_yaml(cfg))
     log(f"run folder: {run_dir}")

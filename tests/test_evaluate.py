@@ -1,0 +1,59 @@
+"""Training from scratch reads the test split once, at the end; the Hessian eigenvalue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasbench_suite.cli import main
+from nasbench_suite.data import TensorSplit
+from nasbench_suite.hessian import dominant_eigenvalue
+from nasbench_suite.train import resolve_eval_config, train_from_scratch
+from spaces import NetShape, create_space
+
+
+def test_dominant_eigenvalue_of_a_known_quadratic() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
+    eig = torch.tensor([5.0, -2.0, 1.5, 1.0, 0.5, 0.1], dtype=torch.float64)
+    hessian = q @ torch.diag(eig) @ q.T
+    x = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
+    value = dominant_eigenvalue(lambda: 0.5 * x @ hessian @ x + x.sum(), [x], iters=200,
+                                tol=1e-10, generator=gen)
+    assert value == pytest.approx(5.0, rel=0.01)
+
+
+def test_evaluate_trains_and_reads_the_test_split_once_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = create_space("relaxed", NetShape(4, 3, 1, 10, 8))
+    genotype = space.derive(torch.rand(space.layout.shape))
+    events: list[str] = []
+    original = TensorSplit.batches
+
+    def spy(self: TensorSplit, batch_size: int, gen, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events.append("test" if gen is None else "train")
+        return original(self, batch_size, gen, *args, **kwargs)
+
+    monkeypatch.setattr(TensorSplit, "batches", spy)
+    cfg = resolve_eval_config({"epochs": 2, "channels": 4, "batch_size": 128,
+                               "out": str(tmp_path), "threads": 1})
+    out = train_from_scratch(cfg, "tiny", genotype, progress=False, log=lambda _: None)
+    assert events == ["train", "train", "test"]
+    result = json.loads((out / "result.json").read_text())
+    assert 0.0 <= result["test_acc"] <= 1.0 and result["layers"] == 3
+    assert result["macs"] == space.genotype_cost(genotype).macs
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 2 and all("test_acc" not in m for m in metrics)
+
+
+def test_evaluate_cli_rejects_bad_sources(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"space": "relaxed"}')
+    assert main(["evaluate", str(bad)]) == 2
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert main(["evaluate", str(bad), "--epochs", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("nasbench: error:") for line in err)

@@ -1,0 +1,175 @@
+"""The results index and `nasbench table`: every number traces back to the run's own files."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nasbench_suite import rundir
+from nasbench_suite.cli import main
+from nasbench_suite.errors import UsageError
+from nasbench_suite.index import load_epochs, load_index, runs
+from nasbench_suite.plots import pareto_front
+from nasbench_suite.tables import make_table
+from tests._results import make_series_run, series_points, tiny_results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_results(tmp_path_factory) / "runs"
+
+
+def _summaries(root: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/summary.json")}
+
+
+def test_index_has_one_row_per_run_equal_to_its_summary(results: Path) -> None:
+    df = load_index([results])
+    run_rows = runs(df)
+    summaries = _summaries(results)
+    assert sorted(run_rows["run"]) == sorted(summaries)
+    for _, row in run_rows.iterrows():
+        s = summaries[row["run"]]
+        for key in ("method", "space", "dataset", "seed", "preset", "search_time_s",
+                    "epochs_run", "counter", "torch"):
+            assert row[key] == s[key], key
+        assert row["acc"] == s["inherited"]["derived_acc"]
+        assert row["supernet_acc"] == s["inherited"]["supernet_acc"]
+        for key in ("macs", "flops", "params", "param_free_share"):
+            assert row[key] == s["derived"][key], key
+        for key, value in s["final"].items():
+            if key != "param_free_share":
+                assert row[key] == value, key
+        assert row["status"] == "finished"
+        assert row["label"] == row["method"] and row["variant"] == ""
+        assert "FlopCounterMode" in row["counter"]
+
+
+def test_index_has_one_row_per_recorded_architecture(results: Path) -> None:
+    df = load_index([results])
+    series = df[df["row"] == "series"]
+    points = series_points()
+    assert list(series["point"]) == [p["index"] for p in points]
+    assert set(series["method"]) == {"gold"}
+    for (_, row), point in zip(series.iterrows(), points, strict=True):
+        for key in ("epoch", "macs", "params", "acc", "lambda", "reason"):
+            assert row[key] == point[key], key
+        assert json.loads(row["genotype"]) == point["genotype"]
+        assert math.isnan(row["search_time_s"])  # run-level values only on run rows
+    # The summary's copy of the series (no genotypes) is enough.
+    other = results.parent / "summary-only"
+    make_series_run(results / "gold-relaxed-digits-s5-fake", other / "gold-b",
+                    in_series_json=False)
+    (other / "gold-b" / rundir.SERIES).unlink(missing_ok=True)
+    only = load_index([other])
+    assert list(only.loc[only["row"] == "series", "macs"]) == [p["macs"] for p in points]
+
+
+def test_index_skips_unfinished_runs_unless_asked(results: Path, tmp_path: Path) -> None:
+    src = next(p for p in sorted(results.iterdir()) if p.name.startswith("darts-restricted"))
+    failed = tmp_path / "failed-run"
+    shutil.copytree(src, failed)
+    (failed / rundir.SUMMARY).unlink()
+    rundir.write_json(failed / "failure.json", {"reason": "diverged: loss became nan"})
+    with pytest.raises(UsageError, match="no finished runs"):
+        load_index([tmp_path])
+    df = load_index([tmp_path], include_unfinished=True)
+    assert list(df["status"]) == ["failed"]
+    assert df["failure"][0] == "diverged: loss became nan"
+
+
+def test_index_reads_epochs(results: Path) -> None:
+    epochs = load_epochs([results])
+    assert len(epochs) == sum(len(rundir.read_jsonl(p / rundir.METRICS))
+                              for p in results.iterdir())
+    assert {"epoch", "param_free_share", "label", "seed"} <= set(epochs.columns)
+
+
+def _expected_from_files(root: Path) -> pd.DataFrame:
+    """The table's statistics, computed straight from metrics.jsonl and summary.json."""
+    rows = []
+    for run in sorted(root.iterdir()):
+        summary = json.loads((run / rundir.SUMMARY).read_text())
+        last = rundir.read_jsonl(run / rundir.METRICS)[-1]
+        rows.append({"label": summary["method"], "space": summary["space"],
+                     "heldout_acc": last["heldout_acc"], "derived_macs": last["derived_macs"],
+                     "acc": summary["inherited"]["derived_acc"],
+                     "search_time_s": last["search_time_s"]})
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby(["label", "space"], sort=True)
+    out = grouped.size().rename("n").to_frame()
+    for metric in ("heldout_acc", "derived_macs", "acc", "search_time_s"):
+        out[f"{metric}_mean"] = grouped[metric].mean()
+        out[f"{metric}_std"] = grouped[metric].std()
+    return out.reset_index()
+
+
+def test_table_equals_pandas_statistics_of_the_metric_files(
+        results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["table", str(results), "--format", "csv",
+                 "--metrics", "heldout_acc,derived_macs,acc,search_time_s"])
+    assert code == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    expected = _expected_from_files(results)
+    assert list(table.columns) == list(expected.columns)
+    assert list(table["label"]) == list(expected["label"])
+    assert list(table["n"]) == [1, 2, 1]  # darts relaxed, darts restricted, gold relaxed
+    pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-12,
+                                  check_dtype=False)
+
+
+def test_markdown_and_latex_tables(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    df = load_index([results])
+    md = make_table(df, ["acc", "macs", "params"], "markdown").splitlines()
+    assert md[0] == "| Method | Space | n | Acc. (%) | FLOPs (M MACs) | Params (M) |"
+    assert md[1].startswith("| --- | --- | ---: |")
+    restricted = next(line for line in md if "restricted" in line)
+    acc = runs(df).query("space == 'restricted'")["acc"] * 100
+    assert f"{acc.mean():.2f} ± {acc.std():.2f}" in restricted
+    single = next(line for line in md if line.startswith("| gold"))
+    assert "±" not in single  # one seed: no spread to show
+    assert main(["table", str(results), "--format", "latex", "--metrics", "acc,param_free_share"]
+                ) == 0
+    tex = capsys.readouterr().out
+    assert tex.startswith("\\begin{tabular}{llrrr}\n\\toprule")
+    assert "Acc. (\\%)" in tex and "$\\pm$" in tex and tex.rstrip().endswith("\\end{tabular}")
+
+
+def test_table_to_file(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.md"
+    assert main(["table", str(results), "--out", str(out)]) == 0
+    assert out.read_text().startswith("| Method | Space | n |")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--metrics", "accuracy"], "unknown metric 'accuracy'"),
+    (["--metrics", "method"], "unknown metric 'method'"),
+])
+def test_table_bad_metric_is_one_line_exit_2(results: Path, argv: list[str], message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", str(results), *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_table_on_empty_or_missing_folder_is_one_line_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"nasbench: error: no run folders in {tmp_path}"
+    assert main(["table", str(tmp_path / "missing")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_pareto_front_keeps_non_dominated_points() -> None:
+    points = pd.DataFrame({"macs": [1, 2, 3, 3, 4, 5, 2],
+                           "acc": [0.5, 0.7, 0.6, 0.8, 0.8, 0.9, 0.7]})
+    front = pareto_front(points, "macs")
+    assert list(zip(front["macs"], front["acc"], strict=True)) == [
+        (1, 0.5), (2, 0.7), (3, 0.8), (5, 0.9)]

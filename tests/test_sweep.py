@@ -1,0 +1,212 @@
+"""`nasbench sweep` on a local Ray: run folders, failures, skip and resume.
+
+One Ray session (2 CPUs) serves the module; a sweep joins it instead of starting its own.
+Two DARTS weight learning rates stand in for two methods (the second order would cost four
+times as much per step).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nasbench_suite import rundir
+from nasbench_suite.cli import main
+from nasbench_suite.config import resolve_config
+from nasbench_suite.errors import UsageError
+from nasbench_suite.index import load_index, runs
+from nasbench_suite.search import run_search
+from nasbench_suite.sweep import (
+    FAILED,
+    FINISHED,
+    Resources,
+    SweepSpec,
+    expand,
+    load_sweep_file,
+    run_sweep,
+    spec_from_dict,
+)
+from tests.conftest import TINY
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def _sweep_file(path: Path, **extra) -> Path:
+    data = {"name": "two-lrs", "methods": ["darts"], "spaces": ["restricted"],
+            "datasets": ["digits"], "seeds": [0, 1], "grid": {"w_lr": [0.025, 0.05]},
+            "set": dict(TINY), **extra}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sweep4(ray_session, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("sweep4")
+    file = _sweep_file(root / "two-lrs.yaml")
+    out = root / "sweeps"
+    outcomes = run_sweep(load_sweep_file(str(file)), out, Resources(cpus_per_trial=1))
+    return file, out, out / "two-lrs", outcomes
+
+
+@pytest.mark.slow
+def test_four_trials_write_four_run_folders_and_the_index_matches(sweep4) -> None:
+    _, _, sweep_dir, outcomes = sweep4
+    assert [o.status for o in outcomes] == [FINISHED] * 4
+    assert all(o.trained and o.action == "ran" for o in outcomes)
+    folders = sorted(p.name for p in sweep_dir.iterdir() if (p / rundir.CONFIG).exists())
+    assert folders == sorted(f"darts-restricted-digits-s{s}-w_lr={lr}" for s in (0, 1)
+                             for lr in (0.025, 0.05))
+    df = runs(load_index([sweep_dir]))
+    assert len(df) == 4
+    for _, row in df.iterrows():
+        summary = json.loads((Path(row["path"]) / rundir.SUMMARY).read_text())
+        config = rundir.read_run_config(Path(row["path"]))
+        lr = config["hp"]["w_lr"]
+        assert row["run"] == f"darts-restricted-digits-s{row['seed']}-w_lr={lr}"
+        assert (row["variant"], row["label"]) == (f"w_lr={lr}", f"darts (w_lr={lr})")
+        assert row["sweep"] == "two-lrs"
+        for key in ("method", "space", "dataset", "seed", "preset", "search_time_s", "counter"):
+            assert row[key] == summary[key], key
+        assert row["acc"] == summary["inherited"]["derived_acc"]
+        assert (row["macs"], row["params"]) == (summary["derived"]["macs"],
+                                                summary["derived"]["params"])
+        assert row["heldout_acc"] == summary["final"]["heldout_acc"]
+        assert config["epochs"] == 1 and config["channels"] == 4
+    trials = (sweep_dir / "trials.csv").read_text().splitlines()
+    assert trials[0].startswith("trial,status,action,epochs,acc") and len(trials) == 5
+
+
+@pytest.mark.slow
+def test_running_again_trains_nothing(sweep4, capsys: pytest.CaptureFixture[str]) -> None:
+    file, out, sweep_dir, _ = sweep4
+    files = [p for p in sweep_dir.rglob("*") if p.is_file() and ".ray" not in p.parts
+             and p.name not in ("trials.csv", "sweep.yaml")]
+    before = {p: p.stat().st_mtime_ns for p in files}
+    assert main(["sweep", str(file), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 to run, 4 already done" in printed
+    assert printed.count("skipped") == 4 and "4 finished" in printed
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+
+
+@pytest.mark.slow
+def test_a_changed_config_is_refused(sweep4) -> None:
+    file, out, _, _ = sweep4
+    spec = load_sweep_file(str(file))
+    spec.fixed["epochs"] = 2
+    with pytest.raises(UsageError, match=r"different config \(epochs: 1 there, 2"):
+        run_sweep(spec, out)
+
+
+@pytest.mark.slow
+def test_nan_trial_fails_the_others_finish_and_unfinished_trials_resume(
+        ray_session, tmp_path: Path) -> None:
+    spec = SweepSpec(name="nan", seeds=[0], grid={"w_lr": [0.025, 1e30]},
+                     fixed={**TINY, "epochs": 2})
+    sweep_dir = tmp_path / "nan"
+    good, bad = expand(spec, sweep_dir.resolve(), log=lambda line: None)
+    # Interrupt the healthy trial after its first epoch, as a killed sweep would leave it.
+    run_search(resolve_config(good.config), run_dir=good.run_dir, stop_after=1,
+               progress=False, log=lambda line: None)
+    first_epoch = rundir.read_jsonl(good.run_dir / rundir.METRICS)
+    assert len(first_epoch) == 1
+
+    outcomes = run_sweep(spec, tmp_path, Resources(cpus_per_trial=1))
+    by_id = {o.trial.trial_id: o for o in outcomes}
+    assert by_id[good.trial_id].status == FINISHED
+    assert by_id[good.trial_id].action == "resumed"
+    metrics = rundir.read_jsonl(good.run_dir / rundir.METRICS)
+    assert len(metrics) == 2 and metrics[0] == first_epoch[0]
+    failed = by_id[bad.trial_id]
+    assert failed.status == FAILED and failed.reason.startswith("diverged: loss became")
+    failure = json.loads((bad.run_dir / "failure.json").read_text())
+    assert failure["error_type"] == "Diverged" and failure["epochs_done"] == 0
+    assert not (bad.run_dir / rundir.SUMMARY).exists()
+
+    df = load_index([sweep_dir], include_unfinished=True)
+    assert dict(zip(df["variant"], df["status"], strict=True)) == {
+        "w_lr=0.025": "finished", "w_lr=1e+30": "failed"}
+    # A failure is a result: running again leaves it (and needs no Ray at all).
+    again = run_sweep(spec, tmp_path, Resources(cpus_per_trial=1))
+    assert [(o.status, o.action, o.trained) for o in again] == [
+        (FINISHED, "skipped", False), (FAILED, "skipped", False)]
+
+
+def test_grid_expansion_is_deterministic_and_validated(tmp_path: Path) -> None:
+    spec = spec_from_dict({"methods": {"darts": {"a_lr": 0.001}}, "seeds": [3, 4],
+                           "spaces": ["restricted", "relaxed"],
+                           "grid": {"order": [1, 2], "a_betas": [[0.5, 0.999]]},
+                           "set": {"epochs": 1}}, "test")
+    trials = expand(spec, tmp_path, log=lambda line: None)
+    assert len(trials) == 8
+    assert trials[0].trial_id == "darts-restricted-digits-s3-order=1-a_betas=0.5_0.999"
+    assert trials[0].variant == "order=1, a_betas=0.5_0.999"
+    assert all(t.config["hp"]["a_lr"] == 0.001 and t.config["epochs"] == 1 for t in trials)
+    assert [t.trial_id for t in expand(spec, tmp_path, log=lambda line: None)] == [
+        t.trial_id for t in trials]
+    bad = spec_from_dict({"grid": {"no_such_field": [1, 2]}}, "test")
+    with pytest.raises(UsageError, match="unknown config field 'no_such_field'"):
+        expand(bad, tmp_path)
+
+
+def test_example_sweep_files_expand() -> None:
+    files = sorted(EXPERIMENTS.glob("*.yaml"))
+    assert files
+    for file in files:
+        spec = load_sweep_file(str(file))
+        assert spec.name == file.stem
+        assert expand(spec, Path("/nonexistent"), log=lambda line: None)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("methods: [darts\n", "is not valid YAML"),
+    ("- darts\n", "must hold a mapping"),
+    ("method: darts\n", "unknown key 'method'"),
+    ("grid: {order: 2}\n", "grid axis 'order' must be a non-empty list"),
+    ("seeds: [zero]\n", "'seeds' must be a list of ints"),
+    ("set: {seed: 1}\n", "set seeds at the top level"),
+    ("methods: [nope]\n", "unknown method 'nope'"),
+])
+def test_malformed_sweep_file_is_one_line_exit_2(tmp_path: Path, text: str, message: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text(text)
+    assert main(["sweep", str(file), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_sweep_options_are_one_line_exit_2(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--out", str(tmp_path)]
+    for argv, message in [(["--seeds", "a"], "--seeds"),
+                          (["--grid", "order"], "must look like KEY=V1,V2"),
+                          (["--cpus-per-trial", "0"], "--cpus-per-trial must be positive"),
+                          (["--max-concurrent", "0"], "--max-concurrent must be at least 1"),
+                          (["no-such-sweep"], "no sweep file 'no-such-sweep'")]:
+        assert main(["sweep", *argv, *out]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_dry_run_lists_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--seeds", "0-2", "--grid", "order=1,2", "--dry-run", "--name", "d",
+                 "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "sweep d: 6 trials"
+    assert lines[1].endswith("d/darts-restricted-digits-s0-order=1")
+    assert not (tmp_path / "d").exists()
