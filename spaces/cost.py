@@ -89,12 +89,18 @@ class CostTable:
 
 def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_classes: int,
                      image_size: int, stem_multiplier: int = 3) -> CostTable:
-    """Count every op once on a probe supernet built as the discrete network would be."""
-    probe = SuperNet(layout, channels, in_channels, num_classes, stem_multiplier,
-                     affine=True, pool_bn=False, auxiliary=False).eval()
-    x = torch.zeros(1, in_channels, image_size, image_size)
+    """Count every op once on a probe supernet built as the discrete network would be.
+
+    The probe lives on the meta device: the counter needs shapes only, so no convolution is
+    computed and no memory is allocated, whatever the network's size.
+    """
+    with torch.device("meta"):
+        probe = SuperNet(layout, channels, in_channels, num_classes, stem_multiplier,
+                         affine=True, pool_bn=False, auxiliary=False).eval()
+    x = torch.zeros(1, in_channels, image_size, image_size, device="meta")
+    weights = torch.ones(layout.shape, device="meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        probe(x, torch.ones(layout.shape), layout.full_mask())
+        probe(x, weights, layout.full_mask())
     counts = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     root = type(probe).__name__
     L, E, O = layout.layers, len(layout.edges), len(layout.ops)
