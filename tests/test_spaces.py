@@ -25,7 +25,7 @@ def test_op_keeps_shape_at_stride_1_and_halves_at_stride_2(name: str, stride: in
 
 
 def test_zero_op_has_no_module() -> None:
-    with pytest.raises(ValueError, match="never computed|skipped"):
+    with pytest.raises(ValueError, match=r"never computed|skipped"):
         create_op(ZERO, 4, 1, True, True)
 
 
@@ -80,7 +80,8 @@ def test_restricted_derivation_two_inputs_one_nonzero_op_per_edge() -> None:
                 assert len({src for _, src in inputs}) == 2
                 for op, src in inputs:
                     assert op != ZERO
-                    e = next(x.index for x in space.layout.edges if (x.input, x.node) == (src, node))
+                    e = next(x.index for x in space.layout.edges
+                             if (x.input, x.node) == (src, node))
                     best = max(space.nonzero_ops, key=lambda o, e=e: float(scores[g, e, o]))
                     assert op == space.ops[best]
             # the two kept edges are the two strongest of the node
