@@ -168,8 +168,8 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
                 break
             t0 = time.perf_counter()
             row = _train_epoch(search, method, epoch, augment, bar)
+            epoch_events = method.end_epoch(epoch)  # prune, grow, evolve: part of the search
             search_time += time.perf_counter() - t0
-            epoch_events = method.end_epoch(epoch)
             for ev in epoch_events:
                 ev.setdefault("epoch", epoch)
             events.extend(epoch_events)

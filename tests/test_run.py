@@ -44,6 +44,10 @@ def test_same_seed_same_result(tiny_config) -> None:
     assert c["arch"] != a["arch"]
 
 
+#: Method settings that keep a tiny run tiny (their searches score architectures).
+FAST_HP: dict[str, dict] = {"padnas": {"population": 4, "generations": 1}}
+
+
 def _pairs() -> list[tuple[str, str]]:
     return [(m, s) for m in list_methods() for s in sorted(get_method(m).spaces)]
 
@@ -52,7 +56,7 @@ def _pairs() -> list[tuple[str, str]]:
 def test_every_method_runs_and_resume_equals_no_interruption(tiny_config, method: str,
                                                              space: str) -> None:
     """Each registered method on each space it supports: stop after one epoch, resume."""
-    cfg = tiny_config(method=method, space=space, epochs=2)
+    cfg = tiny_config(method=method, space=space, epochs=2, **FAST_HP.get(method, {}))
     whole = run_search(cfg, progress=False, log=lambda _: None)
     part = run_search(cfg, progress=False, stop_after=1, log=lambda _: None)
     assert not (part / rundir.SUMMARY).exists()
