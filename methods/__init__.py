@@ -13,6 +13,10 @@ from methods.base import Method, MethodConfig, SearchContext
 #: method name -> "module:Class"
 _MODULES: dict[str, str] = {
     "darts": "methods.darts:Darts",
+    "padnas": "methods.padnas:PadNas",
+    "edas": "methods.edas:Edas",
+    "nse": "methods.nse:Nse",
+    "gold": "methods.gold:Gold",
 }
 
 

@@ -103,6 +103,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"run: {run_dir}")
     print(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {cfg.get('dataset')}, "
           f"seed {cfg.get('seed')}, preset {cfg.get('preset')}")
+    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epochs "
+          f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
+    hp = cfg.get("hp") or {}
+    if hp:
+        print("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
     summary_path = run_dir / SUMMARY
     if not summary_path.exists():
         rows = read_jsonl(run_dir / "metrics.jsonl")
@@ -120,8 +125,12 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"parameter-free share {derived.get('param_free_share', 0):.2f}")
     series = summary.get("series") or []
     if series:
-        keys = [k for k in series[0] if not isinstance(series[0][k], (dict, list))]
-        print("recorded architectures:")
+        # The cost and accuracy columns first (summary.json stores keys sorted).
+        lead = [k for k in ("index", "epoch", "reason", "macs", "params", "acc")
+                if k in series[0]]
+        keys = lead + [k for k in series[0] if k not in lead
+                       and not isinstance(series[0][k], (dict, list))]
+        print("recorded architectures (macs: multiply-adds, the papers' FLOPs):")
         print("  " + "  ".join(f"{k:>12s}" for k in keys))
         for point in series:
             print("  " + "  ".join(_fmt(point.get(k)) for k in keys))

@@ -1,0 +1,76 @@
+"""GOLD-NAS search step: pruning must make the search cheaper, not just zero a weight.
+
+One run, two measurements: the step of the full supernet, then the step after the pruning
+rule has removed ops until at most half of the supernet's multiply-adds remain. Both are
+medians of ``ROUNDS`` steps after ``WARMUP`` warm-ups, at the mini preset's size (C=8,
+5 cells, 8x8 digits-sized images, batch 64). The issue's target is a ratio of at most 0.7;
+it is recorded in ``extra_info`` and never asserted (times vary from machine to machine).
+
+Run with ``pytest tests/benchmarks --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+import spaces
+from methods.base import SearchContext
+from methods.gold import Gold, GoldConfig
+from spaces import NetShape
+
+WARMUP, ROUNDS = 3, 10
+
+
+def _median_step(step: Callable[[], object]) -> float:
+    for _ in range(WARMUP):
+        step()
+    times = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _prune_half(method: Gold, seed: int = 0) -> None:
+    """Drive the real pruning rule: gates of randomly chosen ops are pushed below eta_min,
+    chunk by chunk, until at most half of the full supernet's multiply-adds remain."""
+    initial = method.initial_macs
+    order = torch.randperm(method.alpha.numel(), generator=torch.Generator().manual_seed(seed))
+    flat = method.alpha.detach().view(-1)
+    for chunk in order.split(8):
+        if method.macs <= initial / 2:
+            break
+        flat[chunk] = -30.0
+        method.prune()
+
+
+def test_gold_step_cost_falls_with_pruning(benchmark) -> None:
+    torch.manual_seed(0)
+    space = spaces.create_space("relaxed", NetShape(8, 5, 1, 10, 8))
+    cfg = GoldConfig(min_flops_fraction=0.30887)  # the mini preset's floor
+    supernet = space.supernet(auxiliary=Gold.uses_auxiliary(cfg))
+    ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
+    method = Gold(space, supernet, cfg, ctx)
+    gen = torch.Generator().manual_seed(0)
+    batch = (torch.randn(64, 1, 8, 8, generator=gen), torch.randint(0, 10, (64,), generator=gen))
+
+    def step() -> object:
+        return method.step(batch, None)
+
+    first = _median_step(step)
+    full_ops = int(method.active.sum())
+    _prune_half(method)
+    later = _median_step(step)
+    benchmark.extra_info.update({
+        "threads": torch.get_num_threads(),
+        "step_full_s": first, "step_pruned_s": later, "ratio": later / first,
+        "macs_full": method.initial_macs, "macs_pruned": method.macs,
+        "macs_share": method.macs / method.initial_macs,
+        "ops_full": full_ops, "ops_pruned": int(method.active.sum()),
+    })
+    benchmark.pedantic(step, rounds=ROUNDS, warmup_rounds=WARMUP)
