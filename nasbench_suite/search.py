@@ -117,17 +117,6 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     hp = build_dataclass(search.method_cls.Config, cfg.hp, f"{cfg.method} hyper-parameter")
-    if resume_dir is not None:
-        run_dir = resume_dir
-    elif run_dir is not None:
-        run_dir = rundir.claim_run_dir(run_dir)
-    else:
-        run_dir = rundir.new_run_dir(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
-                                     cfg.seed)
-    if resume_dir is None:
-        rundir.atomic_write(run_dir / rundir.CONFIG, config_to_yaml(cfg))
-    log(f"run folder: {run_dir}")
-
     seed_everything(cfg.seed)
     space, device = search.space, search.device
     supernet: SuperNet = space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))
@@ -144,7 +133,22 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
 
     ctx = SearchContext(device=device, epochs=cfg.epochs, steps_per_epoch=steps, seed=cfg.seed,
                         amp=cfg.amp, score_genotype=score_genotype)
-    method = search.method_cls(space, supernet, hp, ctx)
+    try:  # a method refuses its config or space here, before any folder is written
+        method = search.method_cls(space, supernet, hp, ctx)
+    except ValueError as exc:
+        raise UsageError(f"{cfg.method}: {exc}") from None
+
+    if resume_dir is not None:
+        run_dir = resume_dir
+    elif run_dir is not None:
+        run_dir = rundir.claim_run_dir(run_dir)
+    else:
+        run_dir = rundir.new_run_dir(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
+                                     cfg.seed)
+    if resume_dir is None:
+        rundir.atomic_write(run_dir / rundir.CONFIG, config_to_yaml(cfg))
+    log(f"run folder: {run_dir}")
+
 
     metrics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []

@@ -67,6 +67,9 @@ BAD_CASES = {
     "code in config": (["--config", "{tmp}/evil.yaml"], "not valid YAML"),
     "not a run": (["--resume", "{tmp}"], "is not a run folder"),
     "amp on cpu": (["--amp", "--device", "cpu"], "--amp needs a CUDA device"),
+    "method refuses its space": (["--method", "nse", "--space", "relaxed",
+                                  "--set", "ops=[skip_connect,sep_conv_3x3]"],
+                                 "needs a pool larger than K"),
 }
 
 
