@@ -25,14 +25,37 @@ every field of :class:`GoldConfig` keeps; the paper's equations could not be che
 
 In the restricted space the gates act on the two shared cell types; ``none`` has no output
 (the supernet never computes it), so it is masked out from the start.
+
+Choices where METHODS.md or the public code leave room (each a config field or documented):
+
+* Pruning happens only at the end of an epoch. The public forward also skips, mid-epoch, any
+  op whose node-normalised gate is below eta_min; here the mask changes only when pruning.
+* Within a round, ``w_hat`` is recomputed after the eta_min sweep before the weakest op is
+  chosen; ties go to the lowest (group, edge, op) index. The eta_min sweep takes ops in
+  ascending ``w_hat`` so that the guard keeps a node's strongest op.
+* ``n_node`` counts the active ops into the node (the public code: those above eta_min,
+  which is the same set once pruned ops are masked).
+* FLOPs(op) are the cost table's multiply-adds of the cells the gate drives (FlopCounterMode
+  counts 2 FLOPs per multiply-add; halved), divided by ``flops_unit``.
+* The floor is either absolute (``min_flops``, the public 240M at C=36) or a share of the
+  full supernet (``min_flops_fraction``): 240M is 30.887% of the C=36 supernet's 777M, and
+  as a share it also fits C=16 (172M in all) and the mini network. The presets use the share.
+* A point recorded at the same cost as the previous one (only parameter-free, FLOP-free ops
+  pruned in between) replaces it, so the series' costs strictly decrease; the event says so.
+* The step reports ``loss`` = CE + auxiliary (comparable across methods) and ``objective``
+  = loss + lambda R, since lambda can grow by orders of magnitude.
+* ``w_hat`` is computed in log space (a per-node softmax of ``logsigmoid(alpha)``), the
+  same quantity without 0/0 when gates saturate under a large lambda.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
@@ -61,7 +84,7 @@ class GoldConfig(MethodConfig):
     #: pruning: w_hat at or below eta_min is pruned; the weakest op at or below eta_max too
     eta_min: float = 0.01
     eta_max: float = 0.05
-    #: pruning rounds per epoch, and the pruned-op count above which lambda is halved
+    #: pruning rounds per epoch, and the pruned-op count from which lambda is divided
     n0: int = 4
     #: lambda at the start, its first step d0, and the factor of the doubling/halving schedule
     #: (the public code calls d0 ``lambda0`` and the factor ``c0``)
@@ -150,24 +173,36 @@ class Gold(Method):
         # The supernet skips inactive ops; zeroing their gates keeps the logged weights honest.
         return self.gates() * self.active_dev, self.active
 
-    def node_normalised(self, w: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor,
-                                                                               torch.Tensor]:
-        """``w_hat`` (G, E, O) over every active op of every edge into the node, and the
-        number of active ops into each edge's node (G, E, 1). Inactive entries are 0."""
-        a = active.to(w.dtype)
-        node = self.node_of_edge.to(w.device)
-        g = w.shape[0]
-        node_sum = torch.zeros(g, self.n_nodes, dtype=w.dtype, device=w.device)
-        node_sum = node_sum.index_add(1, node, (w * a).sum(-1))
-        node_cnt = torch.zeros(g, self.n_nodes, dtype=w.dtype, device=w.device)
+    def node_normalised(self, alpha: torch.Tensor,
+                        active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w_hat`` (G, E, O) of the gates ``sigmoid(alpha)`` over every active op of every
+        edge into the node, and the number of active ops into each edge's node (G, E, 1).
+        Inactive entries are 0.
+
+        Computed in log space (a softmax of ``logsigmoid(alpha)`` per node): lambda grows
+        without bound while little is pruned, and gates that underflow to 0 would otherwise
+        make ``w / sum(w)`` a 0/0 with an infinite gradient.
+        """
+        a = active.to(alpha.dtype)
+        node = self.node_of_edge.to(alpha.device)
+        g = alpha.shape[0]
+        log_w = F.logsigmoid(alpha).masked_fill(a == 0, -math.inf)
+        # Shift by the node's largest log-gate (a constant for the gradient: softmax is
+        # shift-invariant), so the largest active op contributes exp(0) = 1 to the sum.
+        edge_max = log_w.detach().amax(-1)  # (G, E)
+        node_max = torch.full((g, self.n_nodes), -math.inf, dtype=alpha.dtype,
+                              device=alpha.device)
+        node_max = node_max.scatter_reduce(1, node.expand(g, -1), edge_max, "amax")
+        shifted = torch.exp(log_w - node_max[:, node, None])  # inactive: exp(-inf) = 0
+        node_sum = torch.zeros(g, self.n_nodes, dtype=alpha.dtype, device=alpha.device)
+        node_sum = node_sum.index_add(1, node, shifted.sum(-1))
+        node_cnt = torch.zeros(g, self.n_nodes, dtype=alpha.dtype, device=alpha.device)
         node_cnt = node_cnt.index_add(1, node, a.sum(-1))
-        # A node always keeps an active op, so its sum is positive; clamp for the inactive.
-        w_hat = a * w / node_sum[:, node, None].clamp_min(1e-30)
-        return w_hat, node_cnt[:, node, None]
+        return shifted / node_sum[:, node, None], node_cnt[:, node, None]
 
     def regulariser(self) -> torch.Tensor:
         """R = sum over active ops of ln(1 + n_node w_hat) (reg_flops + mu FLOPs(op))."""
-        w_hat, n = self.node_normalised(self.gates(), self.active_dev)
+        w_hat, n = self.node_normalised(self.alpha, self.active_dev)
         return (self.active_dev * torch.log1p(n * w_hat) * self.op_weight).sum()
 
     # -- search ----------------------------------------------------------------------------
@@ -179,18 +214,20 @@ class Gold(Method):
         weights, active = self.mixing()
         ce, logits = self.forward_loss(batch, weights, active, self.cfg.auxiliary_weight)
         reg = self.regulariser()
-        loss = ce + self.lam * reg
-        loss.backward()
+        objective = ce + self.lam * reg
+        objective.backward()
         nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         self.a_opt.step()
-        return {"loss": float(loss.detach()), "acc": accuracy(logits, batch[1]),
-                "ce": float(ce.detach()), "reg": float(reg.detach())}
+        # ``loss`` is the data loss (CE + auxiliary), comparable across methods and epochs;
+        # lambda x R can dwarf it late in a search, when lambda has grown by orders of magnitude.
+        return {"loss": float(ce.detach()), "acc": accuracy(logits, batch[1]),
+                "reg": float(reg.detach()), "objective": float(objective.detach())}
 
     def prune(self) -> list[dict[str, Any]]:
         """``n0`` rounds of the eta_min and eta_max rules; returns the pruned ops in order."""
         cfg = self.cfg
-        w = self.gates().detach().cpu().to(torch.float64)
+        alpha = self.alpha.detach().cpu().to(torch.float64)
         active = self.active
         node = self.node_of_edge
         pruned: list[dict[str, Any]] = []
@@ -203,12 +240,12 @@ class Gold(Method):
             return int(active[g][node == node[e]].sum())
 
         for _ in range(cfg.n0):
-            w_hat, _ = self.node_normalised(w, active)
+            w_hat, _ = self.node_normalised(alpha, active)
             low = (active & (w_hat <= cfg.eta_min)).nonzero().tolist()
             for g, e, o in sorted(low, key=lambda i: float(w_hat[tuple(i)])):
                 if node_count(g, e) > 1:  # never remove a node's last input
                     cut(g, e, o, float(w_hat[g, e, o]), "eta_min")
-            w_hat, n = self.node_normalised(w, active)
+            w_hat, n = self.node_normalised(alpha, active)
             candidate = active & (n > 1)
             if candidate.any():
                 masked = w_hat.masked_fill(~candidate, float("inf"))

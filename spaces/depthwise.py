@@ -51,12 +51,24 @@ import torch
 import torch.nn.functional as F
 
 
-def fast_backward_wins(kernel: int, dilation: int) -> bool:
-    """Whether the forward-conv backward is used for this (already cropped) kernel.
+def backward_plan(kernel: int, stride: int, dilation: int, size: int,
+                  channels_last: bool) -> tuple[bool, bool]:
+    """(input gradient by a forward conv, weight gradient by a forward conv) for a kernel
+    (already cropped / subsampled) on a map of ``size`` pixels a side.
 
-    See the module docstring for the measurements; plain 3x3 keeps oneDNN's backward.
+    The rule of the module docstring's table: the flipped-kernel conv for every stride-1
+    input gradient; the folded correlation for the weight gradient of dilated kernels, of
+    every kernel on maps of at most 2 pixels, and of 5x5+ kernels except at 16+ pixels in
+    channels_last (a tie there, and the native one needs no extra memory).
     """
-    return not (kernel <= 3 and dilation == 1)
+    by_conv_x = stride == 1
+    if dilation > 1 or size <= 2:
+        by_conv_w = True
+    elif kernel <= 3:
+        by_conv_w = False
+    else:
+        by_conv_w = size <= 8 or not channels_last
+    return by_conv_x, by_conv_w
 
 
 def cropped_taps(size: int, out_size: int, kernel: int, stride: int, padding: int,
@@ -117,26 +129,37 @@ def _memory_format(t: torch.Tensor) -> torch.memory_format:
 
 
 class DepthwiseConvFn(torch.autograd.Function):
-    """Depthwise conv whose backward is made of forward convs (see the module docstring)."""
+    """Depthwise conv whose backward computes each gradient the faster way (module docstring).
+
+    ``by_conv``: (input gradient by a forward conv, weight gradient by a forward conv); a
+    gradient not computed by a forward conv comes from oneDNN's own backward kernel.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
-                dilation: int) -> torch.Tensor:
+                dilation: int, by_conv: tuple[bool, bool] = (True, True)) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.conf = (stride, padding, dilation)
+        ctx.conf = (stride, padding, dilation, by_conv)
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        stride, padding, dilation = ctx.conf
+        stride, padding, dilation, (conv_x, conv_w) = ctx.conf
+        need_x = ctx.needs_input_grad[0]
+        need_w = ctx.needs_input_grad[1] and _engine_needs(ctx, 1)
         grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
+        native = [need_x and not conv_x, need_w and not conv_w, False]
+        if any(native):
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                grad_out, x, weight, None, [stride] * 2, [padding] * 2, [dilation] * 2, False,
+                [0, 0], x.shape[1], native)
+        if need_x and conv_x:
             grad_x = _input_grad(grad_out, weight, x.shape[-2], x.shape[-1], stride, padding,
                                  dilation)
-        if ctx.needs_input_grad[1] and _engine_needs(ctx, 1):
+        if need_w and conv_w:
             grad_w = _weight_grad(x, grad_out, weight.shape[-1], stride, padding, dilation)
-        return grad_x, grad_w, None, None, None
+        return grad_x, grad_w, None, None, None, None
 
 
 def _engine_needs(ctx: Any, index: int) -> bool:
@@ -154,6 +177,31 @@ def _engine_needs(ctx: Any, index: int) -> bool:
         return True
 
 
+class SubsampleFn(torch.autograd.Function):
+    """``x[:, :, ::s, ::s]`` whose gradient keeps ``x``'s memory format.
+
+    (The slice's own backward scatters into an NCHW zero tensor, which would turn a
+    channels_last network's gradients NCHW from there on.)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, step: int) -> torch.Tensor:
+        ctx.step, ctx.shape, ctx.format = step, x.shape, _memory_format(x)
+        return x[:, :, ::step, ::step].contiguous(memory_format=ctx.format)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        step = ctx.step
+        full = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                           memory_format=ctx.format).zero_()
+        full[:, :, ::step, ::step] = grad
+        return full, None
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def _plain(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
            dilation: int) -> torch.Tensor:
     return F.conv2d(x, weight, None, stride, padding, dilation, weight.shape[0])
@@ -166,21 +214,34 @@ def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: 
     Same values and gradients as ``F.conv2d(..., groups=C)``; on the CPU the kernel is
     cropped to the taps that reach the image and the backward is chosen per kernel.
     """
-    if x.device.type != "cpu" or torch._C._len_torch_dispatch_stack() > 0:
+    if (x.device.type != "cpu" or torch._C._len_torch_dispatch_stack() > 0
+            or torch.is_autocast_enabled("cpu")):
         return _plain(x, weight, stride, padding, dilation)
     kernel = weight.shape[-1]
     if weight.shape[-2] != kernel:
         return _plain(x, weight, stride, padding, dilation)
-    cut = min(cropped_taps(size, (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1,
-                           kernel, stride, padding, dilation) for size in x.shape[-2:])
+    if stride > 1 and dilation % stride == 0 and padding % stride == 0 and all(
+            _out_size(size, kernel, stride, padding, dilation)
+            == _out_size(-(-size // stride), kernel, 1, padding // stride, dilation // stride)
+            for size in x.shape[-2:]):
+        # Only every stride-th row and column is ever read (dil_conv at stride 2): the same
+        # conv at stride 1 on the subsampled map, without a zero-stuffed backward.
+        x = SubsampleFn.apply(x, stride)
+        stride, padding, dilation = 1, padding // stride, dilation // stride
+    cut = min(cropped_taps(size, _out_size(size, kernel, stride, padding, dilation), kernel,
+                           stride, padding, dilation) for size in x.shape[-2:])
     if cut:
         weight = weight[:, :, cut:kernel - cut, cut:kernel - cut]
         kernel -= 2 * cut
         padding -= cut * dilation
     if kernel == 1 and padding == 0:
-        return x[:, :, ::stride, ::stride] * weight.reshape(1, -1, 1, 1)
-    grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    if (grad and fast_backward_wins(kernel, dilation)
-            and dilation * (kernel - 1) >= padding):
-        return DepthwiseConvFn.apply(x, weight, stride, padding, dilation)
-    return _plain(x, weight, stride, padding, dilation)
+        if stride > 1:
+            x = SubsampleFn.apply(x, stride)
+        return x * weight.reshape(1, -1, 1, 1)
+    if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        return _plain(x, weight, stride, padding, dilation)
+    plan = backward_plan(kernel, stride, dilation, max(x.shape[-2:]),
+                         _memory_format(x) == torch.channels_last)
+    if not any(plan) or dilation * (kernel - 1) < padding:
+        return _plain(x, weight, stride, padding, dilation)
+    return DepthwiseConvFn.apply(x, weight, stride, padding, dilation, plan)

@@ -191,6 +191,13 @@ def gather_channels(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).index_select(3, index).permute(0, 3, 1, 2)
 
 
+def repeat_channels(x: torch.Tensor, copies: int) -> torch.Tensor:
+    """``x.repeat(1, copies, 1, 1)`` that keeps a channels_last tensor channels_last."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return x.repeat(1, copies, 1, 1)
+    return x.permute(0, 2, 3, 1).repeat(1, 1, 1, copies).permute(0, 3, 1, 2)
+
+
 def grouped_pointwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
     """``F.conv2d(x, weight, groups=groups)`` for a 1x1 ``weight``, as a batched matmul.
 
@@ -410,9 +417,10 @@ class SuperCell(nn.Module):
                 total = out if total is None else total + out
             assert total is not None
             return list(total.view(n, t_count, c, h, w).unbind(1))
-        # channels_last: a 1x1 conv whose weight is mixing (x) identity(C). C times the
-        # multiply-adds, but one dense GEMM; per-pixel (T x B) @ (B x C) products are 5-10x
-        # slower at 16x16 (too many tiny matrices).
+        # channels_last: one GEMM (N*H*W x B*C) @ (B*C x T*C) with mixing (x) identity(C)
+        # as the matrix. C times the multiply-adds of the sparse product, but one dense MKL
+        # call; per-pixel (T x B) @ (B x C) products are 5-10x slower at 16x16 (too many tiny
+        # matrices) and a 1x1 convolution with that weight 1.5x slower below 8x8.
         eye = torch.eye(c, dtype=blocks.parts[0].dtype, device=mixing.device)
         total = None
         offset = 0
@@ -420,10 +428,11 @@ class SuperCell(nn.Module):
             count = part.shape[1] // c
             kron = torch.kron(mixing[:, offset:offset + count].to(part.dtype), eye)
             offset += count
-            out = F.conv2d(part, kron.view(t_count * c, count * c, 1, 1))
+            out = torch.mm(part.permute(0, 2, 3, 1).reshape(n * h * w, count * c), kron.t())
             total = out if total is None else total + out
         assert total is not None
-        return list(total.split(c, 1))
+        grid = total.view(n, h, w, t_count * c).permute(0, 3, 1, 2)
+        return list(grid.split(c, 1))
 
 
 class _WaveRun:
@@ -457,8 +466,11 @@ class _WaveRun:
         if self._relu is None:
             self._relu = F.relu(self.sources(self.relu_slots)[0])
         r = self._relu
+        copies, rest = divmod(len(key), len(self.relu_slots))
         if key == self.relu_slots:
             g = r
+        elif not rest and key == self.relu_slots * copies:  # e.g. wave 0: (0, 1) x 4 edges
+            g = repeat_channels(r, copies)
         else:
             c = self.c
             index = torch.tensor([self.relu_slots.index(s) * c + j for s in key
@@ -636,9 +648,11 @@ class SuperNet(nn.Module):
                              f"got {tuple(weights.shape)} and {tuple(active.shape)}")
         mask = active.tolist()
         fused = self.fused and not self._observed()
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
         s0 = s1 = self.stem(x)
+        if self.channels_last:
+            # After the stem, not before: a 1-channel input is both NCHW and channels_last,
+            # and oneDNN then keeps the stem's output NCHW.
+            s0 = s1 = s0.contiguous(memory_format=torch.channels_last)
         aux = None
         for i, cell in enumerate(self.cells):
             g = cell.group

@@ -42,12 +42,18 @@ def check(fn, x, w, stride, padding, dilation, atol=1e-5):
 
 
 @pytest.mark.parametrize(("stride", "dilation", "kernel", "size"), CASES)
-def test_function_matches_conv2d(stride: int, dilation: int, kernel: int, size: int) -> None:
+@pytest.mark.parametrize("by_conv", [(True, True), (True, False), (False, True)])
+def test_function_matches_conv2d(stride: int, dilation: int, kernel: int, size: int,
+                                 by_conv: tuple[bool, bool]) -> None:
     """The forward-conv backward itself, whatever the per-kernel choice would pick."""
     x = torch.randn(3, 4, size, size + 1)  # odd and even, non-square
     w = torch.randn(4, 1, kernel, kernel)
     padding = dilation * (kernel - 1) // 2
-    check(DepthwiseConvFn.apply, x, w, stride, padding, dilation)
+
+    def fn(x, w, s, p, d):
+        return DepthwiseConvFn.apply(x, w, s, p, d, by_conv)
+
+    check(fn, x, w, stride, padding, dilation)
 
 
 @pytest.mark.parametrize(("stride", "dilation", "kernel", "size"), CASES)
