@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from nasbench_suite.hessian import dominant_eigenvalue
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
@@ -126,6 +127,34 @@ class Method:
         self.generator.set_state(state["generator"])
 
     # -- shared helpers --------------------------------------------------------------------
+    def arch_parameters(self) -> list[torch.Tensor]:
+        """The architecture parameters the Hessian is taken with respect to."""
+        alpha = getattr(self, "alpha", None)
+        return [alpha] if isinstance(alpha, torch.Tensor) else []
+
+    def hessian_eigenvalue(self, batch: Batch, epoch: int, iters: int) -> float:
+        """Dominant eigenvalue of the Hessian of ``batch``'s cross-entropy w.r.t. the
+        architecture parameters (RobustDARTS's sharpness measure), by power iteration.
+
+        The forward is in train mode, as in a search step, but batch-norm running statistics
+        are put back afterwards: measuring must not change the search.
+        """
+        buffers = [b.detach().clone() for b in self.supernet.buffers()]
+
+        def loss() -> torch.Tensor:
+            weights, active = self.mixing()
+            return self.forward_loss(batch, weights, active)[0]
+
+        self.supernet.train()
+        try:
+            return dominant_eigenvalue(
+                loss, self.arch_parameters(), iters=iters,
+                generator=torch.Generator().manual_seed(self.ctx.seed * 1_000 + epoch))
+        finally:
+            with torch.no_grad():
+                for buf, saved in zip(self.supernet.buffers(), buffers, strict=True):
+                    buf.copy_(saved)
+
     def forward_loss(self, batch: Batch, weights: torch.Tensor, active: torch.Tensor,
                      aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy (plus the weighted auxiliary loss) and the logits of one batch."""

@@ -20,7 +20,6 @@ from torch import nn
 from torch.func import functional_call
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from nasbench_suite.hessian import dominant_eigenvalue
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
@@ -159,16 +158,8 @@ class Darts(Method):
         self._eigenvalue = None
         if every > 0 and self._last_val is not None and (
                 epoch % every == 0 or epoch == self.ctx.epochs - 1):
-            batch = self._last_val
-
-            def val_loss() -> torch.Tensor:
-                weights, active = self.mixing()
-                return self.forward_loss(batch, weights, active)[0]
-
-            self.supernet.train()
-            self._eigenvalue = dominant_eigenvalue(
-                val_loss, [self.alpha], iters=self.cfg.hessian_iters,
-                generator=torch.Generator().manual_seed(self.ctx.seed + epoch))
+            self._eigenvalue = self.hessian_eigenvalue(self._last_val, epoch,
+                                                       self.cfg.hessian_iters)
         return []
 
     def epoch_metrics(self) -> dict[str, float]:

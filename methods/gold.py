@@ -106,6 +106,11 @@ class GoldConfig(MethodConfig):
     min_flops_fraction: float | None = None
     #: record the architecture that passes the floor (or that the epoch budget ends on)
     record_final: bool = True
+    #: every N epochs (and at the last), the dominant eigenvalue of the Hessian of the
+    #: search's data loss (CE on the epoch's last training batch; GOLD-NAS has no validation
+    #: split) w.r.t. the alphas, after the epoch's pruning; 0 turns it off
+    hessian_every: int = 0
+    hessian_iters: int = 20
 
     def __post_init__(self) -> None:
         if not 0 <= self.eta_min <= self.eta_max < 1:
@@ -115,6 +120,8 @@ class GoldConfig(MethodConfig):
             raise ValueError("n0 must be >= 1 and stable_epochs >= 0")
         if self.lambda_factor <= 0 or self.flops_unit <= 0:
             raise ValueError("lambda_factor and flops_unit must be positive")
+        if self.hessian_every < 0 or self.hessian_iters < 1:
+            raise ValueError("hessian_every must be >= 0 and hessian_iters >= 1")
         if self.min_flops_fraction is not None and not 0 < self.min_flops_fraction < 1:
             raise ValueError(f"min_flops_fraction must be in (0, 1), got "
                              f"{self.min_flops_fraction}")
@@ -158,6 +165,8 @@ class Gold(Method):
         self.pruned_total = 0
         self.done = False
         self.points: list[dict[str, Any]] = []
+        self._last_batch: Batch | None = None
+        self._eigenvalue: float | None = None
         self._refresh()
 
     # -- gates -----------------------------------------------------------------------------
@@ -209,6 +218,7 @@ class Gold(Method):
     def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
         """One forward/backward on ``batch``; both optimisers step on its gradients."""
         self.supernet.train()
+        self._last_batch = batch
         self.w_opt.zero_grad(set_to_none=True)
         self.a_opt.zero_grad(set_to_none=True)
         weights, active = self.mixing()
@@ -296,6 +306,12 @@ class Gold(Method):
         if self.macs < self.floor:
             self.done = True
         last = epoch + 1 >= self.ctx.epochs
+        every = self.cfg.hessian_every
+        self._eigenvalue = None
+        if every > 0 and self._last_batch is not None and (
+                epoch % every == 0 or self.done or last):
+            self._eigenvalue = self.hessian_eigenvalue(self._last_batch, epoch,
+                                                       self.cfg.hessian_iters)
         if self.cfg.record_final and (self.done or last):
             events.append(self._record(self.active.clone(), epoch,
                                        "floor" if self.done else "epochs", lam))
@@ -334,7 +350,8 @@ class Gold(Method):
     def epoch_metrics(self) -> dict[str, float]:
         return {"lambda": self.lam, "lambda_step": self.d, "pruned": self.pruned_last,
                 "pruned_total": self.pruned_total, "stable_epochs": self.stable,
-                "flops_floor": self.floor, "recorded": len(self.points)}
+                "flops_floor": self.floor, "recorded": len(self.points),
+                **({"hessian_eig": self._eigenvalue} if self._eigenvalue is not None else {})}
 
     def progress(self) -> dict[str, float]:
         # FLOPs as the papers count them: millions of multiply-adds.

@@ -18,7 +18,8 @@ from nasbench_suite.errors import UsageError
 
 #: Modules that add more subcommands: each has ``register(subparsers)`` and imports its heavy
 #: dependencies (Ray, matplotlib) inside the command functions only.
-COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli_results", "nasbench_suite.cli_evaluate")
+COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli_results", "nasbench_suite.cli_evaluate",
+                                     "nasbench_suite.cli_reproduce")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,6 +15,7 @@ from nasbench_suite.errors import UsageError
 
 #: what ``nasbench figures`` builds from results/reference/: the files the docs show
 FIGURE_TABLES = ("table.md", "table.tex", "table.csv")
+FIGURES_BUILD = "build.json"
 FIGURE_KINDS = ("acc-flops", "acc-params", "param-free", "search-cost", "arch-weights")
 
 
@@ -100,10 +101,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def build_figures(reference: Path, out: Path) -> list[Path]:
-    """Every table and figure the docs show, from ``reference`` only, into ``out``."""
+    """Every table and figure the docs show, from ``reference`` only, into ``out``: the
+    tables and figures of all its runs, and the report of each packaged experiment
+    (``nasbench reproduce``) in ``out/<experiment>/``."""
+    import matplotlib
+
     from nasbench_suite.index import find_run_dirs, load_index
     from nasbench_suite.plots import make_plots, save_figure
-    from nasbench_suite.rundir import atomic_write
+    from nasbench_suite.reproduce import MANIFEST, write_report
+    from nasbench_suite.rundir import atomic_write, write_json
     from nasbench_suite.tables import DEFAULT_METRICS, make_table
 
     if not reference.is_dir():
@@ -125,6 +131,11 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
         if path not in written and path.name.startswith(FIGURE_KINDS) and \
                 path.suffix in (".png", ".pdf"):
             path.unlink()
+    # PNG and PDF bytes depend on the matplotlib that drew them; tables do not.
+    write_json(out / FIGURES_BUILD, {"matplotlib": matplotlib.__version__})
+    written.append(out / FIGURES_BUILD)
+    for manifest in sorted(reference.glob(f"*/{MANIFEST}")):
+        written.extend(write_report(manifest.parent, out / manifest.parent.name))
     return written
 
 

@@ -54,7 +54,8 @@ FINISHED, FAILED, UNFINISHED, PENDING = "finished", "failed", "unfinished", "pen
 #: config fields that may differ between a trial's saved config and the sweep that finds it
 #: (they move the run, not its result)
 _RELOCATABLE = frozenset({"out", "threads", "device", "data_dir"})
-_FILE_KEYS = ("name", "preset", "methods", "spaces", "datasets", "seeds", "grid", "set")
+_FILE_KEYS = ("name", "preset", "methods", "method_spaces", "spaces", "datasets", "seeds",
+              "grid", "set")
 _MAX_NAME = 96
 
 Report = Callable[[dict[str, Any]], None]
@@ -65,7 +66,9 @@ Report = Callable[[dict[str, Any]], None]
 class SweepSpec:
     """What to run. ``methods`` maps a method to overrides that apply to it alone; ``grid``
     axes (any config field or method hyper-parameter) multiply every trial; ``fixed`` holds
-    overrides shared by all trials (``set`` in a sweep file)."""
+    overrides shared by all trials (``set`` in a sweep file). ``method_spaces`` restricts a
+    method to some of ``spaces`` (GOLD-NAS on the relaxed space only, beside DARTS on both).
+    """
 
     name: str = "sweep"
     methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"darts": {}})
@@ -74,9 +77,15 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     grid: dict[str, list[Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
+    method_spaces: dict[str, list[str]] = field(default_factory=dict)
+
+    def spaces_of(self, method: str) -> list[str]:
+        only = self.method_spaces.get(method)
+        return [s for s in self.spaces if only is None or s in only]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "methods": self.methods, "spaces": self.spaces,
+        return {"name": self.name, "methods": self.methods,
+                "method_spaces": self.method_spaces, "spaces": self.spaces,
                 "datasets": self.datasets, "seeds": self.seeds, "grid": self.grid,
                 "set": self.fixed}
 
@@ -162,6 +171,11 @@ def spec_from_dict(data: dict[str, Any], where: str, name: str = "sweep") -> Swe
         spec.methods = _methods(data["methods"], where)
     if "spaces" in data:
         spec.spaces = _names(data["spaces"], "spaces", where)
+    for method, spaces in _mapping(data.get("method_spaces"), "method_spaces", where).items():
+        if method not in spec.methods:
+            raise UsageError(f"{where}: method_spaces names {method!r}, which is not in "
+                             "methods")
+        spec.method_spaces[method] = _names(spaces, f"method_spaces.{method}", where)
     if "datasets" in data:
         spec.datasets = _names(data["datasets"], "datasets", where)
     if "seeds" in data:
@@ -253,7 +267,8 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
     axes_names = list(spec.grid)
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
-    for method, space, dataset in itertools.product(spec.methods, spec.spaces, spec.datasets):
+    pairs = [(m, s) for m in spec.methods for s in spec.spaces_of(m)]
+    for (method, space), dataset in itertools.product(pairs, spec.datasets):
         if method in list_methods():
             try:
                 get_method(method).check_space(space)

@@ -120,8 +120,10 @@ def load_genotypes(source: str, index: int | None) -> tuple[list[tuple[str, Geno
 def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tuple[str, ...] |
                        None = None, progress: bool = True,
                        log: Callable[[str], None] = print,
-                       on_test_read: Callable[[], None] | None = None) -> Path:
-    """Train ``genotype``'s network and measure test accuracy once; returns its folder."""
+                       on_test_read: Callable[[], None] | None = None,
+                       run_dir: Path | None = None) -> Path:
+    """Train ``genotype``'s network and measure test accuracy once; returns its folder
+    (``run_dir`` if given, else a new one under ``cfg.out``)."""
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -137,8 +139,12 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
         cost = space.genotype_cost(genotype)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"cannot build {label}: {exc}") from None
-    out = rundir.new_run_dir(cfg.out, "eval", genotype.space,
-                             f"{label}-{dataset_slug(cfg.dataset)}", cfg.seed)
+    if run_dir is not None:
+        out = run_dir
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = rundir.new_run_dir(cfg.out, "eval", genotype.space,
+                                 f"{label}-{dataset_slug(cfg.dataset)}", cfg.seed)
     rundir.write_json(out / "eval_config.json", {**vars(cfg), "label": label,
                                                  "layers_used": layers})
     rundir.write_json(out / rundir.GENOTYPE, genotype.to_dict())

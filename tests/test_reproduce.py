@@ -1,0 +1,208 @@
+"""`nasbench reproduce darts-failure`: end to end at a tiny budget, resume, exact rebuilds.
+
+One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, 1 epoch from scratch)
+on a local Ray session serves the module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from nasbench_suite import rundir
+from nasbench_suite.cli import main
+from nasbench_suite.reproduce import (
+    BUILD,
+    COLUMNS,
+    EVALS,
+    MANIFEST,
+    REPORT,
+    ReproduceConfig,
+    run_reproduce,
+    sweep_spec,
+    write_report,
+)
+from nasbench_suite.search import run_search
+from nasbench_suite.sweep import Resources, expand
+from tests.conftest import TINY
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+FIGURES = REFERENCE.parent / "figures"
+SEARCH = {k: v for k, v in TINY.items() if k != "epochs"}
+EVAL = {"channels": 4, "batch_size": 64, "auxiliary_weight": 0.0, "drop_path": 0.0}
+
+
+def tiny_cfg(out: Path, **kw) -> ReproduceConfig:
+    values = {"seeds": [0, 1], "epochs": 2, "hessian_every": 1, "hessian_iters": 5,
+              "eval_epochs": 1, "series_seeds": [0], "search_set": dict(SEARCH),
+              "eval_set": dict(EVAL), "out": str(out), "threads": 1, **kw}
+    return ReproduceConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        out = tmp_path_factory.mktemp("reproduce")
+        folder = run_reproduce(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
+                               log=lambda _: None)
+    finally:
+        ray.shutdown()
+    return folder
+
+
+def test_the_sweep_runs_gold_on_the_relaxed_space_only(tmp_path: Path) -> None:
+    trials = expand(sweep_spec(tiny_cfg(tmp_path)), tmp_path, log=lambda _: None)
+    pairs = sorted({(t.config["method"], t.config["space"]) for t in trials})
+    assert pairs == [("darts", "relaxed"), ("darts", "restricted"), ("gold", "relaxed")]
+    assert len(trials) == 6
+    # The same data and epoch budget for every arm; DARTS first order unless asked.
+    assert {(t.config["dataset"], t.config["epochs"]) for t in trials} == {("digits", 2)}
+    assert {t.config["hp"]["order"] for t in trials if t.config["method"] == "darts"} == {1}
+    second = expand(sweep_spec(tiny_cfg(tmp_path, second_order=True)), tmp_path,
+                    log=lambda _: None)
+    assert {t.config["hp"]["order"] for t in second if t.config["method"] == "darts"} == {2}
+
+
+def test_report_has_every_column_filled(experiment: Path) -> None:
+    report = experiment / REPORT
+    trials = pd.read_csv(report / "trials.csv")
+    assert len(trials) == 6
+    assert set(trials["arm"]) == {"DARTS (1st order), restricted", "DARTS (1st order), relaxed",
+                                  "GOLD-NAS, relaxed"}
+    columns = [c for c, _, _ in COLUMNS]
+    assert not trials[columns].isna().any().any(), trials[columns]
+    assert ((trials["param_free_share"] >= 0) & (trials["param_free_share"] <= 1)).all()
+    assert ((trials["scratch_acc"] >= 0) & (trials["scratch_acc"] <= 1)).all()
+    summary = pd.read_csv(report / "summary.csv")
+    assert list(summary["seeds"]) == [2, 2, 2]
+    assert not summary.isna().any().any()
+    text = (report / "report.md").read_text()
+    assert "not run" not in text and not re.search(r"\bnan\b", text)
+    for arm in trials["arm"].unique():
+        assert f"| {arm} | 2 |" in text
+    for stem in ("eigenvalue", "param-free-share", "accuracy", "gold-series"):
+        assert (report / f"{stem}.png").stat().st_size > 1000
+        assert f"({stem}.png)" in text
+
+
+def test_eigenvalues_are_tracked_every_epoch_for_every_arm(experiment: Path) -> None:
+    eig = pd.read_csv(experiment / REPORT / "eigenvalues.csv")
+    counts = eig.groupby(["arm", "seed"])["epoch"].apply(sorted)
+    assert len(counts) == 6 and all(epochs == [0, 1] for epochs in counts)
+    assert eig["eigenvalue"].notna().all() and (eig["eigenvalue"] != 0).all()
+
+
+def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
+    trials = pd.read_csv(experiment / REPORT / "trials.csv")
+    for _, row in trials.iterrows():
+        result = json.loads((experiment / EVALS / row["trial"] / "final" /
+                             "result.json").read_text())
+        assert result["test_acc"] == pytest.approx(row["scratch_acc"], abs=1e-6)
+        assert result["epochs"] == 1 and result["layers"] == 3  # searched depth
+    # The GOLD-NAS series of seed 0 is trained from scratch point by point; seed 1's is not.
+    series = pd.read_csv(experiment / REPORT / "series.csv")
+    gold0 = json.loads((experiment / trials.loc[(trials["method"] == "gold") &
+                                                (trials["seed"] == 0), "trial"].item() /
+                        rundir.SERIES).read_text())
+    assert len(series) == len(gold0) >= 1 and set(series["seed"]) == {0}
+
+
+def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: Path) -> None:
+    results = sorted((experiment / EVALS).rglob("result.json"))
+    stamps = [p.stat().st_mtime_ns for p in results]
+    before = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
+    cfg = tiny_cfg(experiment.parent)
+    run_reproduce(cfg, Resources(cpus_per_trial=1), quiet=True, log=lambda _: None)
+    assert [p.stat().st_mtime_ns for p in results] == stamps
+    after = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
+    assert after == before
+
+
+def test_report_rebuilds_without_checkpoints(experiment: Path, tmp_path: Path) -> None:
+    """What results/reference keeps (no checkpoints) is enough for the whole report."""
+    copy = tmp_path / experiment.name
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(rundir.CHECKPOINT, ".ray",
+                                                                     REPORT))
+    write_report(copy)
+    for path in (experiment / REPORT).iterdir():
+        assert (copy / REPORT / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_hessian_tracking_does_not_change_the_search(tiny_config) -> None:
+    plain = run_search(tiny_config(method="darts", space="restricted", epochs=2),
+                       progress=False, log=lambda _: None)
+    measured = run_search(tiny_config(method="darts", space="restricted", epochs=2,
+                                      **{"hp.hessian_every": 1, "hp.hessian_iters": 5}),
+                          progress=False, log=lambda _: None)
+    a = torch.load(plain / rundir.CHECKPOINT, weights_only=False)["method"]["alpha"]
+    b = torch.load(measured / rundir.CHECKPOINT, weights_only=False)["method"]["alpha"]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (plain / rundir.GENOTYPE).read_text() == (measured / rundir.GENOTYPE).read_text()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--epochs", "0"],
+    ["--seeds", "0,1", "--series-seeds", "2"],
+    ["--eval-epochs", "-1"],
+    ["--set", "batch_size=0"],
+    ["--dataset", "nosuch"],
+])
+def test_bad_input_is_one_line_and_writes_nothing(argv: list[str], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["reproduce", "darts-failure", "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("nasbench: error:") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_only_refuses_a_folder_that_is_not_an_experiment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "darts-failure", "--report-only", "--dir", str(tmp_path)]) == 2
+    assert MANIFEST in capsys.readouterr().err
+
+
+def _reference_experiments() -> list[Path]:
+    return sorted(p.parent for p in REFERENCE.glob(f"*/{MANIFEST}"))
+
+
+def test_the_reference_experiment_is_committed() -> None:
+    assert _reference_experiments(), f"no reproduce experiment under {REFERENCE}"
+    assert (FIGURES / "table.md").exists()
+
+
+def _same_files(rebuilt: Path, committed: Path) -> None:
+    """Every committed file is rebuilt byte for byte; the images only when drawn by the
+    matplotlib that drew the committed ones (build.json)."""
+    import matplotlib
+
+    same_drawing = json.loads((committed / BUILD).read_text())["matplotlib"] == \
+        matplotlib.__version__
+    names = sorted(p.name for p in committed.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in rebuilt.iterdir() if p.is_file())
+    for name in names:
+        if (name.endswith((".png", ".pdf")) or name == BUILD) and not same_drawing:
+            continue
+        assert (rebuilt / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("folder", _reference_experiments(), ids=lambda p: p.name)
+def test_committed_reference_report_rebuilds_exactly(folder: Path, tmp_path: Path) -> None:
+    write_report(folder, tmp_path / folder.name)
+    _same_files(tmp_path / folder.name, FIGURES / folder.name)
+
+
+def test_committed_figures_rebuild_exactly(tmp_path: Path) -> None:
+    """`nasbench figures` on results/reference gives the committed results/figures."""
+    assert main(["figures", "--reference", str(REFERENCE), "--out", str(tmp_path)]) == 0
+    _same_files(tmp_path, FIGURES)
+    for folder in _reference_experiments():
+        _same_files(tmp_path / folder.name, FIGURES / folder.name)
