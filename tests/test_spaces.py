@@ -66,6 +66,39 @@ def test_supernet_forward_backward_and_masked_ops_never_run(space_name: str) -> 
     assert torch.equal(weights.grad != 0, computed)
 
 
+@pytest.mark.parametrize("space_name", list_spaces())
+def test_fused_path_never_computes_masked_ops(space_name: str) -> None:
+    """The batched (fused) forward has no per-module calls to count, so the weights of
+    every masked op are poisoned with NaN: an op computed and then multiplied by 0 (or
+    summed in) would turn the logits and every gradient into NaN."""
+    space = create_space(space_name, TINY_SHAPE)
+    net = space.supernet(auxiliary=True)
+    G, E, O = space.layout.shape
+    active = torch.rand(G, E, O, generator=torch.Generator().manual_seed(2)) < 0.5
+    active[:, :, space.nonzero_ops[0]] = True
+    with torch.no_grad():
+        for i, cell in enumerate(net.cells):
+            g = space.layout.cell_groups[i]
+            for e, edge in enumerate(cell.edges):
+                for name, module in edge.items():
+                    if not active[g, e, space.ops.index(name)]:
+                        for param in module.parameters():
+                            param.fill_(float("nan"))
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    outputs = {}
+    for fused in (True, False):
+        net.fused = fused
+        assert net.fused == fused and not net._observed()
+        weights = torch.full((G, E, O), 1.0 / O, requires_grad=True)
+        logits, aux = net(x, weights, active)
+        (logits.sum() + aux.sum()).backward()
+        assert torch.isfinite(logits).all() and torch.isfinite(weights.grad).all()
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+        outputs[fused] = logits.detach()
+        net.zero_grad(set_to_none=True)
+    torch.testing.assert_close(outputs[True], outputs[False], rtol=1e-4, atol=1e-5)
+
+
 def test_restricted_derivation_two_inputs_one_nonzero_op_per_edge() -> None:
     space = create_space("restricted", TINY_SHAPE)
     for seed in range(5):
