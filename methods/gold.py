@@ -21,7 +21,10 @@ every field of :class:`GoldConfig` keeps; the paper's equations could not be che
 * Pareto series: once more than ``stable_epochs`` epochs in a row pruned nothing, the next
   pruning first records the stable architecture (as it was before that pruning). The search
   ends once the current architecture's multiply-adds fall below the floor; the architecture
-  at the floor is recorded too (``record_final``).
+  at the floor is recorded too (``record_final``). It also ends (reason ``minimal``) when
+  every node is down to its last input: no op can be pruned any more, so a floor below the
+  cost of the smallest reachable network (at small sizes the stem and preprocessing are a
+  larger share than at C=36) would otherwise keep it running to the epoch cap.
 
 In the restricted space the gates act on the two shared cell types; ``none`` has no output
 (the supernet never computes it), so it is masked out from the start.
@@ -272,6 +275,13 @@ class Gold(Method):
                 buf.mul_(self.active_dev)
         return pruned
 
+    def prunable(self) -> bool:
+        """Whether some node still has more than one active op (a node keeps its last)."""
+        per_edge = self.active.sum(-1).to(torch.float64)  # (G, E)
+        per_node = torch.zeros(per_edge.shape[0], self.n_nodes, dtype=torch.float64)
+        per_node = per_node.index_add(1, self.node_of_edge.cpu(), per_edge)
+        return bool((per_node > 1).any())
+
     def update_lambda(self, pruned: int) -> None:
         """The variable constraint: relax after a strong pruning, tighten otherwise."""
         if pruned >= self.cfg.n0:
@@ -303,8 +313,12 @@ class Gold(Method):
             if self.stable > self.cfg.stable_epochs:
                 events.append(self._record(stable_mask, epoch, "stable", lam))
             self.stable = 0
+        reason = "epochs"
         if self.macs < self.floor:
-            self.done = True
+            self.done, reason = True, "floor"
+        elif not self.prunable():
+            # Every node is down to its last input: nothing can go, whatever lambda does.
+            self.done, reason = True, "minimal"
         last = epoch + 1 >= self.ctx.epochs
         every = self.cfg.hessian_every
         self._eigenvalue = None
@@ -313,8 +327,7 @@ class Gold(Method):
             self._eigenvalue = self.hessian_eigenvalue(self._last_batch, epoch,
                                                        self.cfg.hessian_iters)
         if self.cfg.record_final and (self.done or last):
-            events.append(self._record(self.active.clone(), epoch,
-                                       "floor" if self.done else "epochs", lam))
+            events.append(self._record(self.active.clone(), epoch, reason, lam))
         return events
 
     def _record(self, mask: torch.Tensor, epoch: int, reason: str,

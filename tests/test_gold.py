@@ -409,3 +409,20 @@ def test_defaults_are_the_public_implementation_and_presets_resolve() -> None:
         GoldConfig(eta_min=0.1, eta_max=0.05)
     with pytest.raises(ValueError, match="floor"):
         make_gold(min_flops=240e6)  # the paper's absolute floor exceeds the tiny supernet
+
+
+def test_search_ends_when_every_node_is_down_to_its_last_input() -> None:
+    # Every w_hat is below eta_min, and the floor is below the smallest reachable network.
+    method = make_gold(eta_min=0.6, eta_max=0.9, min_flops_fraction=0.01)
+    for epoch in range(30):
+        events = method.end_epoch(epoch)
+        if method.finished():
+            break
+    assert method.finished() and not method.prunable()
+    assert method.macs >= method.floor  # the floor was not what stopped it
+    assert events[-1]["kind"] == "record" and events[-1]["reason"] == "minimal"
+    per_node = {}
+    for g, e, _ in method.active.nonzero().tolist():
+        key = (g, int(method.node_of_edge[e]))
+        per_node[key] = per_node.get(key, 0) + 1
+    assert set(per_node.values()) == {1}
