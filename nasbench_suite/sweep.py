@@ -267,6 +267,13 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
     axes_names = list(spec.grid)
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
+    from nasbench_suite.data import check_dataset_spec
+
+    for dataset in spec.datasets:  # caught here, not in every trial
+        check_dataset_spec(dataset)
+        kind, _, path = dataset.partition(":")
+        if kind in ("npz", "imagefolder") and not Path(path).exists():
+            raise UsageError(f"dataset {dataset!r}: {path} does not exist")
     pairs = [(m, s) for m in spec.methods for s in spec.spaces_of(m)]
     for (method, space), dataset in itertools.product(pairs, spec.datasets):
         if method in list_methods():

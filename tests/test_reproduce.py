@@ -155,6 +155,7 @@ def test_hessian_tracking_does_not_change_the_search(tiny_config) -> None:
     ["--eval-epochs", "-1"],
     ["--set", "batch_size=0"],
     ["--dataset", "nosuch"],
+    ["--dataset", "npz:/no/such/file.npz"],
 ])
 def test_bad_input_is_one_line_and_writes_nothing(argv: list[str], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
