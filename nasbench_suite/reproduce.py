@@ -167,9 +167,12 @@ def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: 
     from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
 
     run_cfg = rundir.read_run_config(run_dir)
-    points = [("final", _final_genotype(run_dir))]
+    final = _final_genotype(run_dir)
+    points = [("final", final)]
     if run_cfg["method"] == "gold" and run_cfg["seed"] in cfg.series_seeds:
-        points += load_genotypes(str(run_dir), None)[0]
+        # The series' last point is usually the final architecture: trained once, as "final".
+        points += [(label, genotype) for label, genotype in load_genotypes(str(run_dir), None)[0]
+                   if genotype.to_dict() != final.to_dict()]
     overrides: dict[str, Any] = {"preset": cfg.eval_preset, "dataset": run_cfg["dataset"],
                                  "seed": run_cfg["seed"], **cfg.eval_set}
     for key in ("data_dir", "threads", "device"):
@@ -245,6 +248,8 @@ def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if series_path.exists():
             for n, point in enumerate(_read(series_path)):
                 label = f"point{point.get('index', n)}"
+                if point["genotype"] == _read(run_dir / rundir.GENOTYPE):
+                    label = "final"  # the same architecture, trained once
                 result = sweep_dir / EVALS / trial_id / label / "result.json"
                 if result.exists():
                     series_rows.append({
