@@ -216,7 +216,9 @@ def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     manifest = sweep_dir / MANIFEST
     if not manifest.exists():
         raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
-    trials = _read(manifest)["trials"]
+    manifest_data = _read(manifest)
+    trials = manifest_data["trials"]
+    series_seeds = set(manifest_data["config"].get("series_seeds") or [])
     rows, eig_rows, series_rows = [], [], []
     for trial_id in trials:
         run_dir = sweep_dir / trial_id
@@ -245,7 +247,7 @@ def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             "eig_end": eig[-1][1] if eig else math.nan,
             "search_time_s": summary["search_time_s"], "epochs_run": summary["epochs_run"]})
         series_path = run_dir / rundir.SERIES
-        if series_path.exists():
+        if series_path.exists() and cfg["seed"] in series_seeds:
             for n, point in enumerate(_read(series_path)):
                 label = f"point{point.get('index', n)}"
                 if point["genotype"] == _read(run_dir / rundir.GENOTYPE):
