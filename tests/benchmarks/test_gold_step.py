@@ -14,10 +14,6 @@ Run with ``pytest tests/benchmarks --benchmark-only``.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
 import pytest
 import torch
 
@@ -25,19 +21,9 @@ import spaces
 from methods.base import SearchContext
 from methods.gold import Gold, GoldConfig
 from spaces import NetShape
+from tests.benchmarks.timing import median_step
 
 WARMUP, ROUNDS = 3, 10
-
-
-def _median_step(step: Callable[[], object]) -> float:
-    for _ in range(WARMUP):
-        step()
-    times = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _prune_half(method: Gold, seed: int = 0) -> None:
@@ -72,10 +58,10 @@ def test_gold_step_cost_falls_with_pruning(benchmark, size: str) -> None:
     def step() -> object:
         return method.step(batch, None)
 
-    first = _median_step(step)
+    first = median_step(step, WARMUP, ROUNDS)
     full_ops = int(method.active.sum())
     _prune_half(method)
-    later = _median_step(step)
+    later = median_step(step, WARMUP, ROUNDS)
     benchmark.extra_info.update({
         "threads": torch.get_num_threads(),
         "step_full_s": first, "step_pruned_s": later, "ratio": later / first,

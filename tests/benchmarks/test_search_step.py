@@ -18,8 +18,6 @@ Run with ``pytest tests/benchmarks --benchmark-only``.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import pytest
@@ -31,6 +29,7 @@ import spaces
 from methods.base import SearchContext
 from methods.darts import Darts, DartsConfig
 from spaces import NetShape
+from tests.benchmarks.timing import median_step
 
 WARMUP, ROUNDS = 2, 7
 NODES = 4
@@ -206,17 +205,6 @@ def suite_step(space_name: str, shape: NetShape, batch: int) -> Callable[[], obj
     return step
 
 
-def _median(step: Callable[[], object]) -> float:
-    for _ in range(WARMUP):
-        step()
-    times = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 SIZES = {
     "restricted-mini": ("restricted", NetShape(8, 5, 1, 10, 8)),
     "relaxed-mini": ("relaxed", NetShape(8, 5, 1, 10, 8)),
@@ -231,8 +219,8 @@ def test_search_step_against_naive_mixed_op(benchmark, size: str) -> None:
     space_name, shape = SIZES[size]
     suite = suite_step(space_name, shape, 64)
     naive = naive_step(space_name, shape, 64)
-    naive_s = _median(naive)
-    suite_s = _median(suite)
+    naive_s = median_step(naive, WARMUP, ROUNDS)
+    suite_s = median_step(suite, WARMUP, ROUNDS)
     benchmark.extra_info.update({
         "threads": torch.get_num_threads(), "space": space_name,
         "shape": f"C={shape.channels}, {shape.layers} cells, {shape.image_size}x"
