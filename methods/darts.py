@@ -5,13 +5,18 @@ weight step on a training batch. First order takes the alpha gradient at the cur
 weights; second order at the weights after one virtual SGD step (with the optimiser's
 momentum and weight decay), corrected by a finite-difference Hessian-vector product.
 
-In the relaxed space the alphas are per cell and there is no top-2 rule: each edge keeps
-its strongest op, or, with ``relaxed_threshold``, every op whose softmax weight exceeds it.
+In a space whose derived edges may keep several ops (the relaxed GOLD-NAS space: per-cell
+alphas, no top-2 rule) each edge keeps its strongest op, or, with ``relaxed_threshold``, every
+op whose softmax weight exceeds it.
+
+The unrolled (second-order) forward runs on copies of the batch-norm buffers: the reference
+code evaluates the unrolled model as a separate network, so the live supernet's running
+statistics see four updates per step (the train loss at w, the two finite-difference passes
+and the weight step), not five.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,34 +25,36 @@ from torch import nn
 from torch.func import functional_call
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from methods.training import (
+    AlphaAdam,
+    WeightSGD,
+    alpha_adam,
+    clip_and_step,
+    scheduled_lr,
+    set_lr,
+    weight_optimizer,
+)
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
 
 @dataclass
-class DartsConfig(MethodConfig):
+class DartsConfig(MethodConfig, AlphaAdam, WeightSGD):
+    """DARTS's CIFAR-10 search settings (quark0/darts): the training kit's defaults."""
+
     order: int = 1
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    a_lr: float = 3e-4
-    a_betas: tuple[float, float] = (0.5, 0.999)
-    a_weight_decay: float = 1e-3
     init_scale: float = 1e-3
     #: finite-difference step of the Hessian-vector product: r / ||dL_val/dw'|| (DARTS: 0.01)
     hvp_r: float = 0.01
-    #: relaxed space only: keep every op whose softmax weight exceeds this (None: argmax)
+    #: spaces whose edges may keep several ops: keep every op whose softmax weight exceeds
+    #: this (None: each edge's strongest op)
     relaxed_threshold: float | None = None
-    #: every N epochs (and at the last), the dominant eigenvalue of the Hessian of the
-    #: validation loss w.r.t. the alphas (RobustDARTS); 0 turns it off
-    hessian_every: int = 0
-    hessian_iters: int = 20
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {self.order}")
+        self.check_weights()
+        self.check_alphas()
 
 
 class Darts(Method):
@@ -55,6 +62,7 @@ class Darts(Method):
     description = "DARTS: softmax over each edge's ops, bi-level, 1st or 2nd order"
     Config = DartsConfig
     bilevel = True
+    needs_heldout = True
     cfg: DartsConfig
 
     def __init__(self, space: Space, supernet: SuperNet, cfg: DartsConfig,
@@ -63,23 +71,15 @@ class Darts(Method):
         init = cfg.init_scale * torch.randn(self.layout.shape, generator=self.generator)
         self.alpha = nn.Parameter(init.to(ctx.device))
         self.active = self.layout.full_mask()
-        self.w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr,
-                                     momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
-        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.a_lr, betas=cfg.a_betas,
-                                      weight_decay=cfg.a_weight_decay)
-        self._last_val: Batch | None = None
-        self._eigenvalue: float | None = None
+        self.w_opt = weight_optimizer(supernet, cfg)
+        self.a_opt = alpha_adam([self.alpha], cfg, self.alpha_steps(ctx.epochs,
+                                                                    ctx.steps_per_epoch))
 
     def mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.softmax(self.alpha, dim=-1), self.active
 
     def begin_epoch(self, epoch: int) -> None:
-        # Cosine annealing as a closed form of the epoch, so a resumed run has the same lr.
-        cfg = self.cfg
-        lr = cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch
-                                                                       / self.ctx.epochs)) / 2
-        for group in self.w_opt.param_groups:
-            group["lr"] = lr
+        set_lr(self.w_opt, scheduled_lr(self.cfg, epoch, self.ctx.epochs))
 
     @property
     def w_lr(self) -> float:
@@ -87,7 +87,6 @@ class Darts(Method):
 
     def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
         assert val_batch is not None, "DARTS is bi-level: it needs a validation batch"
-        self._last_val = val_batch
         self.supernet.train()
         if self.cfg.order == 1:
             weights, active = self.mixing()
@@ -104,8 +103,7 @@ class Darts(Method):
         self.w_opt.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch, weights.detach(), active)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
-        self.w_opt.step()
+        clip_and_step(self.supernet, self.w_opt, self.cfg.grad_clip)
         return {"loss": float(loss.detach()), "acc": accuracy(logits, batch[1]),
                 "val_loss": float(val_loss.detach())}
 
@@ -124,9 +122,13 @@ class Darts(Method):
             moment = cfg.w_momentum * buf if buf is not None else torch.zeros_like(p)
             unrolled[n] = (p - eta * (moment + g + cfg.w_weight_decay * p)).detach()
             unrolled[n].requires_grad_(True)
+        # The unrolled network is a separate network in the reference code: its batch norms
+        # update copies of the buffers, not the live supernet's.
+        state = {**{n: b.detach().clone() for n, b in self.supernet.named_buffers()},
+                 **unrolled}
         weights, active = self.mixing()
         with torch.autocast(self.ctx.device.type, enabled=self.ctx.amp):
-            logits, _ = functional_call(self.supernet, unrolled, (val_batch[0], weights, active))
+            logits, _ = functional_call(self.supernet, state, (val_batch[0], weights, active))
             val_loss = nn.functional.cross_entropy(logits, val_batch[1])
         grads = torch.autograd.grad(val_loss, [self.alpha, *unrolled.values()],
                                     allow_unused=True)
@@ -153,25 +155,13 @@ class Darts(Method):
                 p.add_(v, alpha=radius)
         return (grads[0] - grads[1]) / (2 * radius)
 
-    def end_epoch(self, epoch: int) -> list[dict[str, Any]]:
-        every = self.cfg.hessian_every
-        self._eigenvalue = None
-        if every > 0 and self._last_val is not None and (
-                epoch % every == 0 or epoch == self.ctx.epochs - 1):
-            self._eigenvalue = self.hessian_eigenvalue(self._last_val, epoch,
-                                                       self.cfg.hessian_iters)
-        return []
-
     def epoch_metrics(self) -> dict[str, float]:
-        metrics = {"w_lr": self.w_lr}
-        if self._eigenvalue is not None:
-            metrics["hessian_eig"] = self._eigenvalue
-        return metrics
+        return {"w_lr": self.w_lr, "a_lr": float(self.a_opt.param_groups[0]["lr"])}
 
     def genotype(self) -> Genotype:
         weights = torch.softmax(self.alpha.detach(), dim=-1).cpu()
         keep = None
-        if self.space.name == "relaxed" and self.cfg.relaxed_threshold is not None:
+        if self.caps.multi_op_edges and self.cfg.relaxed_threshold is not None:
             keep = weights > self.cfg.relaxed_threshold
         return self.space.derive(weights, keep)
 

@@ -9,23 +9,26 @@ methods" help exploration. Everything else is a choice of this suite, each a con
   (group, edge) pairs of the layout) or ``round_robin`` (a seeded permutation of all pairs,
   visited in turn, reshuffled after each pass, so each pair is visited once per pass).
 * ``edges_per_step``: 1 (default, the abstract's single edge). The edge is drawn from the
-  whole layout, not one per group: in the restricted space the normal and the reduction
-  cell compete for the same step, in the relaxed space every cell does.
+  whole layout, not one per group: with shared groups the normal and the reduction cell
+  compete for the same step, with one group per cell every cell does.
 * ``optimisation``: ``bilevel`` (default; DARTS first order: an alpha step on a validation
   batch, then a weight step on a training batch, DARTS's optimisers and schedule) or
-  ``one_level`` (one forward/backward on the training batch updates both). The loop splits
-  the training images for every EDAS run (``bilevel`` is a class attribute); in
+  ``one_level`` (one forward/backward on the training batch updates both). The loop holds
+  out a validation split for every EDAS run (``bilevel`` is a class attribute); in
   ``one_level`` the validation half is left unused.
-* ``clamp`` (restricted space): ``argmax`` (default, as METHODS.md states it: each other
+* Edges of one op (DARTS's space): the relaxed edge mixes its ops with a softmax. Edges that
+  may keep several ops (GOLD-NAS's space, ``Capabilities.multi_op_edges``): each op has a
+  sigmoid gate, and a clamped gate is on when sigmoid(alpha) >= 0.5, i.e. alpha >= 0
+  (GOLD-NAS's gates, clamped), which is also that space's derivation.
+* ``clamp`` (edges of one op): ``argmax`` (default, as the abstract states it: each other
   edge runs only the op with the largest alpha; an edge whose argmax is ``none`` runs
   nothing) or ``derived`` (the other edges are exactly the derived DARTS cell: best non-zero
   op, top-2 edges per node; the supernet then differs from the derived network only on the
-  relaxed edge, the abstract's "no drop after pruning" by construction). In the relaxed
-  space both mean the same: a gate is on when sigmoid(alpha) >= 0.5, i.e. alpha >= 0
-  (GOLD-NAS's gates, clamped), which is also the relaxed derivation.
-* A node must keep an input. If every clamped op into a node is off (restricted: every
-  argmax is ``none``; relaxed: every gate below 0.5), the strongest non-zero op into that
-  node stays on: the relaxed space's derivation rule, applied to the clamped supernet too.
+  relaxed edge, the abstract's "no drop after pruning" by construction). With sigmoid gates
+  both mean the same.
+* A node must keep an input. If every clamped op into a node is off (every argmax is
+  ``none``, or every gate below 0.5), the strongest non-zero op into that node stays on: the
+  multi-op derivation rule, applied to the clamped supernet too.
 * Regularisers, all off by default: ``explore_eps`` (in a weight step each clamped edge runs,
   with this probability, one uniformly drawn non-zero op instead: weight sharing for ops that
   are not the argmax), ``entropy_weight`` (subtracts this times the relaxed edge's entropy
@@ -48,6 +51,15 @@ import torch
 from torch import nn
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from methods.training import (
+    AlphaAdam,
+    WeightSGD,
+    alpha_adam,
+    clip_and_step,
+    scheduled_lr,
+    set_lr,
+    weight_optimizer,
+)
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
@@ -57,25 +69,19 @@ CLAMP = ("argmax", "derived")
 
 
 @dataclass
-class EdasConfig(MethodConfig):
+class EdasConfig(MethodConfig, AlphaAdam, WeightSGD):
+    """DARTS's optimisers and schedule (the training kit's blocks) plus EDAS's choices."""
+
     edge_sampling: str = "uniform"
     edges_per_step: int = 1
     optimisation: str = "bilevel"
     clamp: str = "argmax"
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    a_lr: float = 3e-4
-    a_betas: tuple[float, float] = (0.5, 0.999)
-    a_weight_decay: float = 1e-3
     init_scale: float = 1e-3
     #: regulariser: chance that a clamped edge runs a random non-zero op in a weight step
     explore_eps: float = 0.0
     #: regulariser: weight of the relaxed edge's entropy, subtracted from the alpha loss
     entropy_weight: float = 0.0
-    #: temperature of the relaxed edge's softmax (restricted) or sigmoid (relaxed)
+    #: temperature of the relaxed edge's softmax or sigmoid gates
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
@@ -90,6 +96,8 @@ class EdasConfig(MethodConfig):
             raise ValueError(f"explore_eps must be in [0, 1], got {self.explore_eps}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        self.check_weights()
+        self.check_alphas()
 
 
 class Edas(Method):
@@ -97,6 +105,7 @@ class Edas(Method):
     description = "EDAS: one sampled edge relaxed per step, every other edge clamped to one-hot"
     Config = EdasConfig
     bilevel = True
+    needs_heldout = True
     cfg: EdasConfig
 
     def __init__(self, space: Space, supernet: SuperNet, cfg: EdasConfig,
@@ -106,17 +115,16 @@ class Edas(Method):
         if cfg.edges_per_step > G * E:
             raise ValueError(f"edges_per_step={cfg.edges_per_step} exceeds the layout's "
                              f"{G * E} (group, edge) pairs")
-        self.relaxed_space = space.name == "relaxed"
+        # Edges that may keep several ops get independent sigmoid gates, others a softmax.
+        self.gated = self.caps.multi_op_edges
         init = cfg.init_scale * torch.randn((G * E, O), generator=self.generator)
         # One parameter per (group, edge): Adam skips parameters whose grad is None, so a
         # step moves only the sampled edge.
         self.alphas = nn.ParameterList(nn.Parameter(row.to(ctx.device)) for row in init)
-        self.nonzero = torch.zeros(O, dtype=torch.bool)
-        self.nonzero[space.nonzero_ops] = True
-        self.w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr,
-                                     momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
-        self.a_opt = torch.optim.Adam(self.alphas.parameters(), lr=cfg.a_lr, betas=cfg.a_betas,
-                                      weight_decay=cfg.a_weight_decay)
+        self.nonzero = space.nonzero_mask()
+        self.w_opt = weight_optimizer(supernet, cfg)
+        self.a_opt = alpha_adam(self.alphas.parameters(), cfg,
+                                self.alpha_steps(ctx.epochs, ctx.steps_per_epoch))
         self.steps = 0
         self.visits = torch.zeros((G, E), dtype=torch.long)
         self.rr_order = torch.randperm(G * E, generator=self.generator)
@@ -131,14 +139,14 @@ class Edas(Method):
         return torch.stack([p.detach() for p in self.alphas]).cpu().view(self.layout.shape)
 
     def _relax(self, row: torch.Tensor) -> torch.Tensor:
-        """The relaxed edge's mixing weights: softmax (restricted) or sigmoid gates (relaxed)."""
+        """The relaxed edge's mixing weights: a softmax, or sigmoid gates (multi-op edges)."""
         t = self.cfg.temperature
-        return torch.sigmoid(row / t) if self.relaxed_space else torch.softmax(row / t, dim=-1)
+        return torch.sigmoid(row / t) if self.gated else torch.softmax(row / t, dim=-1)
 
     def clamped(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The every-edge-clamped supernet: 0/1 weights (G, E, O) and the same as a mask."""
         alpha = self.alpha
-        if self.relaxed_space:
+        if self.gated:
             keep = (alpha >= 0) & self.nonzero
         elif self.cfg.clamp == "derived":
             keep = self.space.mask_of(self.space.derive(torch.softmax(alpha, dim=-1)))
@@ -221,19 +229,14 @@ class Edas(Method):
 
     # -- search step -------------------------------------------------------------------------
     def begin_epoch(self, epoch: int) -> None:
-        # DARTS's cosine schedule as a closed form of the epoch (a resumed run has the same lr).
-        cfg = self.cfg
-        lr = cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch
-                                                                       / self.ctx.epochs)) / 2
-        for group in self.w_opt.param_groups:
-            group["lr"] = lr
+        set_lr(self.w_opt, scheduled_lr(self.cfg, epoch, self.ctx.epochs))
 
     def _entropy(self, edges: list[tuple[int, int]]) -> torch.Tensor:
         E = len(self.layout.edges)
         total = torch.zeros((), device=self.ctx.device)
         for g, e in edges:
             w = self._relax(self.alphas[g * E + e])
-            if self.relaxed_space:
+            if self.gated:
                 w = w.clamp(1e-6, 1 - 1e-6)
                 total = total - (w * w.log() + (1 - w) * (1 - w).log()).sum()
             else:
@@ -270,8 +273,7 @@ class Edas(Method):
             loss, logits = self.forward_loss(batch, weights, active)
             (loss - self.cfg.entropy_weight * self._entropy(edges)).backward()
             self.a_opt.step()
-        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
-        self.w_opt.step()
+        clip_and_step(self.supernet, self.w_opt, self.cfg.grad_clip)
         self.steps += 1
         for g, e in edges:
             self.visits[g, e] += 1
@@ -308,7 +310,7 @@ class Edas(Method):
     # -- results -----------------------------------------------------------------------------
     def genotype(self) -> Genotype:
         alpha = self.alpha
-        if self.relaxed_space:
+        if self.gated:
             return self.space.derive(torch.sigmoid(alpha), keep=alpha >= 0)
         return self.space.derive(torch.softmax(alpha, dim=-1))
 

@@ -1,18 +1,17 @@
 """GOLD-NAS (Bi et al., arXiv 2007.03331): one-level search with gradual pruning.
 
 Follows the public implementation (sunsmarterjie/GOLD_NAS, ``cifar_search``), whose defaults
-every field of :class:`GoldConfig` keeps; the paper's equations could not be checked
-(shared/METHODS.md).
+every field of :class:`GoldConfig` keeps; the paper's equations could not be checked.
 
 * Each (group, edge, op) has a sigmoid gate ``w = sigmoid(alpha)``, alpha starting at 0. The
   supernet mixes every active op's output with its gate ``w`` (the public forward multiplies
   by ``w``, not by the node-normalised ``w_hat``).
 * One-level: weights and alphas step together on one minibatch of the whole training set
-  (``bilevel = False``: the loop draws no validation split). Loss = CE + 0.4 x auxiliary CE
+  (``bilevel = False``: the loop holds out no validation split). Loss = CE + 0.4 x auxiliary CE
   + lambda x R with ``R = sum over active ops of ln(1 + n_node w_hat) (reg_flops + mu FLOPs)``.
 * ``w_hat = w / (sum of w over every active op on every edge entering the node)``. The public
   code sums over the first edge of a node only (its other edges divide by zero and are never
-  pruned); here the whole node is summed, as METHODS.md asks.
+  pruned, so its FLOPs floor is unreachable); here the whole node is summed everywhere.
 * After each epoch, ``n0`` rounds of: prune every op with ``w_hat <= eta_min``, then the single
   weakest op if its ``w_hat <= eta_max``. A pruned op leaves the mask for good, so the supernet
   never computes it again; a node never loses its last active op.
@@ -26,10 +25,10 @@ every field of :class:`GoldConfig` keeps; the paper's equations could not be che
   cost of the smallest reachable network (at small sizes the stem and preprocessing are a
   larger share than at C=36) would otherwise keep it running to the epoch cap.
 
-In the restricted space the gates act on the two shared cell types; ``none`` has no output
-(the supernet never computes it), so it is masked out from the start.
+In a space with shared cell groups (DARTS's) the gates act on the shared groups; ``none``
+has no output (the supernet never computes it), so it is masked out from the start.
 
-Choices where METHODS.md or the public code leave room (each a config field or documented):
+Choices where the paper or the public code leave room (each a config field or documented):
 
 * Pruning happens only at the end of an epoch. The public forward also skips, mid-epoch, any
   op whose node-normalised gate is below eta_min; here the mask changes only when pruning.
@@ -62,20 +61,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from methods.training import WeightSGD, clip_and_step, scheduled_lr, set_lr, sgd, weight_optimizer
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
 
 @dataclass
-class GoldConfig(MethodConfig):
+class GoldConfig(MethodConfig, WeightSGD):
     """Hyper-parameters; defaults are the public implementation's (train_search.py)."""
 
-    #: network weights: SGD, constant learning rate
+    #: network weights: SGD at a constant learning rate (the training kit's block), gradient
+    #: norm clipped at 5 (the alphas are not clipped, as in the code)
     w_lr: float = 0.01
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    #: gradient-norm clip of the network weights (the alphas are not clipped, as in the code)
-    grad_clip: float = 5.0
+    w_schedule: str = "constant"
     #: architecture gates: SGD
     a_lr: float = 1.0
     a_momentum: float = 0.9
@@ -109,13 +107,9 @@ class GoldConfig(MethodConfig):
     min_flops_fraction: float | None = None
     #: record the architecture that passes the floor (or that the epoch budget ends on)
     record_final: bool = True
-    #: every N epochs (and at the last), the dominant eigenvalue of the Hessian of the
-    #: search's data loss (CE on the epoch's last training batch; GOLD-NAS has no validation
-    #: split) w.r.t. the alphas, after the epoch's pruning; 0 turns it off
-    hessian_every: int = 0
-    hessian_iters: int = 20
 
     def __post_init__(self) -> None:
+        self.check_weights()
         if not 0 <= self.eta_min <= self.eta_max < 1:
             raise ValueError(f"need 0 <= eta_min <= eta_max < 1, got {self.eta_min}, "
                              f"{self.eta_max}")
@@ -123,8 +117,6 @@ class GoldConfig(MethodConfig):
             raise ValueError("n0 must be >= 1 and stable_epochs >= 0")
         if self.lambda_factor <= 0 or self.flops_unit <= 0:
             raise ValueError("lambda_factor and flops_unit must be positive")
-        if self.hessian_every < 0 or self.hessian_iters < 1:
-            raise ValueError("hessian_every must be >= 0 and hessian_iters >= 1")
         if self.min_flops_fraction is not None and not 0 < self.min_flops_fraction < 1:
             raise ValueError(f"min_flops_fraction must be in (0, 1), got "
                              f"{self.min_flops_fraction}")
@@ -143,12 +135,10 @@ class Gold(Method):
         super().__init__(space, supernet, cfg, ctx)
         layout = self.layout
         self.alpha = nn.Parameter(torch.full(layout.shape, cfg.alpha_init, device=ctx.device))
-        # The zero op has no output: it is never a candidate (restricted space).
+        # The zero op has no output: it is never a candidate (spaces that have one).
         self.active = layout.full_mask() & ~layout.zero_mask()
-        self.w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr,
-                                     momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
-        self.a_opt = torch.optim.SGD([self.alpha], lr=cfg.a_lr, momentum=cfg.a_momentum,
-                                     weight_decay=cfg.a_weight_decay)
+        self.w_opt = weight_optimizer(supernet, cfg)
+        self.a_opt = sgd([self.alpha], cfg.a_lr, cfg.a_momentum, cfg.a_weight_decay)
         self.node_of_edge = layout.node_index  # (E,) 0-based node of each edge
         self.n_nodes = layout.nodes
         flops = space.cost.group_flops().to(torch.float32) / 2 / cfg.flops_unit
@@ -168,8 +158,6 @@ class Gold(Method):
         self.pruned_total = 0
         self.done = False
         self.points: list[dict[str, Any]] = []
-        self._last_batch: Batch | None = None
-        self._eigenvalue: float | None = None
         self._refresh()
 
     # -- gates -----------------------------------------------------------------------------
@@ -218,10 +206,12 @@ class Gold(Method):
         return (self.active_dev * torch.log1p(n * w_hat) * self.op_weight).sum()
 
     # -- search ----------------------------------------------------------------------------
+    def begin_epoch(self, epoch: int) -> None:
+        set_lr(self.w_opt, scheduled_lr(self.cfg, epoch, self.ctx.epochs))
+
     def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
         """One forward/backward on ``batch``; both optimisers step on its gradients."""
         self.supernet.train()
-        self._last_batch = batch
         self.w_opt.zero_grad(set_to_none=True)
         self.a_opt.zero_grad(set_to_none=True)
         weights, active = self.mixing()
@@ -229,8 +219,7 @@ class Gold(Method):
         reg = self.regulariser()
         objective = ce + self.lam * reg
         objective.backward()
-        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
-        self.w_opt.step()
+        clip_and_step(self.supernet, self.w_opt, self.cfg.grad_clip)
         self.a_opt.step()
         # ``loss`` is the data loss (CE + auxiliary), comparable across methods and epochs;
         # lambda x R can dwarf it late in a search, when lambda has grown by orders of magnitude.
@@ -320,12 +309,6 @@ class Gold(Method):
             # Every node is down to its last input: nothing can go, whatever lambda does.
             self.done, reason = True, "minimal"
         last = epoch + 1 >= self.ctx.epochs
-        every = self.cfg.hessian_every
-        self._eigenvalue = None
-        if every > 0 and self._last_batch is not None and (
-                epoch % every == 0 or self.done or last):
-            self._eigenvalue = self.hessian_eigenvalue(self._last_batch, epoch,
-                                                       self.cfg.hessian_iters)
         if self.cfg.record_final and (self.done or last):
             events.append(self._record(self.active.clone(), epoch, reason, lam))
         return events
@@ -336,8 +319,7 @@ class Gold(Method):
         (only parameter-free ops were pruned in between), so costs strictly decrease."""
         genotype = self.space.genotype_from_mask(mask)
         cost = self.space.genotype_cost(genotype)
-        score = self.ctx.score_genotype
-        acc = score(genotype) if score is not None else None
+        acc = self.ctx.report(genotype)  # reported on the scoring split, never chosen by
         replaces = None
         if self.points and cost.macs >= self.points[-1]["macs"]:
             replaces = self.points.pop()["index"]
@@ -363,8 +345,7 @@ class Gold(Method):
     def epoch_metrics(self) -> dict[str, float]:
         return {"lambda": self.lam, "lambda_step": self.d, "pruned": self.pruned_last,
                 "pruned_total": self.pruned_total, "stable_epochs": self.stable,
-                "flops_floor": self.floor, "recorded": len(self.points),
-                **({"hessian_eig": self._eigenvalue} if self._eigenvalue is not None else {})}
+                "flops_floor": self.floor, "recorded": len(self.points)}
 
     def progress(self) -> dict[str, float]:
         # FLOPs as the papers count them: millions of multiply-adds.

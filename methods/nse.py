@@ -1,6 +1,6 @@
 """NSE (Ci et al., ICCV 2021, "Evolving Search Space for Neural Architecture Search").
 
-Facts from METHODS.md and the public implementation (orashi/NSE_NAS, read, not copied):
+Facts from the paper and the public implementation (orashi/NSE_NAS, read, not copied):
 every edge holds a subset of K ops drawn from a larger pool and outputs the mean of the
 chosen ops; alpha per (edge, op), p = sigmoid(alpha). Within a round:
 
@@ -18,24 +18,27 @@ chosen ops; alpha per (edge, op), p = sigmoid(alpha). Within a round:
   its subset for good.
 * end of a round: architectures are drawn from p within a cost window around the target,
   together with the previous round's front, and scored with inherited, BN-recalibrated
-  weights (``ctx.score_genotype``, held-out split); their Pareto front over (accuracy, MACs)
-  is recorded; each edge keeps the ops used on the front and is refilled up to K from its
-  queue of never-tried pool ops; weights, alphas and both optimisers restart.
+  weights on the method's own held-out split (``SearchContext.choose``); their Pareto front
+  over (accuracy, MACs) is recorded, each member's accuracy also measured on the run's
+  scoring split (``SearchContext.report``: the number reported, never chosen by); each edge
+  keeps the ops used on the front and is refilled up to K from its queue of never-tried
+  pool ops; weights, alphas and both optimisers restart.
 
 Choices of this suite (the paper is for a chain of multi-branch layers, not DARTS cells):
 
 * Pool: the space's non-zero ops unless ``pool`` names them. The zero op is refused: in a
-  mean it only scales the other branches down. The relaxed space's default op list (2 ops)
-  is too small: the presets set the run field ``ops`` to the 7 non-zero DARTS ops there, and
-  the method refuses a pool that is not larger than K.
+  mean it only scales the other branches down. GOLD-NAS's default op list (2 ops) is too
+  small: the presets set the run field ``ops`` to the 7 non-zero DARTS ops there, and the
+  method refuses a pool that is not larger than K.
 * An edge of a DARTS cell has no residual path, so every edge keeps at least one op: in the
   samples, after drops (an edge's last op is never dropped) and after a refill (an edge with
-  no front op keeps its highest-alpha op). In the relaxed space a sampled architecture is
-  therefore a non-empty op subset on every edge: exactly the paths the supernet trains.
-  In the restricted space a sampled subset becomes a DARTS cell by the space's rule (best
-  op of the subset by alpha, ties broken at random; top-2 edges per node), and the expected
-  cost in the penalty is a proxy of that cell's: the mean MACs of a path's ops times the
-  share of a node's edges the cell keeps (2 / inputs).
+  no front op keeps its highest-alpha op). Where a derived edge may keep several ops
+  (``Capabilities.multi_op_edges``) a sampled architecture is therefore a non-empty op subset
+  on every edge: exactly the paths the supernet trains. Where a derived node keeps
+  ``inputs_per_node`` edges of one op each (DARTS's space), a sampled subset becomes a cell
+  by the space's rule (best op of the subset by alpha, ties broken at random; the strongest
+  edges per node), and the expected cost in the penalty is a proxy of that cell's: the mean
+  MACs of a path's ops times the share of a node's edges the cell keeps.
 * ``mac_target`` (in ``mac_unit``): unset, it is the mean MACs of ``pilot_samples``
   architectures drawn at the start (p = 0.5 on the first subsets): the penalty then holds
   the search at its starting budget and the window is centred where samples land. The window
@@ -61,21 +64,33 @@ import torch
 from torch import nn
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from nasbench_suite.errors import UsageError
+from methods.training import (
+    AlphaAdam,
+    WeightSGD,
+    clip_and_step,
+    cosine,
+    pareto_front,
+    set_lr,
+    weight_optimizer,
+)
 from spaces import Genotype, Space
 from spaces.ops import ZERO
 from spaces.supernet import SuperNet
 
 
 @dataclass
-class NseConfig(MethodConfig):
+class NseConfig(MethodConfig, AlphaAdam, WeightSGD):
+    """NSE's alpha optimiser (Adam lr 5e-3, betas (0, 0.999), no decay) and DARTS's SGD
+    settings for the weights (the paper's are for ImageNet)."""
+
+    a_lr: float = 5e-3
+    a_betas: tuple[float, float] = (0.0, 0.999)
+    a_weight_decay: float = 0.0
     k: int = 5
     pool: list[str] | None = None
     rounds: int = 2
     sample_rate: float = 0.5
     a_every: int = 2
-    a_lr: float = 5e-3
-    a_betas: tuple[float, float] = (0.0, 0.999)
     a_init: float = 0.0
     drop_threshold: float = -2.0
     preserve_front: bool = True
@@ -88,11 +103,6 @@ class NseConfig(MethodConfig):
     samples: int = 100
     window: float = 0.1
     draws_per_sample: int = 50
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
 
     def __post_init__(self) -> None:
         checks = [("k", self.k >= 2, "at least 2"), ("rounds", self.rounds >= 1, "positive"),
@@ -106,15 +116,8 @@ class NseConfig(MethodConfig):
         for name, ok, what in checks:
             if not ok:
                 raise ValueError(f"{name} must be {what}, got {getattr(self, name)}")
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the (accuracy, cost) points no other point beats on both (ties stay)."""
-    front = []
-    for i, (acc, cost) in enumerate(points):
-        if not any(a >= acc and c <= cost and (a > acc or c < cost) for a, c in points):
-            front.append(i)
-    return front
+        self.check_weights()
+        self.check_alphas()
 
 
 class Nse(Method):
@@ -123,6 +126,7 @@ class Nse(Method):
                    "Pareto front per round")
     Config = NseConfig
     bilevel = True
+    needs_heldout = True
     cfg: NseConfig
 
     def __init__(self, space: Space, supernet: SuperNet, cfg: NseConfig,
@@ -147,11 +151,13 @@ class Nse(Method):
         cost = space.cost
         self.op_macs = (cost.group_flops() / 2).to(torch.float32)
         self.fixed_macs = cost.fixed_flops / 2
-        # Restricted space: a derived cell keeps 2 of a node's edges.
+        # A derived node that keeps k of its edges: each edge's expected share of the cost.
         self.edge_share = torch.ones(E)
-        if space.name == "restricted":
+        keep = self.caps.inputs_per_node
+        if keep is not None:
             for edge in self.layout.edges:
-                self.edge_share[edge.index] = 2 / len(self.layout.node_edges(edge.node))
+                self.edge_share[edge.index] = min(1.0, keep / len(
+                    self.layout.node_edges(edge.node)))
         self.front: list[dict[str, Any]] = []
         self.front_mask = torch.zeros((G, E, O), dtype=torch.bool)
         self.best: dict[str, Any] | None = None
@@ -168,27 +174,27 @@ class Nse(Method):
     def _pool(space: Space, cfg: NseConfig) -> list[int]:
         names = list(cfg.pool) if cfg.pool else [space.ops[i] for i in space.nonzero_ops]
         if ZERO in names:
-            raise UsageError("nse: the zero op cannot be in the pool (a multi-branch mean of "
+            raise ValueError("nse: the zero op cannot be in the pool (a multi-branch mean of "
                              "'none' only scales the other branches down)")
         unknown = [n for n in names if n not in space.ops]
         if unknown:
-            raise UsageError(f"nse: pool op(s) {unknown} are not in the {space.name} space's op "
-                             f"list {list(space.ops)}; set the run field ops")
+            raise ValueError(f"nse: pool op(s) {unknown} are not in the space's op list "
+                             f"{list(space.ops)}; set the run field ops")
         if len(set(names)) != len(names):
-            raise UsageError(f"nse: the pool has repeats: {names}")
+            raise ValueError(f"nse: the pool has repeats: {names}")
         if len(names) <= cfg.k:
-            raise UsageError(
+            raise ValueError(
                 f"nse needs a pool larger than K={cfg.k} ops per edge to evolve the space; "
-                f"the {space.name} space offers {names}. Set the run field ops (e.g. "
+                f"the space offers {names}. Set the run field ops (e.g. "
                 "ops=[max_pool_3x3,avg_pool_3x3,skip_connect,sep_conv_3x3,sep_conv_5x5,"
                 "dil_conv_3x3,dil_conv_5x5]) or a smaller k")
         return [space.ops.index(n) for n in names]
 
     def _make_optimisers(self) -> None:
         cfg = self.cfg
-        self.w_opt = torch.optim.SGD(self.supernet.parameters(), lr=cfg.w_lr,
-                                     momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
-        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.a_lr, betas=cfg.a_betas)
+        self.w_opt = weight_optimizer(self.supernet, cfg)
+        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.a_lr, betas=cfg.a_betas,
+                                      weight_decay=cfg.a_weight_decay)
 
     # -- rounds ------------------------------------------------------------------------------
     def round_of(self, epoch: int) -> int:
@@ -200,11 +206,7 @@ class Nse(Method):
         r = self.round_of(epoch)
         start = self.round_ends[r - 1] if r > 0 else 0
         span = self.round_ends[r] - start
-        cfg = self.cfg
-        lr = cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (
-            1 + math.cos(math.pi * (epoch - start) / span)) / 2
-        for group in self.w_opt.param_groups:
-            group["lr"] = lr
+        set_lr(self.w_opt, cosine((epoch - start) / span, self.cfg.w_lr, self.cfg.w_lr_min))
 
     # -- sampling ----------------------------------------------------------------------------
     def probs(self) -> torch.Tensor:
@@ -258,7 +260,7 @@ class Nse(Method):
         """Per (group, edge) MACs of a path: its ops (relaxed) or the cell proxy (restricted)."""
         macs = self.op_macs.to(path.device)
         total = (macs * path).sum(-1)
-        if self.space.name == "restricted":
+        if self.caps.inputs_per_node is not None:
             total = total / path.sum(-1).clamp_min(1) * self.edge_share.to(path.device)
         return total
 
@@ -302,8 +304,7 @@ class Nse(Method):
         self.w_opt.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch, self.mean_weights(mask).to(self.ctx.device), mask)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.grad_clip)
-        self.w_opt.step()
+        clip_and_step(self.supernet, self.w_opt, self.cfg.grad_clip)
         stats = {"loss": float(loss.detach()), "acc": accuracy(logits, batch[1])}
         if self.steps % self.cfg.a_every == 0:
             assert val_batch is not None, "NSE's alpha step needs a validation batch"
@@ -347,7 +348,7 @@ class Nse(Method):
     # -- end of a round ----------------------------------------------------------------------
     def architecture(self, mask: torch.Tensor) -> Genotype:
         """The genotype of one sampled op subset per edge, by the space's rule."""
-        if self.space.name == "restricted":
+        if not self.caps.multi_op_edges:
             noise = 1e-6 * torch.rand(mask.shape, generator=self.generator)
             return self.space.derive(self.probs() + noise, keep=mask)
         return self.space.genotype_from_mask(mask)
@@ -423,10 +424,6 @@ class Nse(Method):
         return events
 
     def end_round(self, r: int) -> dict[str, Any]:
-        score = self.ctx.score_genotype
-        if score is None:
-            raise RuntimeError("nse scores architectures with inherited weights: the search "
-                               "context must provide score_genotype")
         sampled, draws = self.sample_architectures()
         candidates = {g.to_json(): (g, False) for g in sampled}
         for point in self.front:  # the previous front competes again, with today's weights
@@ -436,12 +433,15 @@ class Nse(Method):
         points = []
         for geno, previous in candidates.values():
             cost = self.space.genotype_cost(geno)
-            points.append({"round": r, "acc": float(score(geno)), "macs": cost.macs,
+            points.append({"round": r, "val_acc": self.ctx.choose(geno), "macs": cost.macs,
                            "params": cost.params, "previous": previous,
                            "genotype": geno.to_dict()})
-        front = [points[i] for i in pareto_front([(p["acc"], p["macs"]) for p in points])]
+        front = [points[i] for i in pareto_front([p["val_acc"] for p in points],
+                                                 [p["macs"] for p in points])]
         front.sort(key=lambda p: p["macs"])
-        best = max(front, key=lambda p: p["acc"])
+        best = max(front, key=lambda p: p["val_acc"])
+        for p in front:  # chosen by val_acc; reported on the scoring split
+            p["acc"] = self.ctx.report(Genotype.from_dict(p["genotype"]))
         for p in front:
             self.history.append({**p, "best": p is best})
         self.front, self.best = front, best
@@ -453,8 +453,10 @@ class Nse(Method):
             "kind": "round", "round": r, "final": final, "draws": draws,
             "scored": len(points), "target_macs": self.target,
             "window": [self.target * (1 - self.cfg.window), self.target * (1 + self.cfg.window)],
-            "front": [{k: p[k] for k in ("acc", "macs", "params", "previous")} for p in front],
-            "best_acc": best["acc"], "best_macs": best["macs"]}
+            "front": [{k: p[k] for k in ("val_acc", "acc", "macs", "params", "previous")}
+                      for p in front],
+            "best_val_acc": best["val_acc"], "best_acc": best["acc"],
+            "best_macs": best["macs"]}
         if not final:
             kept, added = self.refill(self.front_mask)
             self.restart(r + 1)
@@ -470,11 +472,11 @@ class Nse(Method):
     # -- results -----------------------------------------------------------------------------
     def genotype(self) -> Genotype:
         """The most accurate architecture of the last front; before the first front, the
-        subsets' ops with p >= 0.5 (restricted: by the DARTS rule)."""
+        subsets' ops with p >= 0.5 (edges of one op: by the space's rule)."""
         if self.best is not None:
             return Genotype.from_dict(self.best["genotype"])
         p = self.probs()
-        if self.space.name == "restricted":
+        if not self.caps.multi_op_edges:
             return self.space.derive(p, keep=self.subset)
         keep = self.subset & (p >= 0.5)
         top = p.masked_fill(~self.subset, -1).argmax(-1, keepdim=True)

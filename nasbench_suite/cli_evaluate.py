@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from nasbench_suite.cli_results import output_dir
     from nasbench_suite.config import parse_override
     from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
 
@@ -23,29 +25,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         key, value = parse_override(item)
         overrides[key] = value
     cfg = resolve_eval_config(overrides)
-    print("resolved config:", {k: v for k, v in vars(cfg).items() if k != "extra"})
+    output_dir(cfg.out)
+    print("resolved config:", asdict(cfg))
     ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
     for label, genotype in points:
         train_from_scratch(cfg, label, genotype, ops, progress=not args.quiet)
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction,
+             parents: dict[str, argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("evaluate", help="train a derived architecture from scratch",
+                        parents=[parents["data"], parents["compute"], parents["preset"],
+                                 parents["set"], parents["quiet"]],
                         description="Train the genotype of a run (every point of a series, or "
                                     "--index) or of a genotype JSON file from scratch; the test "
                                     "split is read once, after the last epoch.")
-    ev.add_argument("source", metavar="RUN_DIR|GENOTYPE_JSON")
-    ev.add_argument("--index", type=int, help="one architecture of a series")
-    ev.add_argument("--dataset", help="default: the run's dataset, or digits")
-    ev.add_argument("--data-dir", dest="data_dir")
-    ev.add_argument("--preset", help="mini (default) or paper (the DARTS recipe)")
-    ev.add_argument("--seed", type=int)
-    ev.add_argument("--epochs", type=int)
-    ev.add_argument("--batch-size", dest="batch_size", type=int)
-    ev.add_argument("--device")
-    ev.add_argument("--threads", type=int)
-    ev.add_argument("--out", help="default results/evals")
-    ev.add_argument("--set", action="append", metavar="KEY=VALUE")
-    ev.add_argument("--quiet", action="store_true")
+    ev.add_argument("source", metavar="RUN_DIR|GENOTYPE_JSON",
+                    help="a run folder, or a genotype JSON file")
+    ev.add_argument("--index", type=int, help="one architecture of a series (0-based)")
+    ev.add_argument("--seed", type=int, help="random seed (default 0)")
+    ev.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    ev.add_argument("--batch-size", dest="batch_size", type=int, help="batch size")
+    ev.add_argument("--out", help="parent folder of evaluation folders (default results/evals)")
     ev.set_defaults(func=cmd_evaluate)

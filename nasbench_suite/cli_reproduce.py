@@ -14,9 +14,8 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from nasbench_suite.cli_results import _seeds
+    from nasbench_suite.cli_results import output_dir, resources_arg, seeds_arg
     from nasbench_suite.reproduce import ReproduceConfig, run_reproduce, write_report
-    from nasbench_suite.sweep import Resources
 
     cfg = ReproduceConfig(experiment=args.experiment, out=args.out)
     for name in ("name", "dataset", "data_dir", "preset", "epochs", "hessian_every",
@@ -26,28 +25,30 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(cfg, name, value)
     if args.seeds:
-        cfg.seeds = _seeds(args.seeds)
+        cfg.seeds = seeds_arg(args.seeds)
     if args.series_seeds:
-        cfg.series_seeds = _seeds(args.series_seeds)
+        cfg.series_seeds = seeds_arg(args.series_seeds)
     cfg.second_order = args.second_order
     cfg.skip_eval = args.skip_eval
     cfg.search_set = _overrides(args.set)
     cfg.eval_set = _overrides(args.eval_set)
+    output_dir(cfg.out)
     if args.report_only:
         cfg.validate()
         folder = Path(args.dir) if args.dir else Path(cfg.out) / cfg.sweep_name
         for path in write_report(folder):
             print(f"wrote {path}")
         return 0
-    resources = Resources(args.cpus_per_trial, args.gpus_per_trial, args.max_concurrent,
-                          args.address)
-    run_reproduce(cfg, resources, quiet=args.quiet)
+    run_reproduce(cfg, resources_arg(args), quiet=args.quiet)
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction,
+             parents: dict[str, argparse.ArgumentParser]) -> None:
     rep = sub.add_parser(
         "reproduce", help="run a packaged experiment end to end (darts-failure)",
+        parents=[parents["data"], parents["compute"], parents["preset"], parents["cluster"],
+                 parents["quiet"]],
         description="darts-failure: DARTS (1st order, or --second-order) on the restricted "
                     "and the relaxed space and GOLD-NAS on the relaxed space, several seeds, "
                     "the same data and epochs, as one sweep; every derived architecture "
@@ -55,10 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "parameter-free share, FLOPs, params, inherited-weight drop, accuracy "
                     "from scratch and the Hessian eigenvalue over epochs. Running it again "
                     "skips what is done and resumes what was interrupted.")
-    rep.add_argument("experiment", choices=["darts-failure"])
-    rep.add_argument("--dataset", help="digits (default), cifar10, npz:PATH, ...")
-    rep.add_argument("--data-dir", dest="data_dir")
-    rep.add_argument("--preset", help="search preset: mini (default) or paper")
+    rep.add_argument("experiment", choices=["darts-failure"], help="the experiment to run")
     rep.add_argument("--seeds", help="0,1,2 (default) or a range 0-4")
     rep.add_argument("--epochs", type=int, help="search epochs of every method (default 20; "
                                                 "GOLD-NAS stops earlier at its floor)")
@@ -66,10 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="DARTS second order (unrolled) instead of first order")
     rep.add_argument("--hessian-every", dest="hessian_every", type=int,
                      help="eigenvalue every N epochs and at the last (default 2; 0: off)")
-    rep.add_argument("--hessian-iters", dest="hessian_iters", type=int)
+    rep.add_argument("--hessian-iters", dest="hessian_iters", type=int,
+                     help="Lanczos basis size of the eigenvalue (default 20)")
     rep.add_argument("--eval-preset", dest="eval_preset",
                      help="training from scratch: mini (default) or paper (DARTS recipe)")
-    rep.add_argument("--eval-epochs", dest="eval_epochs", type=int)
+    rep.add_argument("--eval-epochs", dest="eval_epochs", type=int,
+                     help="epochs of every training from scratch (default: the preset's)")
     rep.add_argument("--eval-depth", dest="eval_depth", choices=["searched", "preset"],
                      help="searched (default): every architecture at its searched depth; "
                           "preset: the evaluation preset's (DARTS: 20 cells)")
@@ -79,19 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="a search config field for every trial; repeatable")
     rep.add_argument("--eval-set", dest="eval_set", action="append", metavar="KEY=VALUE",
                      help="an evaluation config field; repeatable")
-    rep.add_argument("--name", help="experiment folder name (default EXPERIMENT-DATASET)")
+    rep.add_argument("--name", help="experiment folder name, one path component (default "
+                                    "EXPERIMENT-DATASET)")
     rep.add_argument("--out", default="results/reproduce",
                      help="parent folder (default results/reproduce)")
-    rep.add_argument("--threads", type=int)
-    rep.add_argument("--device")
-    rep.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1.0)
-    rep.add_argument("--gpus-per-trial", dest="gpus_per_trial", type=int, default=0)
-    rep.add_argument("--max-concurrent", dest="max_concurrent", type=int)
-    rep.add_argument("--address", help="join this Ray cluster instead of a local one")
     rep.add_argument("--skip-eval", dest="skip_eval", action="store_true",
                      help="searches only; no training from scratch")
     rep.add_argument("--report-only", dest="report_only", action="store_true",
                      help="only rebuild the report from the experiment folder")
     rep.add_argument("--dir", help="with --report-only: the experiment folder")
-    rep.add_argument("--quiet", action="store_true")
     rep.set_defaults(func=cmd_reproduce)

@@ -8,6 +8,7 @@ The resolved config is printed at the start of a run and saved with it as ``conf
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from methods import MethodConfig, get_method, list_methods
+from nasbench_suite.data import AUGMENTS
 from nasbench_suite.errors import UsageError
 from spaces import list_spaces
 
@@ -43,11 +45,26 @@ class RunConfig:
     nodes: int = 4
     ops: list[str] | None = None
     image_size: int | None = None
+    #: share of the training images carved out first as the scoring split (reports only)
+    score_portion: float = 0.1
+    #: share of the remaining images that trains the weights when a method holds out a
+    #: validation split (the rest is the validation split)
     train_portion: float = 0.5
+    #: at most this many training images after the scoring split (None: all)
     max_train_images: int | None = None
     augment: str = "auto"
     cutout: int = 0
     bn_calib_batches: int = 10
+    #: every N epochs (and at the last) the largest eigenvalue of the Hessian of the search
+    #: loss w.r.t. the architecture parameters (RobustDARTS); 0 turns it off
+    hessian_every: int = 0
+    #: Lanczos basis size of the eigenvalue, and the fixed images it is measured on (the
+    #: first of a seeded draw from the validation split, or the training split without one)
+    hessian_iters: int = 20
+    hessian_images: int = 256
+    #: every N epochs (and at the last) the supernet's and the derived network's accuracy
+    #: with inherited weights on the scoring split (batch norm recalibrated); 0: only at the end
+    score_every: int = 0
     out: str = "results/runs"
     hp: dict[str, Any] = field(default_factory=dict)
 
@@ -59,28 +76,36 @@ class RunConfig:
             raise UsageError(f"unknown space {self.space!r}; choose from "
                              f"{', '.join(list_spaces())}")
         for name in ("epochs", "batch_size", "eval_batch_size", "channels", "layers", "nodes",
-                     "bn_calib_batches"):
+                     "bn_calib_batches", "hessian_iters", "hessian_images"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.layers < 3:
             raise UsageError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
-        if not 0 < self.train_portion < 1:
-            raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if not 0 <= self.seed < 2**32:
+            raise UsageError(f"seed must be in [0, 2^32), got {self.seed}")
+        for name in ("train_portion", "score_portion"):
+            if not 0 < getattr(self, name) < 1:
+                raise UsageError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if self.device not in ("auto", "cpu", "cuda") and not (
+                self.device.startswith("cuda:") and self.device[5:].isdigit()):
             raise UsageError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if self.augment not in ("auto", "none", "crop_flip", "crop"):
-            raise UsageError(f"augment must be auto, none, crop or crop_flip, got {self.augment!r}")
+        if self.augment not in AUGMENTS:
+            raise UsageError(f"augment must be one of {', '.join(AUGMENTS)}, "
+                             f"got {self.augment!r}")
         for name in ("image_size", "max_train_images", "threads"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise UsageError(f"{name} must be positive, got {value}")
-        if self.cutout < 0:
-            raise UsageError(f"cutout must be >= 0, got {self.cutout}")
-        method = get_method(self.method)
-        try:
-            method.check_space(self.space)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        for name in ("cutout", "hessian_every", "score_every"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        from spaces import SPACES
+
+        reason = get_method(self.method).unsupported(
+            SPACES[self.space].capabilities_for(tuple(self.ops) if self.ops else None))
+        if reason:
+            raise UsageError(f"method {self.method!r} cannot search the {self.space!r} "
+                             f"space: {reason}")
         self.method_config()
 
     def method_config(self) -> MethodConfig:
@@ -132,8 +157,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise UsageError(f"{where}: expected true or false, got {value!r}")
         return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if hint is float and not isinstance(value, bool):
+        number = value
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e-3 (no dot) as a string; Python reads it as the number it is.
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if isinstance(number, (int, float)):
+            if not math.isfinite(number):
+                raise UsageError(f"{where}: expected a finite number, got {value!r}")
+            return float(number)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is str and isinstance(value, str):

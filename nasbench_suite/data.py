@@ -1,20 +1,34 @@
-"""Datasets and splits.
+"""Datasets, their identity, their checks, and the splits every run uses.
 
 Small datasets (digits, CIFAR, npz arrays) live in memory as normalised tensors: a batch is
-an index into them (0.6 ms against ~113 ms for a fresh DataLoader iterator with workers on
-these CPUs, shared/PERF.md). Batch order and augmentation come from a generator seeded by
-(seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would.
+an index into them (0.6 ms against ~113 ms for a fresh DataLoader iterator with worker
+processes on the project's CPUs). Batch order and augmentation come from a generator seeded
+by (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would.
 ``imagefolder:PATH`` trees stream through a DataLoader with the same seeding.
 
-The test split is loaded for final reporting only; bi-level methods split the *training*
-images into train and val halves.
+Splits (:func:`make_splits`), the same for every method at a given seed and dataset:
+
+* ``score``: a fixed, seeded share of the training images (``score_portion``), carved out
+  before anything else. It is used only to report accuracies with inherited weights
+  (supernet, derived network, recorded architectures); nothing trains on it or chooses by it.
+* ``train`` / ``val``: the rest. Methods that need held-out images (bi-level ones, and those
+  that choose architectures by held-out accuracy) split it in two (``train_portion``);
+  the others train on all of it.
+* ``test``: read only by ``nasbench evaluate``, once, after training from scratch.
+
+A dataset is identified by its name plus, for files, a hash of their content
+(:func:`dataset_id`), so that the same data reached by two paths is one dataset in tables.
+Every check of the data (labels, pixel values, shapes, layout) happens when it is loaded,
+before any run folder exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +38,48 @@ import torch.nn.functional as F
 from nasbench_suite.errors import UsageError
 
 DATASETS = ("digits", "cifar10", "cifar100", "npz:PATH", "imagefolder:PATH")
+AUGMENTS = ("auto", "none", "crop", "crop_flip", "autoaugment")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Training-time augmentation: random crop (pad 4, or 1/8 of the size), flip, cutout."""
+    """Training-time augmentation, in the order of the DARTS and GOLD-NAS pipelines.
+
+    * ``crop``: pad by 4 (or 1/8 of the size) with black pixels, then a random crop back to
+      the size (torchvision's RandomCrop(padding=4) on the raw image, as DARTS does);
+    * ``flip``: horizontal flip with probability 1/2;
+    * ``autoaugment``: torchvision's AutoAugment with the CIFAR-10 policy, per image, on the
+      8-bit image (GOLD-NAS's search pipeline);
+    * ``cutout``: after normalisation, a ``cutout`` x ``cutout`` square set to 0 (the mean
+      colour), its centre anywhere in the image and clipped at the border (DARTS's Cutout).
+
+    ``mean`` and ``std`` are the normalisation per channel: black is ``-mean / std``.
+    """
 
     crop: bool = False
     flip: bool = False
     cutout: int = 0
+    autoaugment: bool = False
+    mean: tuple[float, ...] = field(default=(0.0,))
+    std: tuple[float, ...] = field(default=(1.0,))
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = x.shape[1]
+        mean = torch.tensor(self.mean if len(self.mean) == c else self.mean[:1] * c,
+                            dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+        std = torch.tensor(self.std if len(self.std) == c else self.std[:1] * c,
+                           dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+        return mean, std
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
         if self.crop:
             pad = max(1, h // 8)
-            padded = F.pad(x, (pad, pad, pad, pad))
+            mean, std = self._stats(x)
+            black = -mean / std
+            padded = F.pad(x - black, (pad, pad, pad, pad)) + black
             dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
             dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
             rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)
@@ -51,29 +90,57 @@ class Augment:
         if self.flip:
             flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if self.autoaugment:
+            x = self._autoaugment(x, gen)
         if self.cutout > 0:
-            cy = torch.randint(0, h, (n,), generator=gen).to(x.device)
-            cx = torch.randint(0, w, (n,), generator=gen).to(x.device)
-            ys = torch.arange(h, device=x.device)[None, :, None]
-            xs = torch.arange(w, device=x.device)[None, None, :]
-            half = self.cutout // 2
-            hole = ((ys - cy[:, None, None]).abs() <= half - (self.cutout % 2 == 0)) & \
-                   ((xs - cx[:, None, None]).abs() <= half - (self.cutout % 2 == 0))
-            x = x * (~hole)[:, None].to(x.dtype)
+            x = x * cutout_mask(n, h, w, self.cutout, gen).to(x.device, x.dtype)[:, None]
         return x
+
+    def _autoaugment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        from torchvision.transforms import AutoAugment, AutoAugmentPolicy
+
+        mean, std = self._stats(x)
+        raw = ((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8).cpu()
+        policy = AutoAugment(AutoAugmentPolicy.CIFAR10)
+        # torchvision draws from the global generator: seed it from ours, then put it back,
+        # so the run stays a function of (seed, epoch) and nothing else is disturbed.
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = torch.stack([policy(img) for img in raw])
+        return (out.to(x.device, x.dtype) / 255 - mean) / std
+
+
+def cutout_mask(n: int, h: int, w: int, length: int, gen: torch.Generator) -> torch.Tensor:
+    """(n, h, w) masks with one zero square each, as DARTS's Cutout: centre (y, x) uniform
+    over the image, rows ``clip(y - L // 2, 0, h) : clip(y + L // 2, 0, h)`` and the same for
+    columns (so a square inside the image is exactly L x L for an even L)."""
+    cy = torch.randint(0, h, (n,), generator=gen)
+    cx = torch.randint(0, w, (n,), generator=gen)
+    half = length // 2
+    y0, y1 = (cy - half).clamp(0, h), (cy + half).clamp(0, h)
+    x0, x1 = (cx - half).clamp(0, w), (cx + half).clamp(0, w)
+    ys = torch.arange(h)[None, :, None]
+    xs = torch.arange(w)[None, None, :]
+    hole = ((ys >= y0[:, None, None]) & (ys < y1[:, None, None])
+            & (xs >= x0[:, None, None]) & (xs < x1[:, None, None]))
+    return (~hole).float()
 
 
 class TensorSplit:
     """Images (N, C, H, W) float, normalised, and labels (N,), kept in memory."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor,
+                 index: torch.Tensor | None = None) -> None:
         self.x, self.y = x, y
+        #: positions of these images in the dataset's training (or test) split
+        self.index = index if index is not None else torch.arange(len(y))
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, index: torch.Tensor) -> TensorSplit:
-        return TensorSplit(self.x[index], self.y[index])
+        return TensorSplit(self.x[index], self.y[index], self.index[index])
 
     def batches(self, batch_size: int, gen: torch.Generator | None, device: torch.device,
                 augment: Augment | None = None, drop_last: bool = False) -> Iterator[Batch]:
@@ -107,10 +174,14 @@ class FolderSplit:
         subset = torch.utils.data.Subset(self.dataset, self.index)
         loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=gen is not None,
                                              generator=gen, drop_last=drop_last, num_workers=2)
-        for x, y in loader:
-            if augment is not None and gen is not None:
-                x = augment(x, gen)
-            yield x.to(device), y.to(device)
+        try:
+            for x, y in loader:
+                if augment is not None and gen is not None:
+                    x = augment(x, gen)
+                yield x.to(device), y.to(device)
+        except (OSError, ValueError) as exc:  # PIL: truncated or unreadable image
+            raise UsageError(f"cannot read an image of {getattr(self.dataset, 'root', '?')}: "
+                             f"{exc}") from None
 
 
 Split = TensorSplit | FolderSplit
@@ -125,32 +196,102 @@ class ImageData:
     in_channels: int
     image_size: int
     in_memory: bool = True
+    #: normalisation per channel (black = -mean / std)
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
 
-def _normalise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass
+class Splits:
+    """What a run trains, chooses and reports on (module docstring)."""
+
+    train: Split
+    val: Split | None
+    score: Split
+    test: Split
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val) if self.val is not None else 0,
+                "score": len(self.score), "test": len(self.test)}
+
+
+# -- checks ------------------------------------------------------------------------------------
+def _check_images(x: np.ndarray, where: str) -> None:
+    if x.ndim not in (3, 4) or len(x) == 0:
+        raise UsageError(f"{where}: images {x.shape} are not N x H x W (x C)")
+    if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[3] not in (1, 3, 4):
+        raise UsageError(f"{where}: images {x.shape} look channels-first (N x C x H x W); "
+                         "the Keras layout is channels-last, N x H x W x C")
+    if x.ndim == 4 and x.shape[3] not in (1, 3, 4):
+        raise UsageError(f"{where}: images {x.shape} have {x.shape[3]} channels; expected "
+                         "N x H x W x C with C = 1 or 3")
+    if x.dtype == np.uint8:
+        return
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+        raise UsageError(f"{where}: images of dtype {x.dtype}; expected uint8")
+    if not np.isfinite(x).all():
+        raise UsageError(f"{where}: images hold NaN or infinite values")
+    if x.min() < 0 or x.max() > 255:
+        raise UsageError(f"{where}: pixel values outside [0, 255]")
+
+
+def _check_labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
+    y = np.asarray(y).reshape(-1)
+    if len(y) != n:
+        raise UsageError(f"{where}: {len(y)} labels for {n} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not (np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all()
+                and (y == np.round(y)).all()):
+            raise UsageError(f"{where}: labels must be integers, got dtype {y.dtype}")
+    if (y < 0).any():
+        raise UsageError(f"{where}: negative labels (labels must lie in [0, classes))")
+    return y.astype(np.int64)
+
+
+def _square(x: np.ndarray, image_size: int | None, where: str) -> None:
+    h, w = x.shape[1], x.shape[2]
+    if h != w and image_size is None:
+        raise UsageError(f"{where}: images are {h}x{w}, not square; set image_size to "
+                         "resize them to squares")
+
+
+# -- loading -----------------------------------------------------------------------------------
+def _normalise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                      torch.Tensor, torch.Tensor]:
     mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
     std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    return (x_train - mean) / std, (x_test - mean) / std
+    return (x_train - mean) / std, (x_test - mean) / std, mean.flatten(), std.flatten()
 
 
 def _from_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                 y_test: np.ndarray, image_size: int | None, scale: float = 255.0) -> ImageData:
-    """uint8 N x H x W (x C) arrays -> normalised in-memory splits."""
+                 y_test: np.ndarray, image_size: int | None, scale: float = 255.0,
+                 where: str = "") -> ImageData:
+    """Checked N x H x W (x C) arrays -> normalised in-memory splits."""
+    where = where or name
+    for split, x in (("train", x_train), ("test", x_test)):
+        _check_images(x, f"{where} x_{split}")
+        _square(x, image_size, f"{where} x_{split}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UsageError(f"{where}: train and test images differ in shape")
+    ytr_np = _check_labels(y_train, len(x_train), f"{where} y_train")
+    yte_np = _check_labels(y_test, len(x_test), f"{where} y_test")
+    classes = int(max(ytr_np.max(), yte_np.max())) + 1
+    if classes < 2:
+        raise UsageError(f"{where}: the labels name a single class")
 
     def to_tensor(x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).float() / scale
         t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
-        if image_size and image_size != t.shape[-1]:
+        if image_size and (image_size != t.shape[-1] or image_size != t.shape[-2]):
             t = F.interpolate(t, size=(image_size, image_size), mode="bilinear",
                               align_corners=False, antialias=True)
         return t.contiguous()
 
-    xtr, xte = _normalise(to_tensor(x_train), to_tensor(x_test))
-    ytr = torch.from_numpy(np.asarray(y_train).reshape(-1).astype(np.int64))
-    yte = torch.from_numpy(np.asarray(y_test).reshape(-1).astype(np.int64))
-    classes = int(max(ytr.max(), yte.max())) + 1
+    xtr, xte, mean, std = _normalise(to_tensor(x_train), to_tensor(x_test))
+    ytr, yte = torch.from_numpy(ytr_np), torch.from_numpy(yte_np)
     return ImageData(name, TensorSplit(xtr, ytr), TensorSplit(xte, yte), classes,
-                     xtr.shape[1], xtr.shape[-1])
+                     xtr.shape[1], xtr.shape[-1], mean=tuple(mean.tolist()),
+                     std=tuple(std.tolist()))
 
 
 def load_digits_data(image_size: int | None) -> ImageData:
@@ -183,16 +324,9 @@ def load_npz(path: str, image_size: int | None) -> ImageData:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise UsageError(f"cannot read npz file {path}: {exc}") from None
-    for split in ("train", "test"):
-        x, y = data[f"x_{split}"], data[f"y_{split}"]
-        if x.ndim not in (3, 4) or len(x) != len(y.reshape(-1)) or len(x) == 0:
-            raise UsageError(f"npz file {path}: x_{split} {x.shape} and y_{split} {y.shape} "
-                             "do not form N images of H x W (x C) with N labels")
-    if data["x_train"].shape[1:] != data["x_test"].shape[1:]:
-        raise UsageError(f"npz file {path}: train and test images differ in shape")
     stem = file.stem.replace("_", "-")
     return _from_arrays(f"npz-{stem}", data["x_train"], data["y_train"], data["x_test"],
-                        data["y_test"], image_size)
+                        data["y_test"], image_size, where=f"npz file {path}")
 
 
 def load_cifar(name: str, data_dir: str | None, image_size: int | None) -> ImageData:
@@ -203,11 +337,15 @@ def load_cifar(name: str, data_dir: str | None, image_size: int | None) -> Image
     try:
         train = cls(root, train=True, download=True)
         test = cls(root, train=False, download=True)
-    except Exception as exc:
+    except Exception as exc:  # torchvision: URLError, OSError, RuntimeError (corrupt archive)
         raise UsageError(f"cannot load {name} from {root} and cannot download it ({exc}); "
                          f"pass --data-dir with the extracted dataset") from None
     return _from_arrays(name, train.data, np.array(train.targets), test.data,
                         np.array(test.targets), image_size)
+
+
+#: an imagefolder of at most this many images is checked file by file when it is loaded
+VERIFY_LIMIT = 20_000
 
 
 def load_imagefolder(path: str, image_size: int | None) -> ImageData:
@@ -219,13 +357,33 @@ def load_imagefolder(path: str, image_size: int | None) -> ImageData:
     if not (root / "train").is_dir() or test_dir is None:
         raise UsageError(f"imagefolder {path} needs train/ and val/ (or test/) subfolders")
     size = image_size or 224
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
-                             transforms.ToTensor(),
-                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    train = torchvision.datasets.ImageFolder(str(root / "train"), tf)
-    test = torchvision.datasets.ImageFolder(str(test_dir), tf)
+                             transforms.ToTensor(), transforms.Normalize(mean, std)])
+    try:
+        train = torchvision.datasets.ImageFolder(str(root / "train"), tf)
+        test = torchvision.datasets.ImageFolder(str(test_dir), tf)
+    except (FileNotFoundError, OSError) as exc:
+        raise UsageError(f"imagefolder {path}: {exc}") from None
+    if len(train) == 0 or len(test) == 0:
+        raise UsageError(f"imagefolder {path}: no images in train/ or {test_dir.name}/")
+    if len(train.classes) < 2:
+        raise UsageError(f"imagefolder {path}: train/ holds a single class")
+    if len(train) + len(test) <= VERIFY_LIMIT:
+        _verify_images([p for p, _ in train.samples + test.samples])
     return ImageData(f"imagefolder-{root.name}", FolderSplit(train), FolderSplit(test),
-                     len(train.classes), 3, size, in_memory=False)
+                     len(train.classes), 3, size, in_memory=False, mean=mean, std=std)
+
+
+def _verify_images(paths: list[str]) -> None:
+    from PIL import Image
+
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                img.verify()
+        except Exception as exc:  # PIL raises many kinds for a broken file
+            raise UsageError(f"unreadable image {p}: {exc}") from None
 
 
 def dataset_slug(spec: str) -> str:
@@ -233,6 +391,43 @@ def dataset_slug(spec: str) -> str:
     if ":" in spec:
         kind, path = spec.split(":", 1)
         return f"{kind}-{Path(path).stem.replace('_', '-')}"
+    return spec
+
+
+@lru_cache(maxsize=32)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def _tree_hash(root: Path) -> str:
+    """A fingerprint of an image tree: relative paths and sizes (reading every image of an
+    ImageNet-sized tree would take longer than a search)."""
+    digest = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            digest.update(f"{p.relative_to(root)}\0{p.stat().st_size}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def dataset_id(spec: str) -> str:
+    """The dataset's identity: its name, plus a content hash for files (``npz:STEM@HASH``,
+    ``imagefolder:NAME@HASH``), so two paths to the same file are one dataset."""
+    kind, _, path = spec.partition(":")
+    if kind == "npz" and path:
+        file = Path(path)
+        try:
+            st = file.stat()
+            return f"npz:{file.stem}@{_file_hash(str(file.resolve()), st.st_size, st.st_mtime_ns)}"
+        except OSError:
+            return f"npz:{file.stem}"
+    if kind == "imagefolder" and path:
+        root = Path(path)
+        return f"imagefolder:{root.resolve().name}@{_tree_hash(root)}" if root.is_dir() \
+            else f"imagefolder:{root.name}"
     return spec
 
 
@@ -251,14 +446,25 @@ def load_dataset(spec: str, data_dir: str | None = None,
 
 
 def check_dataset_spec(spec: str) -> None:
-    """Reject an unknown dataset name before anything is loaded."""
-    if spec in ("digits", "cifar10", "cifar100") or spec.startswith(("npz:", "imagefolder:")):
+    """Reject an unknown dataset name, or a dataset file that is not there, before anything
+    is loaded."""
+    if spec in ("digits", "cifar10", "cifar100"):
+        return
+    kind, _, path = spec.partition(":")
+    if kind == "npz" and path:
+        if not Path(path).is_file():
+            raise UsageError(f"npz file not found: {path}")
+        return
+    if kind == "imagefolder" and path:
+        if not Path(path).is_dir():
+            raise UsageError(f"imagefolder not found: {path}")
         return
     raise UsageError(f"unknown dataset {spec!r}; choose from {', '.join(DATASETS)}")
 
 
+# -- splits ------------------------------------------------------------------------------------
 def split_train_val(train: Split, portion: float, seed: int) -> tuple[Split, Split]:
-    """Split the training images into search-train and search-val parts (fixed by seed)."""
+    """Split training images into search-train and search-val parts (fixed by seed)."""
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     cut = int(portion * len(train))
     if cut == 0 or cut == len(train):
@@ -266,8 +472,41 @@ def split_train_val(train: Split, portion: float, seed: int) -> tuple[Split, Spl
     return train.subset(order[:cut]), train.subset(order[cut:])
 
 
-def augment_for(spec: str, mode: str, cutout: int) -> Augment:
-    """``auto``: crop and flip for natural images, nothing for digits (not flip-invariant)."""
+#: the scoring split's permutation seed is the run's seed plus this (a fixed offset keeps it
+#: apart from the train/val permutation, which uses the seed itself)
+SCORE_SEED_OFFSET = 31_337
+
+
+def carve_score(train: Split, portion: float, seed: int) -> tuple[Split, Split]:
+    """(rest, score): the scoring split, a fixed share of the training images."""
+    n = len(train)
+    count = round(portion * n)
+    if count < 1 or count >= n:
+        raise UsageError(f"score_portion {portion} leaves an empty scoring or training split "
+                         f"({n} training images)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + SCORE_SEED_OFFSET))
+    return train.subset(order[count:].sort().values), train.subset(order[:count].sort().values)
+
+
+def make_splits(data: ImageData, score_portion: float, seed: int, heldout: bool,
+                train_portion: float, max_train_images: int | None = None) -> Splits:
+    """The run's splits (module docstring): the scoring split first, then, of the rest, at
+    most ``max_train_images`` images, split into train and val when ``heldout``."""
+    rest, score = carve_score(data.train, score_portion, seed)
+    if max_train_images is not None and max_train_images < len(rest):
+        rest = rest.subset(torch.arange(max_train_images))
+    val = None
+    if heldout:
+        rest, val = split_train_val(rest, train_portion, seed)
+    return Splits(rest, val, score, data.test)
+
+
+def augment_for(spec: str, mode: str, cutout: int, data: ImageData | None = None) -> Augment:
+    """``auto``: crop and flip for natural images, nothing for digits (not flip-invariant);
+    ``autoaugment``: crop, flip and AutoAugment's CIFAR-10 policy (GOLD-NAS's search)."""
     if mode == "auto":
         mode = "none" if spec == "digits" else "crop_flip"
-    return Augment(crop=mode in ("crop", "crop_flip"), flip=mode == "crop_flip", cutout=cutout)
+    stats = {"mean": data.mean, "std": data.std} if data is not None else {}
+    return Augment(crop=mode in ("crop", "crop_flip", "autoaugment"),
+                   flip=mode in ("crop_flip", "autoaugment"), cutout=cutout,
+                   autoaugment=mode == "autoaugment", **stats)

@@ -1,96 +1,88 @@
 """The results index: any set of run folders (single runs, sweeps, references) as a DataFrame.
 
-Tables, plots and ad-hoc analysis all start here, so that every number shown anywhere
-comes from the files a run wrote, read one way. :func:`load_index` gives one ``row="run"``
-row per run and one ``row="series"`` row per recorded architecture of methods that return
-a series (GOLD-NAS, PAD-NAS, NSE). Columns common to both kinds mean the same thing, so a
-plot of ``acc`` against ``macs`` can take both kinds of point:
+Tables, plots and ad-hoc analysis all start here, so that every number shown anywhere comes
+from the files a run wrote, read one way (through nasbench_suite.runfolder).
+:func:`load_index` gives one ``row="run"`` row per run and one ``row="series"`` row per
+recorded architecture of methods that return a series (GOLD-NAS, PAD-NAS, NSE). Columns
+common to both kinds mean the same thing, so a plot of ``acc`` against ``macs`` can take both:
 
-* identity: ``method``, ``variant`` (a sweep's grid values), ``label`` (method plus
-  variant: what tables and plots group by), ``space``, ``dataset``, ``seed``, ``preset``,
-  ``status``, ``sweep``, ``run`` (folder name), ``path``, ``point`` (series index)
-* the derived architecture: ``acc`` (held-out accuracy with inherited weights), ``macs``
-  (multiply-adds, what papers call FLOPs), ``flops`` (the counter's raw FLOPs), ``params``,
-  ``param_free_share``, ``genotype`` (JSON)
-* run rows only: ``supernet_acc``, ``gap``, ``search_time_s``, ``epochs_run``, the final
-  epoch's metrics under their own names (``heldout_acc``, ``train_loss``, ...), ``counter``
-  (the cost counter's name and version), ``torch``, ``device``, ``space_log10_size``
+* identity: ``method``, ``variant`` (every resolved setting that differs among the loaded
+  runs of the same method, space and dataset, seed aside: ``clamp=derived, epochs=4``),
+  ``label`` (method plus variant: what tables and plots group by), ``space``, ``dataset``
+  (the dataset's identity: its name plus a content hash for files, so two paths to the same
+  file are one dataset), ``seed``, ``preset``, ``status``, ``sweep``, ``run``, ``path``,
+  ``point`` (series index)
+* the derived architecture: ``acc`` (accuracy with inherited weights, batch norm
+  recalibrated, on the split named in ``acc_split``: ``score`` for runs of layout 2),
+  ``scratch_acc`` (test accuracy trained from scratch, where an experiment did so),
+  ``macs`` (multiply-adds, what papers call FLOPs), ``flops`` (the counter's raw FLOPs),
+  ``params``, ``param_free_share``, ``genotype`` (JSON)
+* run rows only: ``supernet_acc``, ``gap`` (missing where a method measures none),
+  ``search_time_s``, ``epochs_run``, the learning stats (``alpha_move_median``, ...), the
+  final epoch's metrics under their own names, ``counter``, ``torch``, ``device``,
+  ``space_log10_size``
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from nasbench_suite import rundir
 from nasbench_suite.errors import UsageError
-from nasbench_suite.sweep import FAILURE as _FAILURE
-from nasbench_suite.sweep import TRIAL as _TRIAL
+from nasbench_suite.runfolder import FAILED, FINISHED, RunFolder, find_runs
 
 RUN, SERIES = "run", "series"
-FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"
 
 ID_COLUMNS = ["row", "label", "method", "variant", "space", "dataset", "seed", "preset",
               "status", "sweep", "run", "point"]
 #: run-level columns, in display order; final-epoch metrics and series extras follow
-VALUE_COLUMNS = ["acc", "macs", "flops", "params", "param_free_share", "supernet_acc", "gap",
-                 "search_time_s", "epochs_run", "heldout_split", "space_log10_size",
-                 "counter", "torch", "device", "failure", "genotype", "path"]
+VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", "macs", "flops", "params",
+                 "param_free_share", "supernet_acc", "gap", "search_time_s", "epochs_run",
+                 "space_log10_size", "counter", "torch", "device", "failure", "genotype",
+                 "path"]
+#: config fields that never make a variant: the run's identity, and where or how it ran
+_NOT_VARIANT = frozenset({"method", "space", "dataset", "seed", "preset", "out", "threads",
+                          "device", "data_dir", "amp"})
 
 
-def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
-    """Run folders given directly or anywhere below the given folders, sorted.
-
-    A run folder is one with a config.yaml; hidden folders (Ray Tune's ``.ray``) are not
-    searched.
-    """
-    found: set[Path] = set()
-    given = [Path(p) for p in paths]
-    if not given:
-        raise UsageError("give at least one results folder")
-    for root in given:
-        if not root.is_dir():
-            raise UsageError(f"not a folder: {root}")
-        if (root / rundir.CONFIG).is_file():
-            found.add(root.resolve())
-            continue
-        for config in root.rglob(rundir.CONFIG):
-            rel = config.relative_to(root).parts
-            if not any(part.startswith(".") for part in rel):
-                found.add(config.parent.resolve())
-    if not found:
-        raise UsageError(f"no run folders in {', '.join(str(p) for p in given)}")
-    return sorted(found)
+def flat_config(config: dict[str, Any]) -> dict[str, str]:
+    """Every resolved setting of a run as ``key`` / ``hp.key`` -> its JSON text."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if key == "hp" and isinstance(value, dict):
+            for k, v in value.items():
+                flat[f"hp.{k}"] = json.dumps(v, sort_keys=True)
+        elif key not in _NOT_VARIANT:
+            flat[key] = json.dumps(value, sort_keys=True)
+    return flat
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is unreadable: {exc}") from None
+def _short(key: str, value: str) -> str:
+    text = json.loads(value)
+    if isinstance(text, list):
+        text = "_".join(str(v) for v in text)
+    return f"{key.removeprefix('hp.')}={text}"
 
 
-def _status(run_dir: Path) -> str:
-    if (run_dir / rundir.SUMMARY).exists():
-        return FINISHED
-    if (run_dir / _FAILURE).exists():
-        return FAILED
-    return UNFINISHED
-
-
-def _identity(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
-    trial = _read_json(run_dir / _TRIAL) if (run_dir / _TRIAL).exists() else {}
-    method = str(config.get("method", ""))
-    variant = str(trial.get("variant", ""))
-    return {"label": f"{method} ({variant})" if variant else method, "method": method,
-            "variant": variant, "space": config.get("space"), "dataset": config.get("dataset"),
-            "seed": config.get("seed"), "preset": config.get("preset"),
-            "status": _status(run_dir), "sweep": str(trial.get("sweep", "")),
-            "run": run_dir.name, "path": str(run_dir)}
+def variants(configs: dict[str, dict[str, Any]], groups: dict[str, tuple[str, ...]]
+             ) -> dict[str, str]:
+    """Per run (by path), the settings that differ among the runs of its group."""
+    flats = {path: flat_config(cfg) for path, cfg in configs.items()}
+    out: dict[str, str] = {}
+    by_group: dict[tuple[str, ...], list[str]] = {}
+    for path, key in groups.items():
+        by_group.setdefault(key, []).append(path)
+    for paths in by_group.values():
+        keys = sorted({k for p in paths for k in flats[p]})
+        differing = [k for k in keys if len({flats[p].get(k) for p in paths}) > 1]
+        for p in paths:
+            out[p] = ", ".join(_short(k, flats[p][k]) for k in differing if k in flats[p])
+    return out
 
 
 def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -104,43 +96,55 @@ def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _run_row(run_dir: Path, ident: dict[str, Any]) -> dict[str, Any]:
+def _identity(folder: RunFolder, config: dict[str, Any], variant: str) -> dict[str, Any]:
+    trial = folder.trial()
+    method = str(config.get("method", ""))
+    return {"label": f"{method} ({variant})" if variant else method, "method": method,
+            "variant": variant, "space": config.get("space"),
+            "dataset": folder.info().dataset_id or config.get("dataset"),
+            "seed": config.get("seed"), "preset": config.get("preset"),
+            "status": folder.status(), "sweep": trial.sweep if trial else "",
+            "run": folder.name, "path": str(folder.path)}
+
+
+def _run_row(folder: RunFolder, ident: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"row": RUN, **ident}
     if ident["status"] != FINISHED:
-        metrics = rundir.read_jsonl(run_dir / rundir.METRICS)
-        row.update(metrics[-1] if metrics else {})
+        metrics = folder.metrics()
+        row.update(_scalars(metrics[-1]) if metrics else {})
         row["epochs_run"] = len(metrics)
         if ident["status"] == FAILED:
-            row["failure"] = str(_read_json(run_dir / _FAILURE).get("reason", ""))
+            failure = folder.failure()
+            row["failure"] = failure.reason if failure else ""
         return row
-    summary = _read_json(run_dir / rundir.SUMMARY)
-    row.update(_scalars(summary.get("final") or {}))
-    inherited, derived = summary.get("inherited") or {}, summary.get("derived") or {}
-    row.update(acc=inherited.get("derived_acc"), supernet_acc=inherited.get("supernet_acc"),
-               gap=inherited.get("gap"), macs=derived.get("macs"), flops=derived.get("flops"),
-               params=derived.get("params"), param_free_share=derived.get("param_free_share"))
-    for key in ("search_time_s", "epochs_run", "heldout_split", "space_log10_size", "counter",
-                "torch", "device"):
-        row[key] = summary.get(key)
-    if (run_dir / rundir.GENOTYPE).exists():
-        row["genotype"] = json.dumps(_read_json(run_dir / rundir.GENOTYPE), sort_keys=True)
+    summary = folder.summary()
+    row.update(_scalars(summary.final))
+    row.update(summary.learning)
+    inh, derived = summary.inherited, summary.derived
+    row.update(acc=inh.derived_acc, acc_split=inh.split, supernet_acc=inh.supernet_acc,
+               gap=inh.gap, macs=derived.macs, flops=derived.flops, params=derived.params,
+               param_free_share=derived.param_free_share, search_time_s=summary.search_time_s,
+               epochs_run=summary.epochs_run, space_log10_size=summary.space_log10_size,
+               counter=summary.counter, torch=summary.torch, device=summary.device)
+    scratch = folder.evaluations().get("final")
+    row["scratch_acc"] = scratch.test_acc if scratch else None
+    row["genotype"] = json.dumps(folder.genotype().to_dict(), sort_keys=True)
     return row
 
 
-def _series_rows(run_dir: Path, ident: dict[str, Any], counter: Any) -> list[dict[str, Any]]:
-    """series.json (with genotypes) when present, else the summary's copy (without)."""
-    if (run_dir / rundir.SERIES).exists():
-        series = _read_json(run_dir / rundir.SERIES)
-    else:
-        series = (_read_json(run_dir / rundir.SUMMARY).get("series") or [])
+def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    evaluations = folder.evaluations()
     rows = []
-    for n, point in enumerate(series):
-        if not isinstance(point, dict):
-            raise UsageError(f"{run_dir}/{rundir.SERIES}: entry {n} is not a mapping")
-        row: dict[str, Any] = {"row": SERIES, **ident, "counter": counter}
+    for n, point in enumerate(folder.series()):
+        row: dict[str, Any] = {"row": SERIES, **ident, "counter": run.get("counter"),
+                               "acc_split": run.get("acc_split")}
         values = _scalars({k: v for k, v in point.items() if k != "genotype"})
         row["point"] = values.pop("index", n)
         row.update(values)
+        scratch = evaluations.get(f"point{row['point']}")
+        if scratch is not None:
+            row["scratch_acc"] = scratch.test_acc
         if isinstance(point.get("genotype"), dict):
             row["genotype"] = json.dumps(point["genotype"], sort_keys=True)
         rows.append(row)
@@ -155,20 +159,26 @@ def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) ->
     last epoch's).
     """
     paths = list(paths)
+    folders = [f for f in find_runs(paths)
+               if include_unfinished or f.status() == FINISHED]
+    if not folders:
+        raise UsageError(f"no finished runs in {', '.join(str(p) for p in paths)}")
+    configs = {str(f.path): f.config_dict() for f in folders}
+    groups = {str(f.path): (str(c.get("method")), str(c.get("space")),
+                            f.info().dataset_id or str(c.get("dataset")))
+              for f, c in zip(folders, configs.values(), strict=True)}
+    labels = variants(configs, groups)
     rows: list[dict[str, Any]] = []
-    for run_dir in find_run_dirs(paths):
-        ident = _identity(run_dir, rundir.read_run_config(run_dir))
-        if ident["status"] != FINISHED and not include_unfinished:
-            continue
-        run = _run_row(run_dir, ident)
+    for folder in folders:
+        ident = _identity(folder, configs[str(folder.path)], labels[str(folder.path)])
+        run = _run_row(folder, ident)
         rows.append(run)
         if ident["status"] == FINISHED:
-            rows.extend(_series_rows(run_dir, ident, run.get("counter")))
-    if not rows:
-        raise UsageError(f"no finished runs in {', '.join(str(p) for p in paths)}")
+            rows.extend(_series_rows(folder, ident, run))
     df = pd.DataFrame(rows)
-    if "point" not in df.columns:
-        df["point"] = float("nan")
+    for column in ("point", "scratch_acc", "supernet_acc", "gap"):
+        if column not in df.columns:
+            df[column] = math.nan
     extra = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in VALUE_COLUMNS)
     columns = [c for c in ID_COLUMNS + VALUE_COLUMNS[:-2] + extra + VALUE_COLUMNS[-2:]
                if c in df.columns]
@@ -188,14 +198,18 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Every epoch of every finished run: the metrics.jsonl rows plus the run's identity."""
     paths = list(paths)
-    rows = []
-    for run_dir in find_run_dirs(paths):
-        ident = _identity(run_dir, rundir.read_run_config(run_dir))
-        if ident["status"] != FINISHED:
-            continue
-        for metrics in rundir.read_jsonl(run_dir / rundir.METRICS):
-            rows.append({**ident, **_scalars(metrics)})
-    if not rows:
+    folders = [f for f in find_runs(paths) if f.status() == FINISHED]
+    if not folders:
         raise UsageError(f"no finished runs in {', '.join(str(p) for p in paths)}")
+    configs = {str(f.path): f.config_dict() for f in folders}
+    groups = {str(f.path): (str(c.get("method")), str(c.get("space")),
+                            f.info().dataset_id or str(c.get("dataset")))
+              for f, c in zip(folders, configs.values(), strict=True)}
+    labels = variants(configs, groups)
+    rows = []
+    for folder in folders:
+        ident = _identity(folder, configs[str(folder.path)], labels[str(folder.path)])
+        for metrics in folder.metrics():
+            rows.append({**ident, **_scalars(metrics)})
     return pd.DataFrame(rows).sort_values(["label", "space", "dataset", "seed", "run", "epoch"],
                                           kind="stable").reset_index(drop=True)

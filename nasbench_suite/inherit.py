@@ -1,14 +1,16 @@
 """Inherited-weight evaluation: a derived network that takes its weights from the supernet.
 
 EDAS and PAD-NAS evaluate this way, GOLD-NAS records its Pareto points this way, and every
-run reports the supernet-to-derived accuracy gap with it. Batch-norm statistics are
-recalibrated on training batches first: the supernet's running statistics describe the mixed
-outputs, not the outputs of the kept ops alone.
+run reports the supernet-to-derived accuracy gap with it, on the run's scoring split.
+Batch-norm statistics are recalibrated on training batches first: the supernet's running
+statistics describe the mixed outputs, not the outputs of the kept ops alone.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,7 +22,7 @@ from spaces.supernet import SuperNet
 
 
 def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor],
-                   forward: callable | None = None) -> None:  # type: ignore[valid-type]
+                   forward: Callable[[torch.Tensor], Any] | None = None) -> None:
     """Reset every BN's running statistics and re-estimate them as a plain average."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [bn.momentum for bn in bns]

@@ -1,6 +1,11 @@
 """Figures from run folders: accuracy against cost with Pareto fronts, architecture weights
 over epochs, the share of parameter-free ops over epochs, and search cost.
 
+Comparison figures have one panel per dataset, and an axis shows one kind of accuracy:
+trained from scratch (test split) where an experiment trained the runs' architectures, else
+with inherited weights (on the split the axis names); ``inherited-acc-flops`` always shows
+the latter, as its own figure.
+
 Figures are sized for a paper column (3.4 in wide, 8 pt text; the per-edge weights figure
 spans two columns), drawn on matplotlib's Agg canvas without pyplot (no global figure
 state, no display needed), with one colour per method label across all figures. Saved
@@ -10,6 +15,7 @@ without Date and with a fixed hash salt), so the same inputs give the same bytes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,11 +28,13 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from nasbench_suite import rundir
+from methods.training import pareto_front as kit_pareto
 from nasbench_suite.errors import UsageError
-from nasbench_suite.index import find_run_dirs, load_epochs, load_index, runs
+from nasbench_suite.index import load_epochs, load_index, runs
+from nasbench_suite.runfolder import RunFolder, find_runs
 
-KINDS = ("acc-flops", "acc-params", "arch-weights", "param-free", "search-cost")
+KINDS = ("acc-flops", "acc-params", "inherited-acc-flops", "arch-weights", "param-free",
+         "search-cost")
 FORMATS = ("png", "pdf", "svg")
 COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
 FULL_WIDTH = 7.0
@@ -62,19 +70,12 @@ def palette(labels: Iterable[str]) -> dict[str, Any]:
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str = "acc") -> pd.DataFrame:
-    """Points not dominated in (higher ``y``, lower ``x``), by ascending ``x``.
-
-    A point is dominated when another has ``x`` no larger and ``y`` no smaller, one of them
-    strictly; of exact duplicates one is kept.
-    """
-    ordered = points.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False],
-                                                       kind="stable")
-    keep, best = [], -np.inf
-    for idx, value in zip(ordered.index, ordered[y], strict=True):
-        if value > best:
-            keep.append(idx)
-            best = value
-    return ordered.loc[keep]
+    """Points not dominated in (higher ``y``, lower ``x``), by ascending ``x`` (the training
+    kit's Pareto helper; of exact duplicates one is drawn)."""
+    data = points.dropna(subset=[x, y])
+    front = data.iloc[kit_pareto(list(data[y]), list(data[x]))]
+    return front.drop_duplicates(subset=[x, y]).sort_values([x, y], ascending=[True, False],
+                                                            kind="stable")
 
 
 def _epoch_axis(ax: Axes, epochs: Iterable[int]) -> None:
@@ -94,59 +95,117 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
         ax.legend(handles, labels, frameon=False, **kwargs)
 
 
-def plot_acc_cost(df: pd.DataFrame, x: str = "macs") -> Figure:
-    """Accuracy of every derived (and recorded) architecture against its cost, with each
-    method's Pareto front as a step line (one per space when there are several)."""
+#: y-axis labels of the accuracies a figure can show
+ACC_LABELS = {
+    "scratch_acc": "Test accuracy, trained from scratch (%)",
+    "acc": "Accuracy, inherited weights, {split} split (%)",
+}
+
+
+def accuracy_column(points: pd.DataFrame, inherited: bool = False) -> str:
+    """Which accuracy a panel shows: from scratch where any of its runs was trained from
+    scratch (the number that compares architectures), else with inherited weights; never
+    both on one axis."""
+    if not inherited and "scratch_acc" in points and points["scratch_acc"].notna().any():
+        return "scratch_acc"
+    return "acc"
+
+
+def _readable_log_axis(ax: Axes, values: pd.Series) -> None:
+    """A log axis with a few plainly labelled ticks (1, 2, 5 per decade) and no minor
+    labels, so that labels never overprint each other."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
+def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) -> Figure:
+    """Accuracy of every derived (and recorded) architecture against its cost, one panel per
+    dataset, with each method's Pareto front as a step line (one per space when there are
+    several). The y axis is one kind of accuracy per panel (:func:`accuracy_column`)."""
     if x not in ("macs", "params"):
         raise ValueError(f"x must be macs or params, got {x!r}")
-    points = df[df["status"] == "finished"].dropna(subset=["acc", x])
-    if points.empty:
-        raise UsageError(f"no run has both accuracy and {x}")
+    finished = df[df["status"] == "finished"]
+    datasets = sorted(finished["dataset"].dropna().unique())
+    if not datasets:
+        raise UsageError("no finished run to plot")
     colours = palette(df["label"])
-    spaces = sorted(points["space"].unique())
+    spaces = sorted(finished["space"].unique())
     scale = 1e-6
     with _style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
-        ax = fig.add_subplot()
-        for (label, space), group in points.groupby(["label", "space"], sort=True):
-            marker = _MARKERS[spaces.index(space) % len(_MARKERS)]
-            name = label if len(spaces) == 1 else f"{label}, {space}"
-            ax.scatter(group[x] * scale, group["acc"] * 100, color=colours[label], s=12,
-                       marker=marker, alpha=0.5, linewidths=0)
-            front = pareto_front(group, x)
-            ax.step(front[x] * scale, front["acc"] * 100, where="post", color=colours[label],
-                    linestyle=_LINESTYLES[spaces.index(space) % len(_LINESTYLES)],
-                    marker=marker, markersize=4, label=name)
-        values = points[x] * scale
-        if values.min() > 0 and values.max() / values.min() > 20:
-            ax.set_xscale("log")
-        ax.set_xlabel("FLOPs (M multiply-adds)" if x == "macs" else "Parameters (M)")
-        ax.set_ylabel("Held-out accuracy (%)")
-        _legend(ax, title="Pareto front per method", loc="best")
+        fig = Figure(figsize=(COLUMN_WIDTH * min(len(datasets), 2),
+                              2.6 * math.ceil(len(datasets) / 2)), layout="constrained")
+        axes = fig.subplots(math.ceil(len(datasets) / 2), min(len(datasets), 2), squeeze=False)
+        drawn = 0
+        for ax, dataset in zip(axes.flat, datasets, strict=False):
+            panel = finished[finished["dataset"] == dataset]
+            y = accuracy_column(panel, inherited)
+            points = panel.dropna(subset=[y, x])
+            ax.set_title(f"dataset: {dataset}")
+            split = ", ".join(sorted(points["acc_split"].dropna().astype(str).unique())) \
+                if "acc_split" in points else "?"
+            ax.set_ylabel(ACC_LABELS[y].format(split=split or "?"))
+            ax.set_xlabel("FLOPs (M multiply-adds)" if x == "macs" else "Parameters (M)")
+            if points.empty:
+                continue
+            drawn += 1
+            for (label, space), group in points.groupby(["label", "space"], sort=True):
+                marker = _MARKERS[spaces.index(space) % len(_MARKERS)]
+                name = label if len(spaces) == 1 else f"{label}, {space}"
+                ax.scatter(group[x] * scale, group[y] * 100, color=colours[label], s=12,
+                           marker=marker, alpha=0.5, linewidths=0)
+                front = pareto_front(group, x, y)
+                ax.step(front[x] * scale, front[y] * 100, where="post", color=colours[label],
+                        linestyle=_LINESTYLES[spaces.index(space) % len(_LINESTYLES)],
+                        marker=marker, markersize=4, label=name)
+            values = points[x] * scale
+            if values.min() > 0 and values.max() / values.min() > 20:
+                _readable_log_axis(ax, values)
+            _legend(ax, title="Pareto front per method", loc="best")
+        for ax in list(axes.flat)[len(datasets):]:
+            ax.set_visible(False)
+        if not drawn:
+            raise UsageError(f"no run has both an accuracy and {x}")
     return fig
 
 
+def _panels(n: int, height: float) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels side by side (two per row), one column width each."""
+    cols, rows = min(n, 2), math.ceil(n / 2)
+    fig = Figure(figsize=(COLUMN_WIDTH * cols, height * rows), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
 def plot_param_free(epochs: pd.DataFrame) -> Figure:
-    """Share of parameter-free ops (skip, pooling, none) in the derived cell, per epoch:
-    mean over seeds with a ±1 sd band; DARTS's collapse shows as a rising line."""
+    """Share of parameter-free ops (skip, pooling, none) in the derived cell, per epoch, one
+    panel per dataset: mean over seeds with a ±1 sd band; DARTS's collapse shows as a rising
+    line."""
     data = epochs.dropna(subset=["param_free_share"]).assign(
         epoch_1=lambda d: d["epoch"] + 1, share=lambda d: d["param_free_share"] * 100,
         method=lambda d: d["label"])
     if data.empty:
         raise UsageError("no run logged param_free_share")
+    datasets = sorted(data["dataset"].unique())
     with _style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
-        ax = fig.add_subplot()
-        one_space = data["space"].nunique() == 1
-        sns.lineplot(data=data, x="epoch_1", y="share", hue="method",
-                     style=None if one_space else "space", palette=palette(data["label"]),
-                     errorbar="sd", marker="o", hue_order=sorted(data["label"].unique()),
-                     style_order=None if one_space else sorted(data["space"].unique()), ax=ax)
-        ax.set_xlabel("Epoch")
-        ax.set_ylabel("Parameter-free ops in cell (%)")
-        ax.set_ylim(-2, 102)
-        _epoch_axis(ax, data["epoch_1"])
-        _legend(ax, title="method" if one_space else None, loc="best")
+        fig, axes = _panels(len(datasets), 2.4)
+        for ax, dataset in zip(axes, datasets, strict=True):
+            panel = data[data["dataset"] == dataset]
+            one_space = panel["space"].nunique() == 1
+            sns.lineplot(data=panel, x="epoch_1", y="share", hue="method",
+                         style=None if one_space else "space", palette=palette(data["label"]),
+                         errorbar="sd", marker="o", hue_order=sorted(panel["label"].unique()),
+                         style_order=None if one_space else sorted(panel["space"].unique()),
+                         ax=ax)
+            ax.set_title(f"dataset: {dataset}")
+            ax.set_xlabel("Epoch")
+            ax.set_ylabel("Parameter-free ops in cell (%)")
+            ax.set_ylim(-2, 102)
+            _epoch_axis(ax, panel["epoch_1"])
+            _legend(ax, title="method" if one_space else None, loc="best")
     return fig
 
 
@@ -159,65 +218,65 @@ def _time_unit(seconds: float) -> tuple[float, str]:
 
 
 def plot_search_cost(df: pd.DataFrame) -> Figure:
-    """Search wall time per method (mean over seeds, ±1 sd), one bar per space."""
+    """Search wall time per method (mean over seeds, ±1 sd), one bar per space, one panel
+    per dataset."""
     data = runs(df)
     data = data[data["status"] == "finished"].dropna(subset=["search_time_s"])
     if data.empty:
         raise UsageError("no run recorded its search time")
     scale, unit = _time_unit(float(data["search_time_s"].max()))
     data = data.assign(time=data["search_time_s"] * scale)
-    labels = sorted(data["label"].unique())
+    datasets = sorted(data["dataset"].unique())
     with _style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
-        ax = fig.add_subplot()
-        one_space = data["space"].nunique() == 1
-        sns.barplot(data=data, x="label", y="time", hue="label" if one_space else "space",
-                    order=labels, hue_order=labels if one_space else sorted(
-                        data["space"].unique()), errorbar="sd",
-                    palette=palette(df["label"]) if one_space else "Greys", legend=not one_space,
-                    edgecolor="black", linewidth=0.6, capsize=0.15, err_kws={"linewidth": 0.8},
-                    ax=ax)
-        ax.set_xlabel("Method")
-        ax.set_ylabel(f"Search time ({unit})")
-        if max(len(s) for s in labels) > 8:
-            for tick in ax.get_xticklabels():
-                tick.set_rotation(25)
-                tick.set_horizontalalignment("right")
-        _legend(ax, title="space", loc="best")
+        fig, axes = _panels(len(datasets), 2.4)
+        for ax, dataset in zip(axes, datasets, strict=True):
+            panel = data[data["dataset"] == dataset]
+            labels = sorted(panel["label"].unique())
+            one_space = panel["space"].nunique() == 1
+            sns.barplot(data=panel, x="label", y="time", hue="label" if one_space else "space",
+                        order=labels, hue_order=labels if one_space else sorted(
+                            panel["space"].unique()), errorbar="sd",
+                        palette=palette(df["label"]) if one_space else "Greys",
+                        legend=not one_space, edgecolor="black", linewidth=0.6, capsize=0.15,
+                        err_kws={"linewidth": 0.8}, ax=ax)
+            ax.set_title(f"dataset: {dataset}")
+            ax.set_xlabel("Method")
+            ax.set_ylabel(f"Search time ({unit})")
+            if max(len(s) for s in labels) > 8:
+                for tick in ax.get_xticklabels():
+                    tick.set_rotation(25)
+                    tick.set_horizontalalignment("right")
+            _legend(ax, title="space", loc="best")
     return fig
-
-
-def _layout_of(config: dict[str, Any]) -> Any:
-    """The run's architecture layout (group and op names, edges), from its config alone."""
-    from spaces import SPACES, NetShape, create_space
-
-    space = config.get("space")
-    if space not in SPACES:
-        raise UsageError(f"unknown space {space!r} in a run's config")
-    ops = tuple(config["ops"]) if config.get("ops") else None
-    shape = NetShape(int(config["channels"]), int(config["layers"]), 1, 10, 8,
-                     int(config.get("nodes", 4)))
-    return create_space(space, shape, ops).layout
 
 
 def plot_arch_weights(run_dir: Path, group: str | None = None) -> Figure:
     """One panel per edge (rows: the node it feeds), one line per candidate op: how the
-    architecture weights of one group (normal cell by default) moved over the epochs."""
-    config = rundir.read_run_config(run_dir)
-    layout = _layout_of(config)
-    name = group or layout.groups[0]
-    if name not in layout.groups:
-        raise UsageError(f"no group {name!r} in {run_dir.name}; it has "
-                         f"{', '.join(layout.groups)}")
-    g = layout.groups.index(name)
-    history = rundir.read_jsonl(run_dir / rundir.ARCH)
+    architecture weights of one group (normal cell by default) moved from their start
+    (epoch 0) over the epochs. Op, group and edge names come from the run folder."""
+    folder = RunFolder(run_dir).check()
+    config = folder.config_dict()
+    info = folder.info()
+    name = group or (info.groups[0] if info.groups else "")
+    if name not in info.groups:
+        raise UsageError(f"no group {name!r} in {folder.name}; it has "
+                         f"{', '.join(info.groups)}")
+    g = info.groups.index(name)
+    history = folder.arch()
     if not history:
-        raise UsageError(f"{run_dir} has no architecture weights ({rundir.ARCH})")
-    weights = np.array([h["weights"] for h in history], dtype=float)  # (T, G, E, O)
-    epochs = np.array([h["epoch"] for h in history]) + 1
-    nodes = sorted({e.node for e in layout.edges})
-    cols = max(len(layout.node_edges(n)) for n in nodes)
-    colours = sns.color_palette("tab10", len(layout.ops))
+        raise UsageError(f"{run_dir} has no architecture weights")
+    try:
+        weights = np.array([h.weights for h in history], dtype=float)  # (T, G, E, O)
+    except ValueError:
+        raise UsageError(f"{run_dir}: the architecture weights have uneven shapes") from None
+    if weights.ndim != 4 or weights.shape[1:] != (len(info.groups), len(info.edges),
+                                                  len(info.ops)):
+        raise UsageError(f"{run_dir}: the architecture weights do not match run.json's layout")
+    epochs = np.array([h.epoch for h in history]) + 1
+    nodes = sorted({node for _, node in info.edges})
+    by_node = {n: [i for i, (_, node) in enumerate(info.edges) if node == n] for n in nodes}
+    cols = max(len(ids) for ids in by_node.values())
+    colours = sns.color_palette("tab10", len(info.ops))
     height = 1.3 * len(nodes) + 1.0
     with _style():
         # A fixed grid, not constrained layout: with 20 panels, layout would cost more than
@@ -228,21 +287,21 @@ def plot_arch_weights(run_dir: Path, group: str | None = None) -> Figure:
                                          "hspace": 0.45, "top": 1 - 0.45 / height,
                                          "bottom": 0.85 / height})
         for r, node in enumerate(nodes):
-            edge_ids = layout.node_edges(node)
+            edge_ids = by_node[node]
             for c in range(cols):
                 ax = axes[r][c]
                 if c >= len(edge_ids):
                     ax.set_visible(False)
                     continue
-                edge = layout.edges[edge_ids[c]]
-                for o, op in enumerate(layout.ops):
-                    ax.plot(epochs, weights[:, g, edge.index, o], color=colours[o], label=op,
+                e = edge_ids[c]
+                for o, op in enumerate(info.ops):
+                    ax.plot(epochs, weights[:, g, e, o], color=colours[o], label=op,
                             marker="o" if len(epochs) < 3 else None)
-                ax.set_title(f"edge {edge.input}→{edge.node}")
+                ax.set_title(f"edge {info.edges[e][0]}→{node}")
                 if c == 0:
                     ax.set_ylabel("Weight")
                 if r == len(nodes) - 1:
-                    ax.set_xlabel("Epoch")
+                    ax.set_xlabel("Epoch (0: start)")
                 _epoch_axis(ax, epochs)
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5),
@@ -268,6 +327,8 @@ def make_plots(paths: Sequence[str | Path], kinds: Sequence[str] = KINDS,
             figures.append((kind, plot_acc_cost(df, "macs")))
         elif kind == "acc-params":
             figures.append((kind, plot_acc_cost(df, "params")))
+        elif kind == "inherited-acc-flops":
+            figures.append((kind, plot_acc_cost(df, "macs", inherited=True)))
         elif kind == "param-free":
             figures.append((kind, plot_param_free(load_epochs(paths))))
         elif kind == "search-cost":
@@ -303,6 +364,6 @@ def save_figure(fig: Figure, out_dir: Path, stem: str,
     return written
 
 
-__all__ = ["FORMATS", "KINDS", "find_run_dirs", "make_plots", "pareto_front",
+__all__ = ["FORMATS", "KINDS", "find_runs", "make_plots", "pareto_front",
            "plot_acc_cost", "plot_arch_weights", "plot_param_free", "plot_search_cost",
            "save_figure"]

@@ -1,7 +1,7 @@
 """`nasbench reproduce darts-failure`: DARTS in the enlarged space, measured.
 
 The GOLD-NAS paper says differentiable methods fail in the relaxed space but gives no
-settings (METHODS.md, "DARTS in the relaxed space"). This experiment runs DARTS (softmax,
+settings. This experiment runs DARTS (softmax,
 bi-level, first order unless ``second_order``) on the restricted and on the relaxed space and
 GOLD-NAS on the relaxed space, over several seeds, with the same data and the same epoch
 budget (GOLD-NAS stops earlier when it passes its FLOPs floor), as one sweep. Every derived
@@ -34,9 +34,17 @@ from typing import Any
 
 import pandas as pd
 
-from nasbench_suite import rundir
 from nasbench_suite.errors import UsageError
-from nasbench_suite.sweep import FINISHED, Resources, SweepSpec, expand, run_sweep
+from nasbench_suite.runfolder import (
+    FINISHED,
+    RunFolder,
+    atomic_write,
+    inside,
+    read_json,
+    write_json,
+)
+from nasbench_suite.sweep import Resources, run_sweep
+from nasbench_suite.sweep_spec import SweepSpec, check_name, expand
 
 EXPERIMENTS = ("darts-failure",)
 MANIFEST = "reproduce.json"
@@ -97,6 +105,10 @@ class ReproduceConfig:
 
         return self.name or f"{self.experiment}-{dataset_slug(self.dataset)}"
 
+    def check_names(self) -> None:
+        if self.name is not None:
+            check_name(self.name, "--name")
+
     def validate(self) -> None:
         if self.experiment not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {self.experiment!r}; choose from "
@@ -115,20 +127,23 @@ class ReproduceConfig:
         missing = sorted(set(self.series_seeds) - set(self.seeds))
         if missing:
             raise UsageError(f"series seed {missing[0]} is not among the seeds")
+        self.check_names()
+        if any(s < 0 or s >= 2**32 for s in self.seeds):
+            raise UsageError("seeds must be in [0, 2^32)")
 
 
 # -- the sweep ---------------------------------------------------------------------------------
 def sweep_spec(cfg: ReproduceConfig) -> SweepSpec:
     """DARTS on both spaces and GOLD-NAS on the relaxed one, the same epochs and data."""
-    hessian = {"hp.hessian_every": cfg.hessian_every, "hp.hessian_iters": cfg.hessian_iters}
-    fixed: dict[str, Any] = {"preset": cfg.preset, "epochs": cfg.epochs, **cfg.search_set}
+    fixed: dict[str, Any] = {"preset": cfg.preset, "epochs": cfg.epochs,
+                             "hessian_every": cfg.hessian_every,
+                             "hessian_iters": cfg.hessian_iters, **cfg.search_set}
     for key in ("data_dir", "threads", "device"):
         if getattr(cfg, key) is not None:
             fixed[key] = getattr(cfg, key)
     return SweepSpec(
         name=cfg.sweep_name,
-        methods={"darts": {"hp.order": 2 if cfg.second_order else 1, **hessian},
-                 "gold": dict(hessian)},
+        methods={"darts": {"hp.order": 2 if cfg.second_order else 1}, "gold": {}},
         method_spaces={"darts": ["restricted", "relaxed"], "gold": ["relaxed"]},
         spaces=["restricted", "relaxed"], datasets=[cfg.dataset], seeds=list(cfg.seeds),
         fixed=fixed)
@@ -140,16 +155,19 @@ def run_reproduce(cfg: ReproduceConfig, resources: Resources | None = None,
     cfg.validate()
     spec = sweep_spec(cfg)
     sweep_dir = (Path(cfg.out) / spec.name).resolve()
+    if not inside(sweep_dir, Path(cfg.out)):
+        raise UsageError(f"experiment name {spec.name!r} leads outside {cfg.out}")
     trials = expand(spec, sweep_dir, log)  # every config checked before anything is written
+    resolve_eval_settings(cfg)  # and the evaluation's, before any search runs
     manifest = sweep_dir / MANIFEST
     if manifest.exists():
-        before = json.loads(manifest.read_text())
+        before = read_json(manifest)
         if before.get("config", {}).get("experiment") != cfg.experiment:
             raise UsageError(f"{sweep_dir} holds another experiment; give --name or --out")
     log(f"reproduce {cfg.experiment}: {len(trials)} searches in {sweep_dir}")
     log("resolved config: " + json.dumps(asdict(cfg), default=str))
     outcomes = run_sweep(spec, cfg.out, resources, quiet=quiet, log=log)
-    rundir.write_json(manifest, {"config": asdict(cfg), "trials": [t.trial_id for t in trials]})
+    write_json(manifest, {"config": asdict(cfg), "trials": [t.trial_id for t in trials]})
     if not cfg.skip_eval:
         for outcome in outcomes:
             if outcome.status == FINISHED:
@@ -160,19 +178,8 @@ def run_reproduce(cfg: ReproduceConfig, resources: Resources | None = None,
 
 
 # -- training from scratch ---------------------------------------------------------------------
-def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: bool,
-                   log: Callable[[str], None]) -> list[Path]:
-    """Train the trial's derived architecture (and, for a series seed, every recorded one)
-    from scratch, once; a finished evaluation (its result.json) is not run again."""
-    from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
-
-    run_cfg = rundir.read_run_config(run_dir)
-    final = _final_genotype(run_dir)
-    points = [("final", final)]
-    if run_cfg["method"] == "gold" and run_cfg["seed"] in cfg.series_seeds:
-        # The series' last point is usually the final architecture: trained once, as "final".
-        points += [(label, genotype) for label, genotype in load_genotypes(str(run_dir), None)[0]
-                   if genotype.to_dict() != final.to_dict()]
+def eval_overrides(cfg: ReproduceConfig, run_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation config of one trial's architectures (its dataset and seed)."""
     overrides: dict[str, Any] = {"preset": cfg.eval_preset, "dataset": run_cfg["dataset"],
                                  "seed": run_cfg["seed"], **cfg.eval_set}
     for key in ("data_dir", "threads", "device"):
@@ -182,10 +189,39 @@ def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: 
         overrides["epochs"] = cfg.eval_epochs
     if cfg.eval_depth == "searched":
         overrides["restricted_layers"] = run_cfg["layers"]
+    return overrides
+
+
+def resolve_eval_settings(cfg: ReproduceConfig) -> None:
+    """Check ``--eval-set`` and the evaluation preset before any search runs."""
+    from nasbench_suite.train import resolve_eval_config
+
+    if cfg.skip_eval:
+        return
+    resolve_eval_config(eval_overrides(cfg, {"dataset": cfg.dataset, "seed": cfg.seeds[0],
+                                             "layers": 5}))
+
+
+def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: bool,
+                   log: Callable[[str], None]) -> list[Path]:
+    """Train the trial's derived architecture (and, for a series seed, every recorded one)
+    from scratch, once; a finished evaluation (its result) is not run again."""
+    from nasbench_suite.runfolder import EvalFolder
+    from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
+
+    run = RunFolder(run_dir)
+    run_cfg = run.config_dict()
+    final = run.genotype()
+    points = [("final", final)]
+    if run_cfg["method"] == "gold" and run_cfg["seed"] in cfg.series_seeds:
+        # The series' last point is usually the final architecture: trained once, as "final".
+        points += [(label, genotype) for label, genotype in load_genotypes(str(run_dir), None)[0]
+                   if genotype.to_dict() != final.to_dict()]
+    overrides = eval_overrides(cfg, run_cfg)
     done = []
     for label, genotype in points:
-        out = sweep_dir / EVALS / run_dir.name / label
-        if not (out / "result.json").exists():
+        out = run.evaluation_dir(label)
+        if not EvalFolder(out).done():
             eval_cfg = resolve_eval_config({**overrides, "source": str(run_dir)})
             ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
             train_from_scratch(eval_cfg, label, genotype, ops, progress=not quiet, log=log,
@@ -194,71 +230,59 @@ def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: 
     return done
 
 
-def _final_genotype(run_dir: Path) -> Any:
-    from spaces import Genotype
-
-    return Genotype.load(run_dir / rundir.GENOTYPE)
-
-
 # -- the report --------------------------------------------------------------------------------
 def _arm(method: str, space: str, order: int) -> str:
     name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
     return f"{name.get(method, method)}, {space}"
 
 
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
 def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per-trial rows, per-epoch eigenvalues and the evaluated series points, from the
-    experiment folder only (no checkpoints needed)."""
+    experiment folder only (no checkpoints needed), read through its run folders."""
     manifest = sweep_dir / MANIFEST
     if not manifest.exists():
         raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
-    manifest_data = _read(manifest)
+    manifest_data = read_json(manifest)
     trials = manifest_data["trials"]
     series_seeds = set(manifest_data["config"].get("series_seeds") or [])
     rows, eig_rows, series_rows = [], [], []
     for trial_id in trials:
-        run_dir = sweep_dir / trial_id
-        if not (run_dir / rundir.SUMMARY).exists():
+        run = RunFolder(sweep_dir / trial_id)
+        if run.status() != FINISHED:
             continue
-        cfg = rundir.read_run_config(run_dir)
-        summary = _read(run_dir / rundir.SUMMARY)
-        inherited, derived = summary["inherited"], summary["derived"]
+        cfg = run.config_dict()
+        summary = run.summary()
+        inherited, derived = summary.inherited, summary.derived
         arm = _arm(cfg["method"], cfg["space"], int(cfg.get("hp", {}).get("order", 1)))
-        metrics = rundir.read_jsonl(run_dir / rundir.METRICS)
-        eig = [(m["epoch"], m["hessian_eig"]) for m in metrics if m.get("hessian_eig")
-               is not None]
+        eig = [(m["epoch"], m["hessian_eig"]) for m in run.metrics()
+               if m.get("hessian_eig") is not None]
         eig_rows += [{"arm": arm, "seed": cfg["seed"], "epoch": e, "eigenvalue": v}
                      for e, v in eig]
-        result = sweep_dir / EVALS / trial_id / "final" / "result.json"
-        scratch = _read(result)["test_acc"] if result.exists() else math.nan
+        evaluations = run.evaluations()
+        scratch = evaluations["final"].test_acc if "final" in evaluations else math.nan
+        supernet = inherited.supernet_acc if inherited.supernet_acc is not None else math.nan
         rows.append({
             "arm": arm, "method": cfg["method"], "space": cfg["space"], "seed": cfg["seed"],
-            "trial": trial_id, "param_free_share": derived["param_free_share"],
-            "mmacs": derived["macs"] / 1e6, "mparams": derived["params"] / 1e6,
-            "supernet_acc": inherited["supernet_acc"],
-            "inherited_acc": inherited["derived_acc"],
-            "drop": inherited["supernet_acc"] - inherited["derived_acc"],
+            "trial": trial_id, "param_free_share": derived.param_free_share,
+            "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
+            "supernet_acc": supernet, "inherited_acc": inherited.derived_acc,
+            "drop": supernet - inherited.derived_acc, "split": inherited.split,
             "scratch_acc": scratch,
             "eig_start": eig[0][1] if eig else math.nan,
             "eig_end": eig[-1][1] if eig else math.nan,
-            "search_time_s": summary["search_time_s"], "epochs_run": summary["epochs_run"]})
-        series_path = run_dir / rundir.SERIES
-        if series_path.exists() and cfg["seed"] in series_seeds:
-            for n, point in enumerate(_read(series_path)):
+            "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run})
+        if run.has_series() and cfg["seed"] in series_seeds:
+            final = run.genotype().to_dict()
+            for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
-                if point["genotype"] == _read(run_dir / rundir.GENOTYPE):
+                if point["genotype"] == final:
                     label = "final"  # the same architecture, trained once
-                result = sweep_dir / EVALS / trial_id / label / "result.json"
-                if result.exists():
+                if label in evaluations:
                     series_rows.append({
                         "arm": arm, "seed": cfg["seed"], "point": point.get("index", n),
                         "epoch": point["epoch"], "mmacs": point["macs"] / 1e6,
                         "mparams": point["params"] / 1e6, "inherited_acc": point["acc"],
-                        "scratch_acc": _read(result)["test_acc"]})
+                        "scratch_acc": evaluations[label].test_acc})
     if not rows:
         raise UsageError(f"{sweep_dir} has no finished trial yet")
     order = {_arm(m, s, o): i for i, (m, s) in enumerate(ARMS) for o in (1, 2)}
@@ -287,26 +311,31 @@ def _pm(mean: float, std: float, fmt: str) -> str:
     return f"{fmt.format(mean)} ± {fmt.format(std)}"
 
 
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
 def markdown_tables(df: pd.DataFrame, summary: pd.DataFrame,
                     series: pd.DataFrame) -> tuple[str, str, str]:
-    """(summary, per-trial, series) Markdown tables."""
-    head = "| method, space | seeds | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
-    rule = "|---|---|" + "---|" * len(COLUMNS)
-    lines = [head, rule]
-    for _, r in summary.iterrows():
-        cells = [_pm(r[f"{c}_mean"], r[f"{c}_std"], f) for c, _, f in COLUMNS]
-        lines.append(f"| {r['arm']} | {r['seeds']} | " + " | ".join(cells) + " |")
-    per = ["| method, space | seed | " + " | ".join(h for _, h, _ in COLUMNS) + " |", rule]
-    for _, r in df.iterrows():
-        cells = ["not run" if pd.isna(r[c]) else f.format(r[c]) for c, _, f in COLUMNS]
-        per.append(f"| {r['arm']} | {r['seed']} | " + " | ".join(cells) + " |")
-    ser = ["| run | seed | point | epoch | MFLOPs | params (M) | inherited acc | "
-           "acc from scratch |", "|---|---|---|---|---|---|---|---|"]
-    for _, r in series.iterrows():
-        ser.append(f"| {r['arm']} | {r['seed']} | {r['point']} | {r['epoch']} | "
-                   f"{r['mmacs']:.2f} | {r['mparams']:.4f} | {r['inherited_acc']:.3f} | "
-                   f"{r['scratch_acc']:.3f} |")
-    return "\n".join(lines) + "\n", "\n".join(per) + "\n", "\n".join(ser) + "\n"
+    """(summary, per-trial, series) Markdown tables (pandas)."""
+    heads = [h for _, h, _ in COLUMNS]
+    table = pd.DataFrame({"method, space": summary["arm"], "seeds": summary["seeds"].astype(str),
+                          **{h: [_pm(m, s, f) for m, s in zip(summary[f"{c}_mean"],
+                                                             summary[f"{c}_std"], strict=True)]
+                             for c, h, f in COLUMNS}}, columns=["method, space", "seeds", *heads])
+    per = pd.DataFrame({"method, space": df["arm"], "seed": df["seed"].astype(str),
+                        **{h: ["not run" if pd.isna(v) else f.format(v) for v in df[c]]
+                           for c, h, f in COLUMNS}}, columns=["method, space", "seed", *heads])
+    ser = pd.DataFrame({
+        "run": series["arm"], "seed": series["seed"].astype(str),
+        "point": series["point"].astype(str), "epoch": series["epoch"].astype(str),
+        "MFLOPs": series["mmacs"].map("{:.2f}".format),
+        "params (M)": series["mparams"].map("{:.4f}".format),
+        "inherited acc": series["inherited_acc"].map("{:.3f}".format),
+        "acc from scratch": series["scratch_acc"].map("{:.3f}".format)},
+        columns=["run", "seed", "point", "epoch", "MFLOPs", "params (M)", "inherited acc",
+                 "acc from scratch"])
+    return _markdown(table), _markdown(per), _markdown(ser)
 
 
 def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
@@ -318,13 +347,15 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     from nasbench_suite.reproduce_plots import FIGURES
 
     out = out or sweep_dir / REPORT
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder")
     df, eig, series = collect(sweep_dir)
     summary = summarise(df)
-    settings = _read(sweep_dir / MANIFEST)["config"]
+    settings = read_json(sweep_dir / MANIFEST)["config"]
     written: list[Path] = []
     for name, frame in (("trials.csv", df), ("summary.csv", summary),
                         ("eigenvalues.csv", eig), ("series.csv", series)):
-        rundir.atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
+        atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(out / name)
     figures = []
     for stem, (title, plot) in FIGURES.items():
@@ -334,9 +365,9 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
         written.extend(save_figure(fig, out, stem, ("png",)))
         figures.append((stem, title))
     text = _report_text(settings, summary, df, series, figures, sweep_dir)
-    rundir.atomic_write(out / "report.md", text)
+    atomic_write(out / "report.md", text)
     # PNG bytes depend on the matplotlib that drew them; the tables and data do not.
-    rundir.write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
+    write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
     return [out / "report.md", *written, out / BUILD]
 
 
@@ -346,7 +377,7 @@ def _report_text(settings: dict[str, Any], summary: pd.DataFrame, df: pd.DataFra
     table, per_trial, series_table = markdown_tables(df, summary, series)
     order = "second" if settings["second_order"] else "first"
     eval_epochs = settings["eval_epochs"] or f"the {settings['eval_preset']} preset's"
-    missing = sorted(set(_read(sweep_dir / MANIFEST)["trials"]) - set(df["trial"]))
+    missing = sorted(set(read_json(sweep_dir / MANIFEST)["trials"]) - set(df["trial"]))
     parts = [
         f"# {settings['experiment']}: DARTS in the enlarged space\n",
         f"DARTS ({order} order, bi-level, softmax per edge) on the restricted and the relaxed "
@@ -356,9 +387,12 @@ def _report_text(settings: dict[str, Any], summary: pd.DataFrame, df: pd.DataFra
         f"from scratch for {eval_epochs} epochs (preset `{settings['eval_preset']}`, depth: "
         f"{settings['eval_depth']}). Mean ± std over seeds. FLOPs are multiply-adds. "
         f"Drop = supernet accuracy - derived accuracy, both with the supernet's weights "
-        f"(batch norm recalibrated) on held-out images. Eigenvalue: dominant eigenvalue of "
-        f"the Hessian of the loss w.r.t. the alphas (DARTS: validation loss; GOLD-NAS: its "
-        f"training loss), first and last measurement.\n",
+        f"(batch norm recalibrated) on the split named in trials.csv (runs of layout 2: the "
+        f"scoring split, which no search reads). Accuracy from scratch: the test split, "
+        f"read once after training. Eigenvalue: the largest (algebraic) eigenvalue of the "
+        f"Hessian of the search loss w.r.t. the alphas (DARTS: validation images; GOLD-NAS: "
+        f"its training images), on the same fixed images each time, first and last "
+        f"measurement.\n",
         table,
         "## Per seed\n",
         per_trial,

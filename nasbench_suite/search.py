@@ -1,8 +1,9 @@
 """The one search loop every method runs in.
 
 It owns what the methods share: data and splits, device, seeds, the epoch loop, timing,
-metrics, progress, checkpoints and resume. ``nasbench run`` and every Ray Tune trial call
-:func:`run_search`.
+metrics, the instruments (inherited-weight accuracies on the scoring split, how far the
+architecture parameters moved, the Hessian eigenvalue), progress, checkpoints and resume.
+``nasbench run`` and every Ray Tune trial call :func:`run_search`.
 """
 
 from __future__ import annotations
@@ -21,30 +22,42 @@ import torch
 from tqdm.auto import tqdm
 
 from methods import Method, SearchContext, get_method
-from nasbench_suite import rundir
+from nasbench_suite import __version__
 from nasbench_suite.accuracy import evaluate
 from nasbench_suite.config import RunConfig, build_dataclass, config_to_yaml
 from nasbench_suite.data import (
     Augment,
     ImageData,
     Split,
+    Splits,
     augment_for,
     check_dataset_spec,
+    dataset_id,
     dataset_slug,
     load_dataset,
-    split_train_val,
+    make_splits,
 )
-from nasbench_suite.errors import UsageError
+from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.inherit import calibration_batches, inherited_accuracy, supernet_accuracy
+from nasbench_suite.learning import learning_stats
+from nasbench_suite.runfolder import (
+    LAYOUT,
+    DerivedCost,
+    Failure,
+    Inherited,
+    RunFolder,
+    RunInfo,
+    Summary,
+)
 from spaces import COUNTER, Genotype, NetShape, Space, create_space
 from spaces.supernet import SuperNet
 
-#: called after every epoch with the epoch's metrics row (Ray Tune reports through it)
-EpochCallback = Callable[[dict[str, Any]], None]
+#: called after every epoch with the epoch's metrics row and the run folder (Ray Tune
+#: reports, with a checkpoint, through it)
+EpochCallback = Callable[[dict[str, Any], RunFolder], None]
 
-
-class Diverged(RuntimeError):
-    """The search loss became NaN or infinite."""
+#: the split every reported inherited-weight accuracy is measured on
+SCORE = "score"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,11 +80,19 @@ class Search:
 
     cfg: RunConfig
     data: ImageData
-    train: Split
-    val: Split | None
+    splits: Splits
     space: Space
     method_cls: type[Method]
     device: torch.device
+    dataset_id: str
+
+    @property
+    def train(self) -> Split:
+        return self.splits.train
+
+    @property
+    def val(self) -> Split | None:
+        return self.splits.val
 
 
 def prepare(cfg: RunConfig) -> Search:
@@ -81,13 +102,9 @@ def prepare(cfg: RunConfig) -> Search:
         raise UsageError("--amp needs a CUDA device (--device cuda)")
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
-    train: Split = data.train
-    if cfg.max_train_images is not None and cfg.max_train_images < len(train):
-        train = train.subset(torch.arange(cfg.max_train_images))
     method_cls = get_method(cfg.method)
-    val = None
-    if method_cls.bilevel:
-        train, val = split_train_val(train, cfg.train_portion, cfg.seed)
+    splits = make_splits(data, cfg.score_portion, cfg.seed, method_cls.needs_heldout,
+                         cfg.train_portion, cfg.max_train_images)
     ops = tuple(cfg.ops) if cfg.ops else None
     try:
         space = create_space(cfg.space, NetShape(cfg.channels, cfg.layers, data.in_channels,
@@ -95,7 +112,7 @@ def prepare(cfg: RunConfig) -> Search:
                              ops)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return Search(cfg, data, train, val, space, method_cls, device)
+    return Search(cfg, data, splits, space, method_cls, device, dataset_id(cfg.dataset))
 
 
 def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
@@ -103,15 +120,86 @@ def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
         yield from make(k)
 
 
+def run_info(search: Search) -> RunInfo:
+    layout = search.space.layout
+    return RunInfo(layout=LAYOUT, suite=__version__,
+                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), dataset_id=search.dataset_id,
+                   groups=list(layout.groups), ops=list(layout.ops),
+                   edges=[[e.input, e.node] for e in layout.edges],
+                   reduction=list(layout.group_reduction))
+
+
+class Instruments:
+    """What the loop measures beside the search, on data no step or choice reads.
+
+    * inherited-weight accuracies on the scoring split (supernet as searched, derived
+      network), BN recalibrated on fixed training batches;
+    * the Hessian eigenvalue on fixed batches of the validation split (the training split
+      for methods without one), the same images every time it is measured.
+    """
+
+    def __init__(self, search: Search, method: Method, supernet: SuperNet) -> None:
+        cfg, device = search.cfg, search.device
+        self.search, self.method, self.supernet = search, method, supernet
+        self.calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches,
+                                         cfg.seed, device)
+        self.score = search.splits.score
+        self.hessian_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if cfg.hessian_every > 0 and method.arch_parameters():
+            source = search.val if search.val is not None else search.train
+            gen = torch.Generator().manual_seed(cfg.seed + 271_828)
+            order = torch.randperm(len(source), generator=gen)[:cfg.hessian_images]
+            self.hessian_batches = list(source.subset(order).batches(cfg.batch_size, None,
+                                                                     device))
+
+    def report_accuracy(self, genotype: Genotype) -> float:
+        cfg = self.search.cfg
+        return inherited_accuracy(self.search.space, self.supernet, genotype, self.calib,
+                                  self.score, cfg.eval_batch_size, self.search.device)
+
+    def choice_accuracy(self, split: Split) -> Callable[[Genotype], float]:
+        cfg = self.search.cfg
+
+        def score(genotype: Genotype) -> float:
+            return inherited_accuracy(self.search.space, self.supernet, genotype, self.calib,
+                                      split, cfg.eval_batch_size, self.search.device)
+
+        return score
+
+    def inherited(self) -> Inherited:
+        """Supernet (as the method searches it) and derived network on the scoring split."""
+        method, cfg = self.method, self.search.cfg
+        derived = self.report_accuracy(method.genotype())
+        if not method.measures_gap:
+            return Inherited(SCORE, derived)
+        weights, active = method.mixing()
+        supernet = supernet_accuracy(self.supernet, weights, active, self.calib, self.score,
+                                     cfg.eval_batch_size, self.search.device)
+        return Inherited(SCORE, derived, supernet, supernet - derived)
+
+    def eigenvalue(self) -> dict[str, float]:
+        if not self.hessian_batches:
+            return {}
+        ev = self.method.hessian_eigenvalue(self.hessian_batches, self.search.cfg.hessian_iters)
+        return {"hessian_eig": ev.value, "hessian_residual": ev.residual,
+                "hessian_products": float(ev.products), "hessian_converged": ev.converged}
+
+
+def _due(every: int, epoch: int, last: bool) -> bool:
+    return every > 0 and (epoch % every == 0 or last)
+
+
 def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = True,
                stop_after: int | None = None, on_epoch: EpochCallback | None = None,
-               log: Callable[[str], None] = print, run_dir: Path | None = None) -> Path:
+               log: Callable[[str], None] = print, run_dir: Path | None = None,
+               on_start: Callable[[RunFolder], None] | None = None) -> Path:
     """Run (or resume) a search and return its run folder.
 
     ``stop_after`` ends the process's work after that many epochs in total, as an
     interruption would (the checkpoint stays; ``--resume`` continues). ``run_dir`` starts a
     new run in exactly that folder instead of a fresh timestamped one under ``cfg.out``:
     sweeps name their trials' folders deterministically so that a re-run finds them.
+    ``on_start`` is called once the folder exists (it prints where the run writes).
     """
     search = prepare(cfg)
     if cfg.threads:
@@ -122,48 +210,58 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     supernet: SuperNet = space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))
     supernet.to(device)
     steps = math.ceil(len(search.train) / cfg.batch_size)
-    heldout = search.val if search.val is not None else search.data.test
-    heldout_name = "val" if search.val is not None else "test"
-    calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches, cfg.seed,
-                                device)
+    holder: dict[str, Instruments] = {}
 
-    def score_genotype(genotype: Genotype) -> float:
-        return inherited_accuracy(space, supernet, genotype, calib, heldout,
-                                  cfg.eval_batch_size, device)
+    def report(genotype: Genotype) -> float:
+        return holder["tools"].report_accuracy(genotype)
+
+    choose = None
+    if search.val is not None:
+        val = search.val
+
+        def choose(genotype: Genotype) -> float:
+            return holder["tools"].choice_accuracy(val)(genotype)
 
     ctx = SearchContext(device=device, epochs=cfg.epochs, steps_per_epoch=steps, seed=cfg.seed,
-                        amp=cfg.amp, score_genotype=score_genotype)
+                        amp=cfg.amp, report_accuracy=report, choice_accuracy=choose)
     try:  # a method refuses its config or space here, before any folder is written
         method = search.method_cls(space, supernet, hp, ctx)
     except ValueError as exc:
         raise UsageError(f"{cfg.method}: {exc}") from None
+    tools = holder["tools"] = Instruments(search, method, supernet)
+    init_weights = method.arch_weights()
+    log("resolved config:\n  " + config_to_yaml(cfg).rstrip().replace("\n", "\n  "))
 
     if resume_dir is not None:
-        run_dir = resume_dir
+        folder = RunFolder(resume_dir)
+        folder.clean_temporaries()
     elif run_dir is not None:
-        run_dir = rundir.claim_run_dir(run_dir)
+        folder = RunFolder.create(run_dir, config_to_yaml(cfg), run_info(search), exist_ok=True)
     else:
-        run_dir = rundir.new_run_dir(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
-                                     cfg.seed)
-    if resume_dir is None:
-        rundir.atomic_write(run_dir / rundir.CONFIG, config_to_yaml(cfg))
-    log(f"run folder: {run_dir}")
-
+        folder = RunFolder.new(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
+                               cfg.seed, config_to_yaml(cfg), run_info(search))
+    if on_start is not None:
+        on_start(folder)
+    log(f"run folder: {folder.path}")
 
     metrics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    arch: list[dict[str, Any]] = []
+    arch: list[dict[str, Any]] = [_arch_row(-1, init_weights, method)]
     start_epoch, search_time = 0, 0.0
-    if resume_dir is not None and (resume_dir / rundir.CHECKPOINT).exists():
-        state = rundir.load_checkpoint(resume_dir)
+    if resume_dir is not None and folder.has_checkpoint():
+        state, which = folder.load_checkpoint()
         supernet.load_state_dict(state["supernet"])
         method.load_state_dict(state["method"])
         torch.set_rng_state(state["torch_rng"])
         metrics, events, arch = state["metrics"], state["events"], state["arch"]
+        init_weights = state["init_weights"]
         start_epoch, search_time = state["epoch"], state["search_time"]
-        log(f"resuming after epoch {start_epoch}")
+        log(f"resuming after epoch {start_epoch}" + (
+            " (the newest checkpoint was unreadable: resumed from the previous one)"
+            if which == "previous" else ""))
 
-    augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout)
+    augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout, search.data)
+    board = _board(folder, start_epoch)
     bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, disable=not progress,
                desc=f"{cfg.method}/{cfg.space}", unit="step", dynamic_ncols=True)
     try:
@@ -171,33 +269,53 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
             if method.finished() or (stop_after is not None and epoch >= stop_after):
                 break
             t0 = time.perf_counter()
-            row = _train_epoch(search, method, epoch, augment, bar)
+            try:
+                row = _train_epoch(search, method, epoch, augment, bar)
+            except Diverged as exc:
+                folder.write_failure(Failure(f"diverged: {exc}", "Diverged", len(metrics)))
+                raise
             epoch_events = method.end_epoch(epoch)  # prune, grow, evolve: part of the search
             search_time += time.perf_counter() - t0
             for ev in epoch_events:
                 ev.setdefault("epoch", epoch)
             events.extend(epoch_events)
-            row.update(_epoch_report(search, method, heldout, heldout_name))
+            last = epoch + 1 >= cfg.epochs or method.finished()
+            row.update(_epoch_report(search, method, tools.score))
+            weights = method.arch_weights()
+            row.update(learning_stats(init_weights, weights, method.mixing()[1]))
+            if _due(cfg.hessian_every, epoch, last):
+                row.update(tools.eigenvalue())
+            if _due(cfg.score_every, epoch, last):
+                inh = tools.inherited()
+                row.update(derived_acc_score=inh.derived_acc, supernet_acc_score=inh.supernet_acc,
+                           gap_score=inh.gap)
             row.update(epoch_time_s=time.perf_counter() - t0, search_time_s=search_time)
             metrics.append(row)
-            active = method.mixing()[1]
-            arch.append({"epoch": epoch, "weights": method.arch_weights().tolist(),
-                         "active": active.tolist(), "genotype": method.genotype().to_dict()})
-            _write_logs(run_dir, metrics, events, arch)
-            rundir.save_checkpoint(run_dir, {
+            arch.append(_arch_row(epoch, weights, method))
+            folder.write_logs(metrics, events, arch)
+            folder.save_checkpoint({
                 "epoch": epoch + 1, "search_time": search_time,
                 "supernet": supernet.state_dict(), "method": method.state_dict(),
-                "torch_rng": torch.get_rng_state(),
+                "torch_rng": torch.get_rng_state(), "init_weights": init_weights,
                 "metrics": metrics, "events": events, "arch": arch})
+            _board_row(board, row, epoch)
             if on_epoch is not None:
-                on_epoch(row)
+                on_epoch(row, folder)
     finally:
         bar.close()
+        if board is not None:
+            board.close()
     if len(metrics) < cfg.epochs and not method.finished():
-        log(f"stopped after epoch {len(metrics)}; resume with: nasbench run --resume {run_dir}")
-        return run_dir
-    _finish(run_dir, cfg, search, method, metrics, search_time, heldout, calib, log)
-    return run_dir
+        log(f"stopped after epoch {len(metrics)}; resume with: nasbench run --resume "
+            f"{folder.path}")
+        return folder.path
+    _finish(folder, cfg, search, method, tools, metrics, search_time, init_weights, log)
+    return folder.path
+
+
+def _arch_row(epoch: int, weights: torch.Tensor, method: Method) -> dict[str, Any]:
+    return {"epoch": epoch, "weights": weights.tolist(), "active": method.mixing()[1].tolist(),
+            "genotype": method.genotype().to_dict()}
 
 
 def _train_epoch(search: Search, method: Method, epoch: int, augment: Augment,
@@ -206,7 +324,7 @@ def _train_epoch(search: Search, method: Method, epoch: int, augment: Augment,
     cfg, device = search.cfg, search.device
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     val_iter = None
-    if search.val is not None:
+    if search.val is not None and method.bilevel:
         val_split = search.val
         val_gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch + 50_000)
         val_iter = _cycle(lambda k: val_split.batches(cfg.batch_size, val_gen, device, augment))
@@ -226,65 +344,79 @@ def _train_epoch(search: Search, method: Method, epoch: int, augment: Augment,
     return {"epoch": epoch, **{f"train_{k}": v / max(n, 1) for k, v in sums.items()}}
 
 
-def _epoch_report(search: Search, method: Method, heldout: Split,
-                  heldout_name: str) -> dict[str, Any]:
-    """Held-out accuracy of the supernet and the cost of the current architecture."""
+def _epoch_report(search: Search, method: Method, score: Split) -> dict[str, Any]:
+    """The supernet on the scoring split with its running batch-norm statistics (cheap, every
+    epoch; ``*_raw``: not recalibrated) and the cost of the current architecture."""
     supernet = method.supernet
     supernet.eval()
     weights, active = method.mixing()
     weights = weights.detach()
-    h_loss, h_acc = evaluate(lambda x: supernet(x, weights, active)[0], heldout,
-                             search.cfg.eval_batch_size, search.device)
+    loss, acc = evaluate(lambda x: supernet(x, weights, active)[0], score,
+                         search.cfg.eval_batch_size, search.device)
     genotype = method.genotype()
     cost = search.space.genotype_cost(genotype)
-    return {f"{heldout_name}_loss": h_loss, f"{heldout_name}_acc": h_acc,
-            "heldout_acc": h_acc, "derived_macs": cost.macs, "derived_params": cost.params,
+    return {"supernet_raw_loss_score": loss, "supernet_raw_acc_score": acc,
+            "derived_macs": cost.macs, "derived_params": cost.params,
             "supernet_macs": search.space.cost.mask_cost(active).macs,
             "active_ops": int(active.sum()),
-            "param_free_share": genotype.parameter_free_share(), **method.epoch_metrics()}
+            "param_free_share": genotype.parameter_free_share(),
+            "skip_share_normal": genotype.op_share("skip_connect", reduction=False),
+            **method.epoch_metrics()}
 
 
 def method_postfix(method: Method) -> dict[str, str]:
     return {k: f"{v:.3g}" for k, v in method.progress().items()}
 
 
-def _write_logs(run_dir: Path, metrics: list[dict[str, Any]], events: list[dict[str, Any]],
-                arch: list[dict[str, Any]]) -> None:
-    rundir.write_jsonl(run_dir / rundir.METRICS, metrics)
-    rundir.write_jsonl(run_dir / rundir.EVENTS, events)
-    rundir.write_jsonl(run_dir / rundir.ARCH, arch)
+def _board(folder: RunFolder, start_epoch: int) -> Any:
+    """A TensorBoard writer in the run folder; events of epochs after a resume point (a
+    killed run's last, unsaved epoch) are purged so that each epoch appears once."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the tensorboard package is a dependency; stay usable without it
+        return None
+    return SummaryWriter(str(folder.tensorboard_dir), purge_step=start_epoch or None)
 
 
-def _finish(run_dir: Path, cfg: RunConfig, search: Search, method: Method,
-            metrics: list[dict[str, Any]], search_time: float, heldout: Split,
-            calib: list[torch.Tensor], log: Callable[[str], None]) -> None:
+def _board_row(board: Any, row: dict[str, Any], epoch: int) -> None:
+    if board is None:
+        return
+    for key, value in row.items():
+        if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            board.add_scalar(key, value, epoch)
+    board.flush()
+
+
+def _finish(folder: RunFolder, cfg: RunConfig, search: Search, method: Method,
+            tools: Instruments, metrics: list[dict[str, Any]], search_time: float,
+            init_weights: torch.Tensor, log: Callable[[str], None]) -> None:
     genotype: Genotype = method.genotype()
-    space, device = search.space, search.device
+    space = search.space
     cost = space.genotype_cost(genotype)
-    weights, active = method.mixing()
-    super_acc = supernet_accuracy(method.supernet, weights, active, calib, heldout,
-                                  cfg.eval_batch_size, device)
-    assert method.ctx.score_genotype is not None
-    derived_acc = method.ctx.score_genotype(genotype)
-    rundir.write_json(run_dir / rundir.GENOTYPE, genotype.to_dict())
+    inherited = tools.inherited()
+    folder.write_genotype(genotype)
     series = method.series()
     if series:
-        rundir.write_json(run_dir / rundir.SERIES, series)
-    summary = {
-        "method": cfg.method, "space": cfg.space, "dataset": cfg.dataset, "seed": cfg.seed,
-        "preset": cfg.preset, "epochs_run": len(metrics), "device": str(device),
-        "search_time_s": search_time, "final": metrics[-1] if metrics else {},
-        "heldout_split": "val" if search.val is not None else "test",
-        "inherited": {"supernet_acc": super_acc, "derived_acc": derived_acc,
-                      "gap": super_acc - derived_acc},
-        "derived": {"macs": cost.macs, "flops": cost.flops, "params": cost.params,
-                    "param_free_share": genotype.parameter_free_share()},
-        "space_log10_size": space.log10_size(),
-        "counter": COUNTER, "torch": torch.__version__,
-        "series": [{k: v for k, v in p.items() if k != "genotype"} for p in series],
-    }
-    rundir.write_json(run_dir / rundir.SUMMARY, summary)
+        folder.write_series(series)
+    final = metrics[-1] if metrics else {}
+    learning = {k: float(final[k]) for k in ("alpha_move_median", "alpha_move_max",
+                                             "edge_spread_median", "choice_changed_share")
+                if k in final}
+    stop = "method" if method.finished() else "epochs"
+    summary = Summary(
+        method=cfg.method, space=cfg.space, dataset=cfg.dataset, dataset_id=search.dataset_id,
+        seed=cfg.seed, preset=cfg.preset, epochs_run=len(metrics), device=str(search.device),
+        search_time_s=search_time, stop_reason=stop, final=final, inherited=inherited,
+        derived=DerivedCost(cost.macs, cost.flops, cost.params,
+                            genotype.parameter_free_share()),
+        learning=learning, splits=search.splits.sizes(), space_log10_size=space.log10_size(),
+        counter=COUNTER, torch=torch.__version__, layout=LAYOUT,
+        series=[{k: v for k, v in p.items() if k != "genotype"} for p in series])
+    folder.write_summary(summary)
+    acc = (f"supernet {inherited.supernet_acc:.3f}, " if inherited.supernet_acc is not None
+           else "")
     log(f"done: {len(metrics)} epochs, search {search_time:.1f} s; derived "
         f"{cost.macs / 1e6:.2f} M multiply-adds, {cost.params / 1e6:.3f} M params; "
-        f"held-out acc supernet {super_acc:.3f}, derived (inherited) {derived_acc:.3f}")
-    log(f"results in {run_dir}")
+        f"inherited-weight accuracy on the scoring split: {acc}derived {inherited.derived_acc:.3f}")
+    log(f"results in {folder.path}")

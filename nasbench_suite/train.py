@@ -8,11 +8,10 @@ its series with ``--index``) or from a genotype JSON file.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nasbench_suite import rundir
+from methods.training import clip_and_step, cosine, set_lr, sgd
 from nasbench_suite.accuracy import evaluate
 from nasbench_suite.config import build_dataclass, load_preset
-from nasbench_suite.data import augment_for, check_dataset_spec, dataset_slug, load_dataset
+from nasbench_suite.data import (
+    augment_for,
+    check_dataset_spec,
+    dataset_id,
+    dataset_slug,
+    load_dataset,
+)
 from nasbench_suite.errors import UsageError
+from nasbench_suite.runfolder import EvalFolder, EvalResult, RunFolder
 from nasbench_suite.search import resolve_device, seed_everything
 from spaces import COUNTER, Genotype, NetShape, create_space
 from spaces.network import count_parameters
@@ -61,12 +67,18 @@ class EvalConfig:
     augment: str = "auto"
     image_size: int | None = None
     out: str = "results/evals"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "channels"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise UsageError(f"seed must be in [0, 2^32), got {self.seed}")
+        for name in ("lr", "lr_min", "momentum", "weight_decay", "auxiliary_weight", "cutout"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.threads is not None and self.threads <= 0:
+            raise UsageError(f"threads must be positive, got {self.threads}")
         if self.layers is not None and self.layers < 3:
             raise UsageError(f"layers must be at least 3, got {self.layers}")
         if not 0 <= self.drop_path < 1:
@@ -97,13 +109,16 @@ def load_genotypes(source: str, index: int | None) -> tuple[list[tuple[str, Geno
             return [(path.stem, Genotype.load(path))], {}
         except (ValueError, OSError) as exc:
             raise UsageError(f"{source} is not a genotype JSON file ({exc})") from None
-    run_dir = rundir.check_run_dir(source)
-    run_cfg = rundir.read_run_config(run_dir)
-    series_path = run_dir / rundir.SERIES
-    if series_path.exists():
-        series = json.loads(series_path.read_text())
-        points = [(f"point{p.get('index', i)}", Genotype.from_dict(p["genotype"]))
-                  for i, p in enumerate(series)]
+    run = RunFolder(source).check()
+    run_cfg = run.config_dict()
+    if run.has_series():
+        points = []
+        for i, p in enumerate(run.series()):
+            try:
+                points.append((f"point{p.get('index', i)}", Genotype.from_dict(p["genotype"])))
+            except (KeyError, ValueError) as exc:
+                raise UsageError(f"{source}: recorded architecture {i} is not a genotype "
+                                 f"({exc})") from None
         if index is not None:
             if not 0 <= index < len(points):
                 raise UsageError(f"--index {index} is out of range: the series has "
@@ -112,9 +127,7 @@ def load_genotypes(source: str, index: int | None) -> tuple[list[tuple[str, Geno
         return points, run_cfg
     if index is not None:
         raise UsageError(f"{source} has no series; --index applies to series runs only")
-    if not (run_dir / rundir.GENOTYPE).exists():
-        raise UsageError(f"{source} has no genotype yet (the search has not finished)")
-    return [("final", Genotype.load(run_dir / rundir.GENOTYPE))], run_cfg
+    return [("final", run.genotype())], run_cfg
 
 
 def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tuple[str, ...] |
@@ -130,40 +143,27 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
     layers = cfg.layers or (len(genotype.cell_groups) if genotype.cell_groups
                             else cfg.restricted_layers)
-    try:
-        genotype.check_depth(layers)
-        space = create_space(genotype.space, NetShape(cfg.channels, layers, data.in_channels,
-                                                      data.num_classes, data.image_size), ops)
-        net = space.network(genotype, auxiliary=cfg.auxiliary_weight > 0,
-                            drop_path_prob=cfg.drop_path).to(device)
-        cost = space.genotype_cost(genotype)
-    except (ValueError, KeyError) as exc:
-        raise UsageError(f"cannot build {label}: {exc}") from None
+    net, cost = build_network(cfg, label, genotype, layers, data, ops, device)
     if run_dir is not None:
-        out = run_dir
-        out.mkdir(parents=True, exist_ok=True)
+        out = EvalFolder(run_dir)
     else:
-        out = rundir.new_run_dir(cfg.out, "eval", genotype.space,
-                                 f"{label}-{dataset_slug(cfg.dataset)}", cfg.seed)
-    rundir.write_json(out / "eval_config.json", {**vars(cfg), "label": label,
-                                                 "layers_used": layers})
-    rundir.write_json(out / rundir.GENOTYPE, genotype.to_dict())
+        out = EvalFolder(_new_eval_dir(cfg, label, genotype))
+    out.write_start({**asdict(cfg), "label": label, "layers_used": layers}, genotype)
     log(f"training {label} ({cost.macs / 1e6:.2f} M multiply-adds, "
-        f"{cost.params / 1e6:.3f} M params) from scratch; writing {out}")
+        f"{cost.params / 1e6:.3f} M params) from scratch; writing {out.path}")
 
+    started = time.time()
     seed_everything(cfg.seed)
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay)
-    augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout)
+    opt = sgd(net.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout, data)
     steps = math.ceil(len(data.train) / cfg.batch_size)
     bar = tqdm(total=cfg.epochs * steps, disable=not progress, desc=label, unit="step",
                dynamic_ncols=True)
     metrics = []
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
-        lr = cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
-        for group in opt.param_groups:
-            group["lr"] = lr
+        lr = cosine(epoch / cfg.epochs, cfg.lr, cfg.lr_min)
+        set_lr(opt, lr)
         # DARTS ramps drop-path linearly over training.
         net.drop_path_prob = cfg.drop_path * epoch / cfg.epochs
         net.train()
@@ -176,8 +176,10 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
                 loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
+            if not math.isfinite(float(loss.detach())):
+                raise UsageError(f"{label}: training diverged (loss {float(loss.detach())}) at "
+                                 f"epoch {epoch}; lower the learning rate")
+            clip_and_step(net, opt, cfg.grad_clip)
             total += float(loss.detach()) * len(y)
             correct += int((logits.argmax(-1) == y).sum())
             n += len(y)
@@ -185,19 +187,50 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
             bar.set_postfix(epoch=epoch, loss=f"{total / n:.3f}", acc=f"{correct / n:.2f}")
         metrics.append({"epoch": epoch, "lr": lr, "train_loss": total / n,
                         "train_acc": correct / n})
-        rundir.write_jsonl(out / rundir.METRICS, metrics)
+        out.write_metrics(metrics)
     bar.close()
     train_time = time.perf_counter() - t0
     if on_test_read is not None:
         on_test_read()
     net.eval()
     test_loss, test_acc = evaluate(lambda x: net(x)[0], data.test, cfg.eval_batch_size, device)
-    result = {"label": label, "space": genotype.space, "dataset": cfg.dataset, "seed": cfg.seed,
-              "epochs": cfg.epochs, "channels": cfg.channels, "layers": layers,
-              "test_acc": test_acc, "test_loss": test_loss, "macs": cost.macs,
-              "params": count_parameters(net), "train_time_s": train_time,
-              "counter": COUNTER}
-    rundir.write_json(out / "result.json", result)
+    out.write_result(EvalResult(
+        label=label, space=genotype.space, dataset=cfg.dataset, seed=cfg.seed,
+        epochs=cfg.epochs, channels=cfg.channels, layers=layers, test_acc=test_acc,
+        test_loss=test_loss, macs=cost.macs, params=count_parameters(net),
+        train_time_s=train_time, counter=COUNTER, dataset_id=dataset_id(cfg.dataset),
+        started=started, finished=time.time()))
     log(f"{label}: test accuracy {test_acc:.4f} after {cfg.epochs} epochs "
-        f"({train_time:.1f} s); {out}")
-    return out
+        f"({train_time:.1f} s); {out.path}")
+    return out.path
+
+
+def build_network(cfg: EvalConfig, label: str, genotype: Genotype, layers: int, data: Any,
+                  ops: tuple[str, ...] | None, device: torch.device) -> tuple[Any, Any]:
+    """The genotype's network for training from scratch and its cost; a genotype that does
+    not fit (unknown op, a node outside the cell) is a UsageError before anything is written.
+    """
+    try:
+        shape = NetShape(cfg.channels, layers, data.in_channels, data.num_classes,
+                         data.image_size)
+        genotype.check_depth(layers)
+        genotype.check(shape.nodes)
+        space = create_space(genotype.space, shape, ops)
+        net = space.network(genotype, auxiliary=cfg.auxiliary_weight > 0,
+                            drop_path_prob=cfg.drop_path).to(device)
+        cost = space.genotype_cost(genotype)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise UsageError(f"cannot build {label}: {exc}") from None
+    return net, cost
+
+
+def _new_eval_dir(cfg: EvalConfig, label: str, genotype: Genotype) -> Path:
+    """A fresh folder under ``cfg.out`` for one training from scratch."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.out) / (f"eval-{genotype.space}-{label}-{dataset_slug(cfg.dataset)}-"
+                            f"s{cfg.seed}-{stamp}")
+    path, n = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return path

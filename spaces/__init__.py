@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spaces.base import NetShape, Space
+from spaces.base import Capabilities, NetShape, Space
 from spaces.cost import COUNTER, Cost, CostTable
 from spaces.genotype import DARTS_V2, CellGenotype, Genotype
 from spaces.relaxed import RelaxedSpace
@@ -22,5 +22,5 @@ def create_space(name: str, shape: NetShape, ops: tuple[str, ...] | None = None)
     return SPACES[name](shape, ops)
 
 
-__all__ = ["COUNTER", "DARTS_V2", "SPACES", "CellGenotype", "Cost", "CostTable", "Genotype",
-           "NetShape", "Space", "create_space", "list_spaces"]
+__all__ = ["COUNTER", "DARTS_V2", "SPACES", "Capabilities", "CellGenotype", "Cost", "CostTable",
+           "Genotype", "NetShape", "Space", "create_space", "list_spaces"]

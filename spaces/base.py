@@ -36,21 +36,55 @@ class NetShape:
             raise ValueError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method may rely on, instead of a space's name.
+
+    * ``zero_op``: the op list holds ``none`` (never computed; a derived cell drops it);
+    * ``shared_groups``: several cells share one architecture group (DARTS's normal and
+      reduction cells) rather than every cell having its own;
+    * ``inputs_per_node``: how many input edges a derived node keeps (DARTS: 2), or None
+      when the derivation keeps any number (at least one);
+    * ``multi_op_edges``: a derived edge may keep several ops (then each op is an independent
+      choice: sigmoid gates rather than a softmax over the edge).
+    """
+
+    zero_op: bool
+    shared_groups: bool
+    inputs_per_node: int | None
+    multi_op_edges: bool
+
+
 class Space:
     """Data plus builders. Subclasses set the op list, the groups and the derivation rule.
 
-    A space never knows which method drives it; methods use only this public interface.
+    A space never knows which method drives it; methods use only this public interface and
+    read :attr:`capabilities`, never the space's name.
     """
 
     name: ClassVar[str]
     default_ops: ClassVar[tuple[str, ...]]
     description: ClassVar[str]
+    #: derivation rule, for people: how scores or kept ops become a genotype
+    derivation: ClassVar[str]
+    shared_groups: ClassVar[bool]
+    inputs_per_node: ClassVar[int | None]
+    multi_op_edges: ClassVar[bool]
 
     def __init__(self, shape: NetShape, ops: tuple[str, ...] | None = None) -> None:
         self.shape = shape
         self.ops = tuple(ops) if ops else self.default_ops
         check_ops(self.ops)
         self.layout = self._layout()
+        self.capabilities = self.capabilities_for(self.ops)
+
+    @classmethod
+    def capabilities_for(cls, ops: tuple[str, ...] | None = None) -> Capabilities:
+        """The capabilities of this space with op list ``ops`` (default: its own)."""
+        return Capabilities(zero_op=ZERO in (ops or cls.default_ops),
+                            shared_groups=cls.shared_groups,
+                            inputs_per_node=cls.inputs_per_node,
+                            multi_op_edges=cls.multi_op_edges)
 
     # -- subclasses -------------------------------------------------------------------------
     def _layout(self) -> ArchLayout:
@@ -68,6 +102,12 @@ class Space:
     @property
     def nonzero_ops(self) -> list[int]:
         return [i for i, op in enumerate(self.ops) if op != ZERO]
+
+    def nonzero_mask(self) -> torch.Tensor:
+        """Bool (O,): the ops that have an output (every op but ``none``)."""
+        mask = torch.zeros(len(self.ops), dtype=torch.bool)
+        mask[self.nonzero_ops] = True
+        return mask
 
     def supernet(self, affine: bool = False, pool_bn: bool = True,
                  auxiliary: bool = False) -> SuperNet:

@@ -11,7 +11,7 @@ the name "FLOPs"; :attr:`Cost.macs` is that number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -53,6 +53,9 @@ class CostTable:
     cell_params: torch.Tensor
     fixed_flops: float
     fixed_params: int
+    #: per (cell, edge): the (channels, height, width) of the edge's input, as the probe saw
+    #: it (what an op needs to be built and timed on its own: spaces.latency)
+    edge_inputs: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
 
     def group_flops(self) -> torch.Tensor:
         return self._per_group(self.cell_flops)
@@ -99,8 +102,21 @@ def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_cl
                          affine=True, pool_bn=False, auxiliary=False).eval()
     x = torch.zeros(1, in_channels, image_size, image_size, device="meta")
     weights = torch.ones(layout.shape, device="meta")
+    edge_inputs: dict[tuple[int, int], tuple[int, int, int]] = {}
+    hooks = []
+    for i, cell in enumerate(probe.cells):
+        for e, edge in enumerate(cell.edges):
+            module = next(iter(edge.values()))
+
+            def record(_m: torch.nn.Module, args: tuple[torch.Tensor, ...],
+                       key: tuple[int, int] = (i, e)) -> None:
+                edge_inputs[key] = tuple(int(d) for d in args[0].shape[1:])  # type: ignore[assignment]
+
+            hooks.append(module.register_forward_pre_hook(record))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         probe(x, weights, layout.full_mask())
+    for hook in hooks:
+        hook.remove()
     counts = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     root = type(probe).__name__
     L, E, O = layout.layers, len(layout.edges), len(layout.ops)
@@ -115,4 +131,4 @@ def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_cl
     total_params = sum(p.numel() for p in probe.parameters())
     return CostTable(layout, cell_flops, cell_params,
                      float(total_flops - cell_flops.sum()),
-                     int(total_params - cell_params.sum()))
+                     int(total_params - cell_params.sum()), edge_inputs)

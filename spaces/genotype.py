@@ -27,6 +27,18 @@ class CellGenotype:
     def inputs_of(self, node: int) -> list[tuple[str, int]]:
         return [(op, src) for op, src, dst in self.edges if dst == node]
 
+    def check(self, nodes: int, name: str = "cell") -> None:
+        """Every edge and every concatenated node fits a cell of ``nodes`` intermediate
+        nodes (node ids 2 .. nodes + 1, inputs from earlier nodes); else a ValueError."""
+        for op, src, dst in self.edges:
+            if not 2 <= dst < nodes + 2 or not 0 <= src < dst:
+                raise ValueError(f"{name}: edge ({op}, {src}, {dst}) does not fit a "
+                                 f"{nodes}-node cell")
+        bad = [c for c in self.concat if not 2 <= c < nodes + 2]
+        if bad or not self.concat:
+            raise ValueError(f"{name}: concat {list(self.concat)} names nodes outside "
+                             f"2..{nodes + 1}")
+
     def to_dict(self) -> dict:
         return {"edges": [list(e) for e in self.edges], "concat": list(self.concat)}
 
@@ -55,6 +67,15 @@ class Genotype:
             return self.cell_groups[cell]
         return "reduce" if reduction else "normal"
 
+    def check(self, nodes: int) -> None:
+        """Every group fits a cell of ``nodes`` intermediate nodes, and every per-cell group
+        name is defined (a ValueError otherwise)."""
+        for name, cell in self.groups.items():
+            cell.check(nodes, f"group {name!r}")
+        missing = sorted(set(self.cell_groups) - set(self.groups))
+        if missing:
+            raise ValueError(f"cell_groups name undefined group(s) {missing}")
+
     def check_depth(self, layers: int) -> None:
         if self.cell_groups and len(self.cell_groups) != layers:
             raise ValueError(
@@ -68,6 +89,23 @@ class Genotype:
     def parameter_free_share(self) -> float:
         ops = self.ops()
         return sum(op in PARAMETER_FREE for op in ops) / max(len(ops), 1)
+
+    def normal_groups(self) -> list[str]:
+        """The groups of normal (not reduction) cells: ``normal``, or every per-cell group
+        but those at one and two thirds of the depth."""
+        if not self.cell_groups:
+            return [g for g in self.groups if g != "reduce"]
+        layers = len(self.cell_groups)
+        reductions = (layers // 3, 2 * layers // 3)
+        return list(dict.fromkeys(g for i, g in enumerate(self.cell_groups)
+                                  if i not in reductions))
+
+    def op_share(self, op: str, reduction: bool | None = None) -> float:
+        """The share of ``op`` among the kept ops (of normal cells only with
+        ``reduction=False``; RobustDARTS counts skip connections in normal cells)."""
+        groups = self.normal_groups() if reduction is False else list(self.groups)
+        ops = [o for g in groups for o, _, _ in self.groups[g].edges]
+        return sum(o == op for o in ops) / max(len(ops), 1)
 
     def to_dict(self) -> dict:
         return {

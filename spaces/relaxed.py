@@ -22,6 +22,10 @@ class RelaxedSpace(Space):
     default_ops = GOLD_OPS
     description = ("GOLD-NAS space: one architecture per cell, any ops per edge, "
                    "any inputs per node (at least one)")
+    derivation = "every op a method keeps; a node without input gets its strongest op"
+    shared_groups = False
+    inputs_per_node = None
+    multi_op_edges = True
 
     def _layout(self) -> ArchLayout:
         layers = self.shape.layers

@@ -21,7 +21,10 @@ class RestrictedSpace(Space):
     name = "restricted"
     default_ops = DARTS_OPS
     description = "DARTS cell space: 2 shared cell types, 14 edges, 8 ops, top-2 inputs per node"
+    derivation = "per edge the best op but none; per node the 2 strongest edges"
+    shared_groups = True
     inputs_per_node = 2
+    multi_op_edges = False
 
     def _layout(self) -> ArchLayout:
         layers = self.shape.layers

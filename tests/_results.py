@@ -7,7 +7,7 @@ without training a second method.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from nasbench_suite import rundir
 from nasbench_suite.config import resolve_config
+from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import run_search
 from tests.conftest import TINY
 
@@ -42,17 +42,18 @@ def make_series_run(src: Path, dst: Path, method: str = "gold", seed: int = 5,
                     in_series_json: bool = True) -> Path:
     """A copy of a finished relaxed-space run, relabelled as ``method`` with a series."""
     shutil.copytree(src, dst)
-    (dst / rundir.CHECKPOINT).unlink(missing_ok=True)
-    config = yaml.safe_load((dst / rundir.CONFIG).read_text())
+    run = RunFolder(dst)
+    run.drop_checkpoints()
+    config = run.config_dict()
     config.update(method=method, seed=seed, hp={})
-    (dst / rundir.CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    run.write_config(yaml.safe_dump(config, sort_keys=False))
     points = series_points()
-    summary = json.loads((dst / rundir.SUMMARY).read_text())
-    summary.update(method=method, seed=seed,
-                   series=[{k: v for k, v in p.items() if k != "genotype"} for p in points])
-    rundir.write_json(dst / rundir.SUMMARY, summary)
+    summary = dataclasses.replace(
+        run.summary(), method=method, seed=seed,
+        series=[{k: v for k, v in p.items() if k != "genotype"} for p in points])
+    run.write_summary(summary)
     if in_series_json:
-        rundir.write_json(dst / rundir.SERIES, points)
+        run.write_series(points)
     return dst
 
 

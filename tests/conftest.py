@@ -32,3 +32,9 @@ def tiny_config(tmp_path: Path):
         return resolve_config({**TINY, "out": str(tmp_path / "runs"), **overrides})
 
     return make
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``text`` (padding stripped)."""
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in text.splitlines() if line.strip().startswith("|")]

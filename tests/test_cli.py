@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -29,14 +30,19 @@ def test_run_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0
     assert "resolved config:" in out and "run folder:" in out
     (run_dir,) = out_dir.iterdir()
-    for name in ("config.yaml", "metrics.jsonl", "events.jsonl", "arch.jsonl", "genotype.json",
-                 "summary.json", "checkpoint.pt"):
+    for name in ("config.yaml", "run.json", "metrics.jsonl", "events.jsonl", "arch.jsonl",
+                 "genotype.json", "summary.json", "checkpoint.pt"):
         assert (run_dir / name).is_file(), name
+    assert (run_dir / "tb").is_dir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["method"] == "darts" and summary["epochs_run"] == 1
     assert "FlopCounterMode" in summary["counter"]
+    assert summary["inherited"]["split"] == "score" and summary["layout"] == 2
     code, out, _ = _run(["show", str(run_dir)], capsys)
     assert code == 0 and "derived:" in out
+    inherited = next(line for line in out.splitlines() if line.startswith("inherited"))
+    assert "score split" in inherited and "supernet" in inherited and "gap" in inherited
+    assert "architecture learning" in out
     code, out, _ = _run(["list"], capsys)
     assert code == 0 and "darts" in out and "relaxed" in out and "digits" in out
     # resuming a finished run does nothing
@@ -95,10 +101,43 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: str, tmp_path: Pa
 
 
 def test_unknown_subcommand_and_console_script() -> None:
+    """A mistyped command line: the error line, then the usage on one line; exit 2."""
     proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "frobnicate"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1
+    error, usage = proc.stderr.strip().splitlines()
+    assert error.startswith("nasbench: error:") and "frobnicate" in error
+    assert usage.startswith("usage: nasbench")
     proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "run", "--method", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_version() -> None:
+    from nasbench_suite import __version__
+
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "--version"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"nasbench-suite {__version__}"
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str = "nasbench"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_flag_of_every_command_has_a_help_text() -> None:
+    from nasbench_suite.cli import build_parser
+
+    seen = 0
+    for name, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            seen += 1
+            label = "/".join(action.option_strings) or action.dest
+            assert action.help and action.help.strip(), f"{name} {label} has no help text"
+    assert seen > 60

@@ -1,8 +1,7 @@
-"""Training from scratch reads the test split once, at the end; the Hessian eigenvalue."""
+"""Training from scratch reads the test split once, at the end."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,20 +9,9 @@ import torch
 
 from nasbench_suite.cli import main
 from nasbench_suite.data import TensorSplit
-from nasbench_suite.hessian import dominant_eigenvalue
+from nasbench_suite.runfolder import EvalFolder
 from nasbench_suite.train import resolve_eval_config, train_from_scratch
 from spaces import NetShape, create_space
-
-
-def test_dominant_eigenvalue_of_a_known_quadratic() -> None:
-    gen = torch.Generator().manual_seed(0)
-    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
-    eig = torch.tensor([5.0, -2.0, 1.5, 1.0, 0.5, 0.1], dtype=torch.float64)
-    hessian = q @ torch.diag(eig) @ q.T
-    x = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
-    value = dominant_eigenvalue(lambda: 0.5 * x @ hessian @ x + x.sum(), [x], iters=200,
-                                tol=1e-10, generator=gen)
-    assert value == pytest.approx(5.0, rel=0.01)
 
 
 def test_evaluate_trains_and_reads_the_test_split_once_at_the_end(
@@ -42,10 +30,12 @@ def test_evaluate_trains_and_reads_the_test_split_once_at_the_end(
                                "out": str(tmp_path), "threads": 1})
     out = train_from_scratch(cfg, "tiny", genotype, progress=False, log=lambda _: None)
     assert events == ["train", "train", "test"]
-    result = json.loads((out / "result.json").read_text())
-    assert 0.0 <= result["test_acc"] <= 1.0 and result["layers"] == 3
-    assert result["macs"] == space.genotype_cost(genotype).macs
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    result = EvalFolder(out).result()
+    assert 0.0 <= result.test_acc <= 1.0 and result.layers == 3
+    assert result.macs == space.genotype_cost(genotype).macs
+    assert result.started is not None and result.finished is not None
+    assert result.started <= result.finished
+    metrics = EvalFolder(out).metrics()
     assert len(metrics) == 2 and all("test_acc" not in m for m in metrics)
 
 

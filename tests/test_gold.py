@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ import spaces
 from methods import get_method
 from methods.base import SearchContext
 from methods.gold import Gold, GoldConfig
-from nasbench_suite import rundir
 from nasbench_suite.cli import main
 from nasbench_suite.config import RunConfig, resolve_config
+from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import prepare, run_search
 from spaces import Genotype, NetShape
 from tests.conftest import TINY
@@ -29,7 +28,7 @@ from tests.conftest import TINY
 #: passes its floor within 6 epochs (the epoch budget is a cap it never reaches).
 FAST: dict[str, Any] = {
     "method": "gold", "space": "relaxed", "epochs": 12, "batch_size": 64,
-    "hp.lambda0": 0.05, "hp.d0": 0.02, "hp.lambda_factor": 2.0, "hp.eta_max": 0.12, "hp.n0": 5,
+    "hp.lambda0": 0.05, "hp.d0": 0.02, "hp.lambda_factor": 2.0, "hp.eta_max": 0.1, "hp.n0": 5,
     "hp.stable_epochs": 0, "hp.min_flops_fraction": 0.85, "hp.auxiliary_weight": 0.0,
 }
 
@@ -324,10 +323,11 @@ def fast_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, Path]
 def test_series_costs_fall_strictly_match_the_counter_and_the_floor_stops(
         fast_run: tuple[RunConfig, Path], capsys: pytest.CaptureFixture[str]) -> None:
     cfg, run_dir = fast_run
-    summary = json.loads((run_dir / rundir.SUMMARY).read_text())
-    series = json.loads((run_dir / rundir.SERIES).read_text())
-    metrics = rundir.read_jsonl(run_dir / rundir.METRICS)
-    events = rundir.read_jsonl(run_dir / rundir.EVENTS)
+    run = RunFolder(run_dir)
+    summary = run.summary().to_dict()
+    series = run.series()
+    metrics = run.metrics()
+    events = run.events()
     space = prepare(cfg).space
     floor = metrics[-1]["flops_floor"]
     # The floor ends the search: the last epoch is the first one below it.
@@ -358,17 +358,17 @@ def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_resume_mid_search_ends_identical(fast_run: tuple[RunConfig, Path],
                                           tmp_path: Path) -> None:
     _, full = fast_run
-    a = rundir.load_checkpoint(full)
+    a = RunFolder(full).load_checkpoint()[0]
     cfg = resolve_config({**TINY, **FAST, "out": str(tmp_path)})
     # Interrupted before the last epoch; on the reference machine that is after a stable
     # epoch, so the resumed epoch records a point only if the stable counter came back.
     part = run_search(cfg, progress=False, stop_after=a["epoch"] - 1, log=lambda _: None)
-    assert not (part / rundir.SUMMARY).exists()
-    mid = rundir.load_checkpoint(part)["method"]
+    assert not RunFolder(part).finished()
+    mid = RunFolder(part).load_checkpoint()[0]["method"]
     assert mid["lambda"] > 0 and mid["pruned_total"] > 0 and not mid["done"]
-    saved = resolve_config(rundir.read_run_config(part))
+    saved = RunFolder(part).config()
     run_search(saved, resume_dir=part, progress=False, log=lambda _: None)
-    b = rundir.load_checkpoint(part)
+    b = RunFolder(part).load_checkpoint()[0]
     assert a["epoch"] == b["epoch"] > 2
     ma, mb = a["method"], b["method"]
     torch.testing.assert_close(ma["alpha"], mb["alpha"], rtol=0, atol=0)
@@ -377,18 +377,18 @@ def test_resume_mid_search_ends_identical(fast_run: tuple[RunConfig, Path],
         assert ma[key] == mb[key], key
     assert torch.equal(ma["generator"], mb["generator"])
     assert torch.equal(a["torch_rng"], b["torch_rng"])
-    for name in (rundir.METRICS, rundir.EVENTS):
-        assert _comparable(rundir.read_jsonl(full / name)) == \
-            _comparable(rundir.read_jsonl(part / name))
-    assert (full / rundir.SERIES).read_text() == (part / rundir.SERIES).read_text()
-    assert math.isfinite(json.loads((part / rundir.SUMMARY).read_text())["search_time_s"])
+    whole, resumed = RunFolder(full), RunFolder(part)
+    assert _comparable(whole.metrics()) == _comparable(resumed.metrics())
+    assert _comparable(whole.events()) == _comparable(resumed.events())
+    assert whole.series() == resumed.series()
+    assert math.isfinite(resumed.summary().search_time_s)
 
 
 def test_gold_runs_on_the_restricted_space(tiny_config) -> None:
     cfg = tiny_config(method="gold", space="restricted", max_train_images=32, batch_size=32,
                       **{"hp.record_final": False})
     run_dir = run_search(cfg, progress=False, log=lambda _: None)
-    genotype = Genotype.load(run_dir / rundir.GENOTYPE)
+    genotype = RunFolder(run_dir).genotype()
     assert genotype.space == "restricted" and "none" not in genotype.ops()
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nasbench_suite import rundir
 from nasbench_suite.cli import main
 from nasbench_suite.errors import UsageError
 from nasbench_suite.index import load_epochs, load_index, runs
 from nasbench_suite.plots import pareto_front
+from nasbench_suite.runfolder import Failure, RunFolder, find_runs
 from nasbench_suite.tables import make_table
 from tests._results import make_series_run, series_points, tiny_results
 
@@ -26,7 +26,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _summaries(root: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/summary.json")}
+    return {run.name: run.summary().to_dict() for run in find_runs([root]) if run.finished()}
 
 
 def test_index_has_one_row_per_run_equal_to_its_summary(results: Path) -> None:
@@ -66,7 +66,8 @@ def test_index_has_one_row_per_recorded_architecture(results: Path) -> None:
     other = results.parent / "summary-only"
     make_series_run(results / "gold-relaxed-digits-s5-fake", other / "gold-b",
                     in_series_json=False)
-    (other / "gold-b" / rundir.SERIES).unlink(missing_ok=True)
+    (other / "gold-b" / "series.json").unlink(missing_ok=True)
+    assert not RunFolder(other / "gold-b").has_series()
     only = load_index([other])
     assert list(only.loc[only["row"] == "series", "macs"]) == [p["macs"] for p in points]
 
@@ -75,8 +76,8 @@ def test_index_skips_unfinished_runs_unless_asked(results: Path, tmp_path: Path)
     src = next(p for p in sorted(results.iterdir()) if p.name.startswith("darts-restricted"))
     failed = tmp_path / "failed-run"
     shutil.copytree(src, failed)
-    (failed / rundir.SUMMARY).unlink()
-    rundir.write_json(failed / "failure.json", {"reason": "diverged: loss became nan"})
+    (failed / "summary.json").unlink()
+    RunFolder(failed).write_failure(Failure("diverged: loss became nan"))
     with pytest.raises(UsageError, match="no finished runs"):
         load_index([tmp_path])
     df = load_index([tmp_path], include_unfinished=True)
@@ -86,25 +87,26 @@ def test_index_skips_unfinished_runs_unless_asked(results: Path, tmp_path: Path)
 
 def test_index_reads_epochs(results: Path) -> None:
     epochs = load_epochs([results])
-    assert len(epochs) == sum(len(rundir.read_jsonl(p / rundir.METRICS))
-                              for p in results.iterdir())
+    assert len(epochs) == sum(RunFolder(p).epochs_done() for p in results.iterdir())
     assert {"epoch", "param_free_share", "label", "seed"} <= set(epochs.columns)
 
 
 def _expected_from_files(root: Path) -> pd.DataFrame:
     """The table's statistics, computed straight from metrics.jsonl and summary.json."""
     rows = []
-    for run in sorted(root.iterdir()):
-        summary = json.loads((run / rundir.SUMMARY).read_text())
-        last = rundir.read_jsonl(run / rundir.METRICS)[-1]
-        rows.append({"label": summary["method"], "space": summary["space"],
-                     "heldout_acc": last["heldout_acc"], "derived_macs": last["derived_macs"],
-                     "acc": summary["inherited"]["derived_acc"],
+    for path in sorted(root.iterdir()):
+        run = RunFolder(path)
+        summary = run.summary()
+        last = run.metrics()[-1]
+        rows.append({"label": summary.method, "space": summary.space,
+                     "supernet_raw_acc_score": last["supernet_raw_acc_score"],
+                     "derived_macs": last["derived_macs"],
+                     "acc": summary.inherited.derived_acc,
                      "search_time_s": last["search_time_s"]})
     frame = pd.DataFrame(rows)
     grouped = frame.groupby(["label", "space"], sort=True)
     out = grouped.size().rename("n").to_frame()
-    for metric in ("heldout_acc", "derived_macs", "acc", "search_time_s"):
+    for metric in ("supernet_raw_acc_score", "derived_macs", "acc", "search_time_s"):
         out[f"{metric}_mean"] = grouped[metric].mean()
         out[f"{metric}_std"] = grouped[metric].std()
     return out.reset_index()
@@ -113,7 +115,7 @@ def _expected_from_files(root: Path) -> pd.DataFrame:
 def test_table_equals_pandas_statistics_of_the_metric_files(
         results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["table", str(results), "--format", "csv",
-                 "--metrics", "heldout_acc,derived_macs,acc,search_time_s"])
+                 "--metrics", "supernet_raw_acc_score,derived_macs,acc,search_time_s"])
     assert code == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     expected = _expected_from_files(results)
@@ -127,8 +129,11 @@ def test_table_equals_pandas_statistics_of_the_metric_files(
 def test_markdown_and_latex_tables(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     df = load_index([results])
     md = make_table(df, ["acc", "macs", "params"], "markdown").splitlines()
-    assert md[0] == "| Method | Space | n | Acc. (%) | FLOPs (M MACs) | Params (M) |"
-    assert md[1].startswith("| --- | --- | ---: |")
+    assert [c.strip() for c in md[0].strip("|").split("|")] == [
+        "Method", "Space", "n", "Acc., inherited, score split (%)", "FLOPs (M MACs)",
+        "Params (M)"]
+    rule = [c.strip() for c in md[1].strip("|").split("|")]
+    assert rule[0].startswith(":-") and rule[1].startswith(":-") and rule[2].endswith("-:")
     restricted = next(line for line in md if "restricted" in line)
     acc = runs(df).query("space == 'restricted'")["acc"] * 100
     assert f"{acc.mean():.2f} ± {acc.std():.2f}" in restricted
@@ -138,13 +143,14 @@ def test_markdown_and_latex_tables(results: Path, capsys: pytest.CaptureFixture[
                 ) == 0
     tex = capsys.readouterr().out
     assert tex.startswith("\\begin{tabular}{llrrr}\n\\toprule")
-    assert "Acc. (\\%)" in tex and "$\\pm$" in tex and tex.rstrip().endswith("\\end{tabular}")
+    assert "Acc., inherited, score split (\\%)" in tex and "$\\pm$" in tex
+    assert tex.rstrip().endswith("\\end{tabular}")
 
 
 def test_table_to_file(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "t.md"
     assert main(["table", str(results), "--out", str(out)]) == 0
-    assert out.read_text().startswith("| Method | Space | n |")
+    assert out.read_text().startswith("| Method ")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -37,7 +37,7 @@ def _one_thread() -> Iterator[None]:
 
 def _genotype(space: Space) -> Genotype:
     """The DARTS cell (restricted) or a random many-ops-per-edge genotype (relaxed)."""
-    if space.name == "restricted":
+    if not space.capabilities.multi_op_edges:
         return DARTS_V2
     gen = torch.Generator().manual_seed(3)
     keep = torch.rand(space.layout.shape, generator=gen) < 0.5

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from methods import SearchContext
-from methods.nse import Nse, NseConfig, pareto_front
-from nasbench_suite.errors import UsageError
+from methods.nse import Nse, NseConfig
 from spaces import Genotype, NetShape, Space, create_space
 
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
@@ -46,7 +45,7 @@ def make(space_name: str = "restricted", seed: int = 0, epochs: int = 2,
     torch.manual_seed(seed)
     space = tiny_space(space_name)
     ctx = SearchContext(device=torch.device("cpu"), epochs=epochs, steps_per_epoch=2, seed=seed,
-                        score_genotype=scorer)
+                        report_accuracy=scorer, choice_accuracy=scorer)
     hp = {"samples": 4, "pilot_samples": 4, "window": 0.5, **hp}
     return Nse(space, space.supernet(), NseConfig(**hp), ctx)
 
@@ -216,18 +215,13 @@ def test_the_previous_front_is_scored_again_in_the_next_round() -> None:
             assert Genotype.from_dict(p["genotype"]).to_json() in first
 
 
-def test_pareto_front() -> None:
-    points = [(0.5, 10.0), (0.6, 12.0), (0.4, 11.0), (0.6, 12.0), (0.7, 20.0), (0.5, 9.0)]
-    assert pareto_front(points) == [1, 3, 4, 5]
-
-
 def test_a_pool_not_larger_than_k_is_refused() -> None:
     space = create_space("relaxed", TINY_SHAPE)  # skip_connect and sep_conv_3x3 only
     ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
-    with pytest.raises(UsageError, match="pool larger than K"):
+    with pytest.raises(ValueError, match="pool larger than K"):
         Nse(space, space.supernet(), NseConfig(), ctx)
     space = tiny_space("restricted")
-    with pytest.raises(UsageError, match="zero op"):
+    with pytest.raises(ValueError, match="zero op"):
         Nse(space, space.supernet(), NseConfig(pool=["none", *POOL]), ctx)
 
 

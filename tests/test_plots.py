@@ -37,12 +37,14 @@ def _saved(fig, tmp_path: Path, stem: str) -> None:
 def test_accuracy_against_flops_and_params(results: Path, tmp_path: Path) -> None:
     df = load_index([results])
     flops = plot_acc_cost(df, "macs")
-    assert _labels(flops) == [("FLOPs (M multiply-adds)", "Held-out accuracy (%)")]
+    inherited = "Accuracy, inherited weights, score split (%)"
+    assert _labels(flops) == [("FLOPs (M multiply-adds)", inherited)]
+    assert flops.axes[0].get_title() == "dataset: digits"
     legend = [t.get_text() for t in flops.axes[0].get_legend().get_texts()]
     assert legend == ["darts, relaxed", "darts, restricted", "gold, relaxed"]
     _saved(flops, tmp_path, "acc-flops")
     params = plot_acc_cost(df, "params")
-    assert _labels(params) == [("Parameters (M)", "Held-out accuracy (%)")]
+    assert _labels(params) == [("Parameters (M)", inherited)]
     _saved(params, tmp_path, "acc-params")
 
 
@@ -64,7 +66,7 @@ def test_architecture_weights_per_edge(results: Path, tmp_path: Path) -> None:
     assert len(visible) == 14  # one panel per edge of a 4-node cell
     assert [ax.get_title() for ax in visible[:3]] == ["edge 0→2", "edge 1→2", "edge 0→3"]
     assert {ax.get_ylabel() for ax in visible} == {"Weight", ""}
-    assert {ax.get_xlabel() for ax in visible[-5:]} == {"Epoch"}
+    assert {ax.get_xlabel() for ax in visible[-5:]} == {"Epoch (0: start)"}
     assert len(visible[0].get_lines()) == 8  # one line per candidate op
     _saved(fig, tmp_path, "arch")
 
@@ -89,20 +91,34 @@ def test_figures_twice_gives_identical_files(results: Path, tmp_path: Path) -> N
         if run.name.startswith(("darts-restricted", "gold")):
             shutil.copytree(run, reference / run.name, ignore=shutil.ignore_patterns("*.pt"))
     out, first = tmp_path / "figures", tmp_path / "first"
-    assert main(["figures", "--reference", str(reference), "--out", str(out)]) == 0
-    shutil.copytree(out, first)
-    (out / "arch-weights-a-run-since-removed.png").write_bytes(b"stale")
+    out.mkdir()
+    # A user's own files in the output folder, named like ours or not: never touched.
+    (out / "arch-weights-my-own.png").write_bytes(b"mine")
     (out / "notes.txt").write_text("not ours")
     assert main(["figures", "--reference", str(reference), "--out", str(out)]) == 0
+    shutil.copytree(out, first)
+    assert main(["figures", "--reference", str(reference), "--out", str(out)]) == 0
     names = sorted(p.name for p in first.iterdir())
-    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "notes.txt"])
-    assert {"table.md", "table.tex", "table.csv", "acc-flops.png", "acc-params.pdf",
-            "param-free.png", "search-cost.pdf"} <= set(names)
-    # one arch-weights figure per method and space (lowest seed): darts restricted, gold
-    assert len([n for n in names if n.startswith("arch-weights") and n.endswith(".png")]) == 2
+    assert sorted(p.name for p in out.iterdir()) == names
     for name in names:
         assert (first / name).read_bytes() == (out / name).read_bytes(), name
-    assert "| darts | restricted | 2 |" in (out / "table.md").read_text()
+    assert {"table.md", "table.tex", "table.csv", "acc-flops.png", "acc-params.pdf",
+            "param-free.png", "search-cost.pdf", "manifest.json"} <= set(names)
+    # one arch-weights figure per method and space (lowest seed): darts restricted, gold
+    ours = [n for n in names if n.startswith("arch-weights") and n.endswith(".png")
+            and n != "arch-weights-my-own.png"]
+    assert len(ours) == 2
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in (out / "table.md").read_text().splitlines()]
+    assert ["darts", "restricted", "2"] in [r[:3] for r in rows]
+    # A figure a build wrote, of a run since removed from the reference, goes; ours stay.
+    gold = next(p for p in reference.iterdir() if p.name.startswith("gold"))
+    shutil.rmtree(gold)
+    assert main(["figures", "--reference", str(reference), "--out", str(out)]) == 0
+    left = {p.name for p in out.iterdir()}
+    assert not {f"arch-weights-{gold.name}.png", f"arch-weights-{gold.name}.pdf"} & left
+    assert (out / "arch-weights-my-own.png").read_bytes() == b"mine"
+    assert (out / "notes.txt").read_text() == "not ours"
 
 
 def test_figures_on_empty_reference_is_one_line_exit_2(

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 
-from nasbench_suite import rundir
 from nasbench_suite.cli import main
 from nasbench_suite.reproduce import (
     BUILD,
@@ -28,9 +27,11 @@ from nasbench_suite.reproduce import (
     sweep_spec,
     write_report,
 )
+from nasbench_suite.runfolder import EvalFolder, RunFolder
 from nasbench_suite.search import run_search
-from nasbench_suite.sweep import Resources, expand
-from tests.conftest import TINY
+from nasbench_suite.sweep import Resources
+from nasbench_suite.sweep_spec import expand
+from tests.conftest import TINY, markdown_rows
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 FIGURES = REFERENCE.parent / "figures"
@@ -87,8 +88,9 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     assert not summary.isna().any().any()
     text = (report / "report.md").read_text()
     assert "not run" not in text and not re.search(r"\bnan\b", text)
+    rows = [r[:2] for r in markdown_rows(text)]
     for arm in trials["arm"].unique():
-        assert f"| {arm} | 2 |" in text
+        assert [arm, "2"] in rows
     for stem in ("eigenvalue", "param-free-share", "accuracy", "gold-series"):
         assert (report / f"{stem}.png").stat().st_size > 1000
         assert f"({stem}.png)" in text
@@ -104,15 +106,13 @@ def test_eigenvalues_are_tracked_every_epoch_for_every_arm(experiment: Path) -> 
 def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
     trials = pd.read_csv(experiment / REPORT / "trials.csv")
     for _, row in trials.iterrows():
-        result = json.loads((experiment / EVALS / row["trial"] / "final" /
-                             "result.json").read_text())
-        assert result["test_acc"] == pytest.approx(row["scratch_acc"], abs=1e-6)
-        assert result["epochs"] == 1 and result["layers"] == 3  # searched depth
+        result = EvalFolder(experiment / EVALS / row["trial"] / "final").result()
+        assert result.test_acc == pytest.approx(row["scratch_acc"], abs=1e-6)
+        assert result.epochs == 1 and result.layers == 3  # searched depth
     # The GOLD-NAS series of seed 0 is trained from scratch point by point; seed 1's is not.
     series = pd.read_csv(experiment / REPORT / "series.csv")
-    gold0 = json.loads((experiment / trials.loc[(trials["method"] == "gold") &
-                                                (trials["seed"] == 0), "trial"].item() /
-                        rundir.SERIES).read_text())
+    gold0 = RunFolder(experiment / trials.loc[(trials["method"] == "gold") &
+                                              (trials["seed"] == 0), "trial"].item()).series()
     assert len(series) == len(gold0) >= 1 and set(series["seed"]) == {0}
 
 
@@ -130,8 +130,7 @@ def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: P
 def test_report_rebuilds_without_checkpoints(experiment: Path, tmp_path: Path) -> None:
     """What results/reference keeps (no checkpoints) is enough for the whole report."""
     copy = tmp_path / experiment.name
-    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(rundir.CHECKPOINT, ".ray",
-                                                                     REPORT))
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns("*.pt", ".ray", REPORT))
     write_report(copy)
     for path in (experiment / REPORT).iterdir():
         assert (copy / REPORT / path.name).read_bytes() == path.read_bytes(), path.name
@@ -141,12 +140,13 @@ def test_hessian_tracking_does_not_change_the_search(tiny_config) -> None:
     plain = run_search(tiny_config(method="darts", space="restricted", epochs=2),
                        progress=False, log=lambda _: None)
     measured = run_search(tiny_config(method="darts", space="restricted", epochs=2,
-                                      **{"hp.hessian_every": 1, "hp.hessian_iters": 5}),
+                                      hessian_every=1, hessian_iters=5, score_every=1),
                           progress=False, log=lambda _: None)
-    a = torch.load(plain / rundir.CHECKPOINT, weights_only=False)["method"]["alpha"]
-    b = torch.load(measured / rundir.CHECKPOINT, weights_only=False)["method"]["alpha"]
+    a = RunFolder(plain).load_checkpoint()[0]["method"]["alpha"]
+    b = RunFolder(measured).load_checkpoint()[0]["method"]["alpha"]
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert (plain / rundir.GENOTYPE).read_text() == (measured / rundir.GENOTYPE).read_text()
+    assert RunFolder(plain).genotype() == RunFolder(measured).genotype()
+    assert "hessian_eig" in RunFolder(measured).metrics()[0]
 
 
 @pytest.mark.parametrize("argv", [

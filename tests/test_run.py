@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from methods import get_method, list_methods
-from nasbench_suite import rundir
-from nasbench_suite.config import resolve_config
+from methods import list_methods
+from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import run_search
+from spaces import list_spaces
 
 #: Fields that measure the machine, not the search.
 TIMING = {"epoch_time_s", "search_time_s"}
@@ -22,16 +21,17 @@ def _strip(rows: list[dict]) -> list[dict]:
 
 def _outcome(run_dir: Path) -> dict:
     """Everything a run decides, without wall times."""
-    summary = json.loads((run_dir / rundir.SUMMARY).read_text())
+    run = RunFolder(run_dir)
+    summary = run.summary().to_dict()
     for key in ("search_time_s",):
         summary.pop(key)
     summary["final"] = _strip([summary["final"]])[0]
     return {
         "summary": summary,
-        "metrics": _strip(rundir.read_jsonl(run_dir / rundir.METRICS)),
-        "events": rundir.read_jsonl(run_dir / rundir.EVENTS),
-        "arch": rundir.read_jsonl(run_dir / rundir.ARCH),
-        "genotype": json.loads((run_dir / rundir.GENOTYPE).read_text()),
+        "metrics": _strip(run.metrics()),
+        "events": run.events(),
+        "arch": run.arch(),
+        "genotype": run.genotype().to_dict(),
     }
 
 
@@ -49,7 +49,7 @@ FAST_HP: dict[str, dict] = {"padnas": {"population": 4, "generations": 1}}
 
 
 def _pairs() -> list[tuple[str, str]]:
-    return [(m, s) for m in list_methods() for s in sorted(get_method(m).spaces)]
+    return [(m, s) for m in list_methods() for s in list_spaces()]
 
 
 @pytest.mark.parametrize(("method", "space"), _pairs())
@@ -59,8 +59,8 @@ def test_every_method_runs_and_resume_equals_no_interruption(tiny_config, method
     cfg = tiny_config(method=method, space=space, epochs=2, **FAST_HP.get(method, {}))
     whole = run_search(cfg, progress=False, log=lambda _: None)
     part = run_search(cfg, progress=False, stop_after=1, log=lambda _: None)
-    assert not (part / rundir.SUMMARY).exists()
-    assert len(rundir.read_jsonl(part / rundir.METRICS)) == 1
-    saved = resolve_config(rundir.read_run_config(part))
+    assert not RunFolder(part).finished()
+    assert RunFolder(part).epochs_done() == 1
+    saved = RunFolder(part).config()
     run_search(saved, resume_dir=part, progress=False, log=lambda _: None)
     assert _outcome(part) == _outcome(whole)

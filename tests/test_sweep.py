@@ -7,28 +7,19 @@ times as much per step).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nasbench_suite import rundir
 from nasbench_suite.cli import main
 from nasbench_suite.config import resolve_config
 from nasbench_suite.errors import UsageError
 from nasbench_suite.index import load_index, runs
+from nasbench_suite.runfolder import FAILED, FINISHED, RunFolder
 from nasbench_suite.search import run_search
-from nasbench_suite.sweep import (
-    FAILED,
-    FINISHED,
-    Resources,
-    SweepSpec,
-    expand,
-    load_sweep_file,
-    run_sweep,
-    spec_from_dict,
-)
+from nasbench_suite.sweep import Resources, run_sweep
+from nasbench_suite.sweep_spec import SweepSpec, expand, load_sweep_file, spec_from_dict
 from tests.conftest import TINY
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -66,14 +57,15 @@ def test_four_trials_write_four_run_folders_and_the_index_matches(sweep4) -> Non
     _, _, sweep_dir, outcomes = sweep4
     assert [o.status for o in outcomes] == [FINISHED] * 4
     assert all(o.trained and o.action == "ran" for o in outcomes)
-    folders = sorted(p.name for p in sweep_dir.iterdir() if (p / rundir.CONFIG).exists())
+    folders = sorted(p.name for p in sweep_dir.iterdir() if RunFolder(p).is_run())
     assert folders == sorted(f"darts-restricted-digits-s{s}-w_lr={lr}" for s in (0, 1)
                              for lr in (0.025, 0.05))
     df = runs(load_index([sweep_dir]))
     assert len(df) == 4
     for _, row in df.iterrows():
-        summary = json.loads((Path(row["path"]) / rundir.SUMMARY).read_text())
-        config = rundir.read_run_config(Path(row["path"]))
+        run = RunFolder(row["path"])
+        summary = run.summary().to_dict()
+        config = run.config_dict()
         lr = config["hp"]["w_lr"]
         assert row["run"] == f"darts-restricted-digits-s{row['seed']}-w_lr={lr}"
         assert (row["variant"], row["label"]) == (f"w_lr={lr}", f"darts (w_lr={lr})")
@@ -83,10 +75,10 @@ def test_four_trials_write_four_run_folders_and_the_index_matches(sweep4) -> Non
         assert row["acc"] == summary["inherited"]["derived_acc"]
         assert (row["macs"], row["params"]) == (summary["derived"]["macs"],
                                                 summary["derived"]["params"])
-        assert row["heldout_acc"] == summary["final"]["heldout_acc"]
+        assert row["supernet_raw_acc_score"] == summary["final"]["supernet_raw_acc_score"]
         assert config["epochs"] == 1 and config["channels"] == 4
     trials = (sweep_dir / "trials.csv").read_text().splitlines()
-    assert trials[0].startswith("trial,status,action,epochs,acc") and len(trials) == 5
+    assert trials[0].startswith("trial,status,action,epochs,acc,split") and len(trials) == 5
 
 
 @pytest.mark.slow
@@ -121,20 +113,21 @@ def test_nan_trial_fails_the_others_finish_and_unfinished_trials_resume(
     # Interrupt the healthy trial after its first epoch, as a killed sweep would leave it.
     run_search(resolve_config(good.config), run_dir=good.run_dir, stop_after=1,
                progress=False, log=lambda line: None)
-    first_epoch = rundir.read_jsonl(good.run_dir / rundir.METRICS)
+    first_epoch = RunFolder(good.run_dir).metrics()
     assert len(first_epoch) == 1
 
     outcomes = run_sweep(spec, tmp_path, Resources(cpus_per_trial=1))
     by_id = {o.trial.trial_id: o for o in outcomes}
     assert by_id[good.trial_id].status == FINISHED
     assert by_id[good.trial_id].action == "resumed"
-    metrics = rundir.read_jsonl(good.run_dir / rundir.METRICS)
+    metrics = RunFolder(good.run_dir).metrics()
     assert len(metrics) == 2 and metrics[0] == first_epoch[0]
     failed = by_id[bad.trial_id]
     assert failed.status == FAILED and failed.reason.startswith("diverged: loss became")
-    failure = json.loads((bad.run_dir / "failure.json").read_text())
-    assert failure["error_type"] == "Diverged" and failure["epochs_done"] == 0
-    assert not (bad.run_dir / rundir.SUMMARY).exists()
+    failure = RunFolder(bad.run_dir).failure()
+    assert failure is not None
+    assert failure.error_type == "Diverged" and failure.epochs_done == 0
+    assert not RunFolder(bad.run_dir).finished()
 
     df = load_index([sweep_dir], include_unfinished=True)
     assert dict(zip(df["variant"], df["status"], strict=True)) == {

@@ -1,0 +1,710 @@
+"""A run on disk: the one module that knows the layout of run and evaluation folders.
+
+Every other module (the search loop, ``show``, the results index, plots, tables, sweeps,
+experiments) reads and writes run folders through :class:`RunFolder` and the typed records
+below, never by file name. A run folder::
+
+    <method>-<space>-<dataset>-s<seed>-<time>/
+      config.yaml      the resolved config (RunConfig): the run can be repeated from it alone
+      run.json         RunInfo, written when the run starts: layout version, suite version,
+                       the dataset's identity (name + content hash), the space's layout
+                       (groups, ops, edges) that every per-op file refers to
+      metrics.jsonl    one row per epoch (losses, accuracies with their split, costs, ...)
+      events.jsonl     prunes, recorded architectures, rounds, each with its epoch
+      arch.jsonl       architecture weights (G x E x O), active mask and genotype per epoch
+      genotype.json    the final Genotype; series.json the recorded series, if any
+      summary.json     Summary, written last: its presence means the run finished
+      checkpoint.pt    everything needed to resume after the last finished epoch (and
+                       checkpoint.prev.pt, the one before, in case the newest is unreadable)
+      tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
+      trial.json       Trial: a sweep trial's identity (sweeps only)
+      failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
+
+An evaluation folder (``nasbench evaluate``, experiments' ``evals/``) holds eval_config.json,
+genotype.json, metrics.jsonl and result.json (EvalResult, written last). An experiment keeps
+the trainings from scratch of a run ``<dir>/<run>`` in ``<dir>/evals/<run>/<label>/``
+(``final``: the run's genotype, ``pointN``: point N of its series); :meth:`RunFolder.evaluations`
+finds them.
+
+Every file is written to a temporary name, flushed to disk and renamed, so an interrupted
+write never leaves a half file behind; a run folder itself appears only once its config is
+in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasbench_suite.errors import UsageError
+
+#: the run folder's format; run.json carries it (folders without run.json are layout 1)
+LAYOUT = 2
+
+_CONFIG = "config.yaml"
+_INFO = "run.json"
+_SUMMARY = "summary.json"
+_METRICS = "metrics.jsonl"
+_EVENTS = "events.jsonl"
+_ARCH = "arch.jsonl"
+_GENOTYPE = "genotype.json"
+_SERIES = "series.json"
+_CHECKPOINT = "checkpoint.pt"
+_PREVIOUS = "checkpoint.prev.pt"
+_TRIAL = "trial.json"
+_FAILURE = "failure.json"
+_TENSORBOARD = "tb"
+_EVAL_CONFIG = "eval_config.json"
+_RESULT = "result.json"
+
+#: the folder beside an experiment's runs that holds their trainings from scratch
+EVALS = "evals"
+
+FINISHED, FAILED, UNFINISHED, PENDING = "finished", "failed", "unfinished", "pending"
+
+
+# -- atomic files -----------------------------------------------------------------------------
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: temporary files and folders are created private (0600, 0700); the final ones get the
+#: permissions any other file of the user's would (0666 / 0777 minus the umask)
+_UMASK = _umask()
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` through a temporary file in its folder, fsynced, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash after it keeps the new name)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read_json(path: Path, what: str | None = None) -> Any:
+    """A JSON file, or a UsageError that names it."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {what or path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{what or path} is not valid JSON ({exc})") from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file (none if it does not exist), or a UsageError naming it."""
+    if not path.exists():
+        return []
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{path} line {n} is not valid JSON") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path} line {n} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
+# -- typed records ----------------------------------------------------------------------------
+def _record(cls: type, data: Any, where: str) -> Any:
+    """A dataclass from a mapping: unknown keys are ignored (newer writers), missing keys
+    take the field's default, a missing key without one is a UsageError naming ``where``."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} does not hold a JSON object")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            values[f.name] = data[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UsageError(f"{where} lacks {f.name!r}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where} is malformed ({exc})") from None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """run.json: what a run is, written when it starts (before its first epoch)."""
+
+    layout: int
+    suite: str
+    created: str
+    dataset_id: str
+    #: the space's layout, in the order of every (G, E, O) array of the run
+    groups: list[str]
+    ops: list[str]
+    #: per edge, (input node, node it feeds)
+    edges: list[list[int]]
+    #: per group: whether it drives reduction cells
+    reduction: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """Accuracies with the supernet's weights (batch norm recalibrated) on one split.
+
+    ``supernet_acc`` is the supernet as the method searches it; ``derived_acc`` the derived
+    network; ``gap`` their difference. A method whose supernet *is* its derived path
+    (PAD-NAS) measures no gap: both are None there, never 0.
+    """
+
+    split: str
+    derived_acc: float | None
+    supernet_acc: float | None = None
+    gap: float | None = None
+
+
+@dataclass(frozen=True)
+class DerivedCost:
+    """The derived network at the search size (multiply-adds: what papers call FLOPs)."""
+
+    macs: float
+    flops: float
+    params: int
+    param_free_share: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """summary.json, written last: the run's outcome."""
+
+    method: str
+    space: str
+    dataset: str
+    seed: int
+    epochs_run: int
+    search_time_s: float
+    inherited: Inherited
+    derived: DerivedCost
+    dataset_id: str = ""
+    preset: str = ""
+    device: str = ""
+    stop_reason: str = ""
+    final: dict[str, Any] = field(default_factory=dict)
+    #: how far the architecture parameters moved (learning stats of the last epoch)
+    learning: dict[str, float] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    space_log10_size: float | None = None
+    counter: str = ""
+    torch: str = ""
+    layout: int = 1
+    series: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Summary:
+        if not isinstance(data, dict):
+            raise UsageError(f"{where} does not hold a JSON object")
+        data = dict(data)
+        inherited = data.get("inherited") or {}
+        data["inherited"] = _record(Inherited, {"split": data.get("heldout_split", "?"),
+                                                **inherited}, f"{where} (inherited)")
+        data["derived"] = _record(DerivedCost, data.get("derived"), f"{where} (derived)")
+        return _record(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """trial.json: a sweep trial's identity (its grid values and their label)."""
+
+    sweep: str
+    trial: str
+    axes: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """failure.json: why a run failed."""
+
+    reason: str
+    error_type: str | None = None
+    epochs_done: int = 0
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchRecord:
+    """One row of arch.jsonl: the architecture after an epoch."""
+
+    epoch: int
+    weights: list[Any]
+    active: list[Any]
+    genotype: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """result.json of a training from scratch (test split read once, after the last epoch)."""
+
+    label: str
+    space: str
+    dataset: str
+    seed: int
+    epochs: int
+    channels: int
+    layers: int
+    test_acc: float
+    test_loss: float
+    macs: float
+    params: int
+    train_time_s: float
+    counter: str = ""
+    dataset_id: str = ""
+    #: wall-clock start and end (epoch seconds): when the evaluation ran
+    started: float | None = None
+    finished: float | None = None
+
+
+# -- the run folder ---------------------------------------------------------------------------
+class RunFolder:
+    """One run folder: typed readers and writers for each of its files."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # -- what it is -------------------------------------------------------------------------
+    def is_run(self) -> bool:
+        return (self.path / _CONFIG).is_file()
+
+    def check(self) -> RunFolder:
+        """This folder if it is a run folder (it has its config), else a UsageError."""
+        if not self.path.is_dir():
+            raise UsageError(f"not a folder: {self.path}")
+        if not self.is_run():
+            raise UsageError(f"{self.path} is not a run folder (no {_CONFIG})")
+        return self
+
+    def status(self) -> str:
+        """finished (summary), failed (failure record), unfinished (a checkpoint), pending."""
+        if (self.path / _SUMMARY).exists():
+            return FINISHED
+        if (self.path / _FAILURE).exists():
+            return FAILED
+        if self.has_checkpoint():
+            return UNFINISHED
+        return PENDING
+
+    def finished(self) -> bool:
+        return (self.path / _SUMMARY).exists()
+
+    # -- creation ---------------------------------------------------------------------------
+    @staticmethod
+    def create(path: Path, config_yaml: str, info: RunInfo, exist_ok: bool = False) -> RunFolder:
+        """Make the run folder with its config and run.json in one step: everything is
+        written under a temporary name beside it and renamed, so a kill never leaves an
+        empty or config-less folder. With ``exist_ok`` an existing folder that holds no
+        finished run (a sweep trial's fixed folder) is filled in place instead."""
+        path = Path(path)
+        if path.exists():
+            if not exist_ok:
+                raise UsageError(f"{path} already exists")
+            folder = RunFolder(path)
+            if folder.finished():
+                raise UsageError(f"{path} already holds a finished run")
+            atomic_write(path / _CONFIG, config_yaml)
+            write_json(path / _INFO, asdict(info))
+            return folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        try:
+            atomic_write(tmp / _CONFIG, config_yaml)
+            write_json(tmp / _INFO, asdict(info))
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(path.parent)
+        return RunFolder(path)
+
+    @staticmethod
+    def new(out: str | Path, method: str, space: str, dataset: str, seed: int,
+            config_yaml: str, info: RunInfo) -> RunFolder:
+        """A fresh timestamped folder under ``out``; never an existing one."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path(out) / f"{method}-{space}-{dataset}-s{seed}-{stamp}"
+        path, n = base, 1
+        while True:
+            try:
+                return RunFolder.create(path, config_yaml, info)
+            except UsageError:
+                if not path.exists():
+                    raise
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+            except FileExistsError:
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+            except OSError as exc:
+                if exc.errno in (17, 39):  # EEXIST, ENOTEMPTY: another run took the name
+                    path = base.with_name(f"{base.name}-{n}")
+                    n += 1
+                    continue
+                raise
+
+    # -- config and info --------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """config.yaml as a mapping (safe loader), or a UsageError."""
+        try:
+            data = yaml.safe_load((self.path / _CONFIG).read_text())
+        except (OSError, yaml.YAMLError):
+            raise UsageError(f"{self.path / _CONFIG} is unreadable") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{self.path / _CONFIG} is not a config mapping")
+        return data
+
+    def config(self) -> Any:
+        """config.yaml as a validated RunConfig."""
+        from nasbench_suite.config import resolve_config
+
+        try:
+            return resolve_config(self.config_dict())
+        except UsageError as exc:
+            raise UsageError(f"{self.path / _CONFIG}: {exc}") from None
+
+    def write_config(self, config_yaml: str) -> None:
+        atomic_write(self.path / _CONFIG, config_yaml)
+
+    def info(self) -> RunInfo:
+        """run.json; for layout-1 folders (no run.json) rebuilt from the folder's own
+        config and architecture log."""
+        path = self.path / _INFO
+        if path.exists():
+            return _record(RunInfo, read_json(path), str(path))
+        return self._legacy_info()
+
+    def _legacy_info(self) -> RunInfo:
+        from spaces import SPACES
+        from spaces.layout import cell_edges
+
+        config = self.config_dict()
+        space = SPACES.get(str(config.get("space")))
+        ops = list(config.get("ops") or (space.default_ops if space else []))
+        arch = self.arch()
+        groups = list(arch[0].genotype["groups"]) if arch else []
+        edges = [[e.input, e.node] for e in cell_edges(int(config.get("nodes", 4)))]
+        return RunInfo(layout=1, suite="", created="", dataset_id=str(config.get("dataset")),
+                       groups=groups, ops=ops, edges=edges)
+
+    def layout_version(self) -> int:
+        return self.info().layout if (self.path / _INFO).exists() else 1
+
+    # -- logs -------------------------------------------------------------------------------
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _METRICS)
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _EVENTS)
+
+    def arch(self) -> list[ArchRecord]:
+        path = self.path / _ARCH
+        return [_record(ArchRecord, row, f"{path} line {n}")
+                for n, row in enumerate(read_jsonl(path), 1)]
+
+    def write_logs(self, metrics: list[dict[str, Any]], events: list[dict[str, Any]],
+                   arch: list[dict[str, Any]]) -> None:
+        write_jsonl(self.path / _METRICS, metrics)
+        write_jsonl(self.path / _EVENTS, events)
+        write_jsonl(self.path / _ARCH, arch)
+
+    def epochs_done(self) -> int:
+        return len(self.metrics())
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / _TENSORBOARD
+
+    # -- results ----------------------------------------------------------------------------
+    def genotype(self) -> Any:
+        from spaces import Genotype
+
+        path = self.path / _GENOTYPE
+        if not path.exists():
+            raise UsageError(f"{self.path} has no genotype yet (the search has not finished)")
+        try:
+            return Genotype.from_dict(read_json(path))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+
+    def write_genotype(self, genotype: Any) -> None:
+        write_json(self.path / _GENOTYPE, genotype.to_dict())
+
+    def has_series(self) -> bool:
+        return (self.path / _SERIES).exists()
+
+    def series(self) -> list[dict[str, Any]]:
+        """series.json (with genotypes), else the summary's copy (without), else none."""
+        path = self.path / _SERIES
+        if path.exists():
+            data = read_json(path)
+        elif self.finished():
+            data = self.summary().series
+        else:
+            return []
+        if not isinstance(data, list) or not all(isinstance(p, dict) for p in data):
+            raise UsageError(f"{path} is not a list of recorded architectures")
+        return data
+
+    def write_series(self, series: list[dict[str, Any]]) -> None:
+        write_json(self.path / _SERIES, series)
+
+    def summary(self) -> Summary:
+        path = self.path / _SUMMARY
+        return Summary.from_dict(read_json(path), str(path))
+
+    def write_summary(self, summary: Summary) -> None:
+        write_json(self.path / _SUMMARY, summary.to_dict())
+
+    def evaluation_dir(self, label: str) -> Path:
+        """Where an experiment trains this run's architecture ``label`` from scratch."""
+        return self.path.parent / EVALS / self.name / label
+
+    def evaluations(self) -> dict[str, EvalResult]:
+        """The finished trainings from scratch of this run's architectures, by label."""
+        root = self.path.parent / EVALS / self.name
+        if not root.is_dir():
+            return {}
+        return {p.name: EvalFolder(p).result() for p in sorted(root.iterdir())
+                if EvalFolder(p).done()}
+
+    # -- sweeps -----------------------------------------------------------------------------
+    def trial(self) -> TrialRecord | None:
+        path = self.path / _TRIAL
+        return _record(TrialRecord, read_json(path), str(path)) if path.exists() else None
+
+    def write_trial(self, trial: TrialRecord) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / _TRIAL, asdict(trial))
+
+    def failure(self) -> Failure | None:
+        path = self.path / _FAILURE
+        if not path.exists():
+            return None
+        try:
+            return _record(Failure, read_json(path), str(path))
+        except UsageError:
+            return Failure(reason=f"unknown ({_FAILURE} unreadable)")
+
+    def write_failure(self, failure: Failure) -> None:
+        write_json(self.path / _FAILURE, asdict(failure))
+
+    def clear_failure(self) -> None:
+        (self.path / _FAILURE).unlink(missing_ok=True)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def has_checkpoint(self) -> bool:
+        return (self.path / _CHECKPOINT).exists() or (self.path / _PREVIOUS).exists()
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """The newest checkpoint replaces the previous one, which is kept beside it until
+        the next save: an unreadable newest checkpoint falls back to it."""
+        import torch
+
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{_CHECKPOINT}.")
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            newest = self.path / _CHECKPOINT
+            if newest.exists():
+                os.replace(newest, self.path / _PREVIOUS)
+            os.replace(tmp, newest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path)
+
+    def load_checkpoint(self) -> tuple[dict[str, Any], str]:
+        """The newest readable checkpoint and which one it was (``newest`` or ``previous``).
+
+        Loading is weights-only (no pickle): a checkpoint cannot run code.
+        """
+        import torch
+
+        errors = []
+        for name, label in ((_CHECKPOINT, "newest"), (_PREVIOUS, "previous")):
+            path = self.path / name
+            if not path.exists():
+                continue
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # torch raises many kinds; all mean "unreadable"
+                errors.append(f"{name}: {_first_line(exc)}")
+                continue
+            if isinstance(state, dict) and "epoch" in state:
+                return state, label
+            errors.append(f"{name}: not a checkpoint of this suite")
+        if not errors:
+            raise UsageError(f"{self.path} has no checkpoint to resume from")
+        raise UsageError(f"cannot read the checkpoint of {self.path}: " + "; ".join(errors))
+
+    def clean_temporaries(self) -> list[Path]:
+        """Remove half-written files a killed writer left (``.<name>.*``); returns them."""
+        stale = [p for p in self.path.glob(".*") if p.is_file() and p.name.startswith(
+            tuple(f".{n}." for n in (_CHECKPOINT, _CONFIG, _METRICS, _EVENTS, _ARCH,
+                                     _GENOTYPE, _SERIES, _SUMMARY, _INFO, _TRIAL, _FAILURE)))]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+    #: what a run needs to resume anywhere: its config, identity and newest checkpoint (the
+    #: logs are rebuilt from the checkpoint)
+    _STATE = (_CONFIG, _INFO, _TRIAL, _CHECKPOINT)
+
+    def export_state(self, dest: Path) -> None:
+        """Copy what resuming needs into ``dest`` (a Ray Tune checkpoint directory)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in self._STATE:
+            if (self.path / name).exists():
+                shutil.copy2(self.path / name, dest / name)
+
+    def import_state(self, src: Path) -> None:
+        """Fill this folder from :meth:`export_state`'s copy (a restart on another node)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for name in self._STATE:
+            if (src / name).exists():
+                shutil.copy2(src / name, self.path / name)
+
+    def drop_checkpoints(self) -> None:
+        for name in (_CHECKPOINT, _PREVIOUS):
+            (self.path / name).unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: its first non-empty line (torch's load errors run to eight
+    lines of advice, including to load untrusted files with weights_only=False)."""
+    text = str(exc).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line or type(exc).__name__
+
+
+# -- evaluation folders -----------------------------------------------------------------------
+class EvalFolder:
+    """One training from scratch: its config, genotype, per-epoch metrics and result."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def done(self) -> bool:
+        return (self.path / _RESULT).exists()
+
+    def result(self) -> EvalResult:
+        path = self.path / _RESULT
+        return _record(EvalResult, read_json(path), str(path))
+
+    def write_start(self, config: dict[str, Any], genotype: Any) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / _EVAL_CONFIG, config)
+        write_json(self.path / _GENOTYPE, genotype.to_dict())
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        write_jsonl(self.path / _METRICS, rows)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _METRICS)
+
+    def write_result(self, result: EvalResult) -> None:
+        write_json(self.path / _RESULT, asdict(result))
+
+
+# -- finding folders --------------------------------------------------------------------------
+def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolder]:
+    """Run folders given directly or anywhere below the given folders, sorted by path.
+
+    Hidden folders (Ray Tune's ``.ray``, temporary folders) are not searched.
+    """
+    given = [Path(p) for p in paths]
+    if not given:
+        raise UsageError("give at least one results folder")
+    found: set[Path] = set()
+    for root in given:
+        if not root.is_dir():
+            raise UsageError(f"not a folder: {root}")
+        if (root / _CONFIG).is_file():
+            found.add(root.resolve())
+            continue
+        for config in root.rglob(_CONFIG):
+            rel = config.relative_to(root).parts
+            if not any(part.startswith(".") for part in rel):
+                found.add(config.parent.resolve())
+    if not found:
+        raise UsageError(f"no run folders in {', '.join(str(p) for p in given)}")
+    return [RunFolder(p) for p in sorted(found)]
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (symlinks followed)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
+           "DerivedCost", "EvalFolder", "EvalResult", "Failure", "Inherited", "RunFolder",
+           "RunInfo", "Summary", "TrialRecord", "atomic_write", "find_runs", "inside",
+           "read_json", "read_jsonl", "write_json", "write_jsonl"]
