@@ -1,0 +1,239 @@
+"""ray_session: a local Ray on loopback that ends with its driver; joining that fails fast.
+
+Local sessions run in this process (the real thing: the driver's own servers count) or in
+a subprocess that is then killed; the cluster tests join a ``ray start --head`` cluster
+with token authentication (tests/ray_cluster.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+
+from nasbench_suite.errors import UsageError
+from nasbench_suite.ray_session import ray_session
+from tests.ray_cluster import (
+    RayCluster,
+    descendants,
+    kill_all,
+    listeners,
+    loopback_violations,
+    ray_cluster,  # noqa: F401  (a fixture)
+    snapshot,
+    wait_gone,
+)
+
+ray = pytest.importorskip("ray")
+
+#: how long Ray processes may take to go once their driver is gone (the issue saw ~60 s)
+GONE_WITHIN_S = 10.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A local ray.init writes ~/.ray/auth_token when there is none: keep it in a temp
+    dir (one for the module: Ray caches the token it read), and keep the tests' Ray away
+    from any RAY_ADDRESS or token of the developer's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+        for key in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            patch.delenv(key, raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_session_left() -> Iterator[None]:
+    yield
+    if ray.is_initialized():  # a failed test must not hand its session to the next one
+        ray.shutdown()
+
+
+@ray.remote
+def _env_of_worker(name: str) -> tuple[int, str | None]:
+    return os.getpid(), os.environ.get(name)
+
+
+@ray.remote
+class _Pinger:
+    def ping(self) -> int:
+        return os.getpid()
+
+
+def test_local_session_listens_on_loopback_only_and_passes_env_vars() -> None:
+    with ray_session(num_cpus=2, env_vars={"NASBENCH_PROBE": "42"}) as session:
+        assert session.local and session.owned
+        worker_pid, value = ray.get(_env_of_worker.remote("NASBENCH_PROBE"))
+        actor = _Pinger.remote()
+        actor_pid = ray.get(actor.ping.remote())
+        assert value == "42"
+        assert ray.cluster_resources().get("CPU") == 2
+        procs = descendants(os.getpid()) | {os.getpid()}
+        assert {worker_pid, actor_pid} <= procs
+        found = listeners(procs)
+        serving = {item.pid for item in found}
+        # the GCS, the raylet, the workers and this driver each serve gRPC
+        assert {worker_pid, actor_pid, os.getpid()} <= serving, [str(f) for f in found]
+        assert loopback_violations(found) == []
+        assert not any(item.port == 8265 for item in found)  # no dashboard
+        # a session inside a session uses it and leaves it running
+        with ray_session() as inner:
+            assert not inner.owned
+        assert ray.is_initialized()
+    assert not ray.is_initialized()
+
+
+def _session_processes_left(exit_with: str) -> list[str]:
+    """Open a local session, start a worker and an actor, leave the block by ``exit_with``;
+    return the Ray processes still alive GONE_WITHIN_S later."""
+    with pytest.raises(RuntimeError) if exit_with == "exception" else nullcontext():
+        with ray_session(num_cpus=1):
+            ray.get(_Pinger.remote().ping.remote())
+            procs = snapshot(descendants(os.getpid()))
+            assert len(procs) >= 4  # GCS, raylet, a worker, the watchdog at least
+            if exit_with == "exception":
+                raise RuntimeError("a trial crashed the driver's loop")
+    left = wait_gone(procs, GONE_WITHIN_S)
+    kill_all(left)
+    return [p.command for p in left]
+
+
+@pytest.mark.parametrize("exit_with", ["return", "exception"])
+def test_local_session_processes_end_with_the_block(exit_with: str) -> None:
+    assert _session_processes_left(exit_with) == []
+    assert not ray.is_initialized()
+
+
+_DRIVER = textwrap.dedent("""
+    import os, sys, time
+    import ray
+    from nasbench_suite.ray_session import ray_session
+
+    @ray.remote
+    def pid():
+        return os.getpid()
+
+    @ray.remote
+    class Actor:
+        def pid(self):
+            return os.getpid()
+
+    with ray_session(num_cpus=1):
+        ray.get([pid.remote(), Actor.remote().pid.remote()])
+        print("ready", flush=True)
+        time.sleep(600)
+""")
+
+
+def test_local_session_processes_end_when_the_driver_is_killed(tmp_path: Path) -> None:
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=Path.cwd(),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    try:
+        assert driver.stdout is not None
+        line = driver.stdout.readline()  # a hang here is cut by the driver's own failure
+        assert line.strip() == "ready"
+        time.sleep(0.5)  # let Ray's agents settle (they start beside the workers)
+        procs = snapshot(descendants(driver.pid))
+        assert len(procs) >= 5, [p.command for p in procs]  # GCS, raylet, agents, workers
+    except BaseException:
+        driver.kill()
+        driver.wait()
+        raise
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    left = wait_gone(procs, GONE_WITHIN_S)
+    kill_all(left)
+    assert [p.command for p in left] == []
+
+
+def test_joining_where_nothing_listens_fails_fast_in_one_line() -> None:
+    start = time.monotonic()
+    with pytest.raises(UsageError) as error, ray_session("127.0.0.1:1", join_timeout=5):
+        pass
+    assert time.monotonic() - start < 5 + 10
+    message = str(error.value)
+    assert "\n" not in message and "127.0.0.1:1" in message
+    assert not ray.is_initialized()
+
+
+def test_joining_a_silent_server_fails_within_join_timeout() -> None:
+    """Something accepts connections but never answers (a wrong port, a stuck service)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    try:
+        start = time.monotonic()
+        with pytest.raises(UsageError) as error, ray_session(address, join_timeout=4):
+            pass
+        assert time.monotonic() - start < 4 + 10
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+    message = str(error.value)
+    assert "\n" not in message and address in message and "did not answer" in message
+
+
+def test_num_cpus_is_refused_when_joining() -> None:
+    with pytest.raises(UsageError, match="cluster"), ray_session("127.0.0.1:1", num_cpus=2):
+        pass
+
+
+def test_joining_a_cluster_with_its_token(ray_cluster: RayCluster,  # noqa: F811
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in ray_cluster.env.items():
+        monkeypatch.setenv(key, value)
+    mode_before = os.environ.get("RAY_AUTH_MODE")
+    with ray_session(ray_cluster.address, env_vars={"NASBENCH_PROBE": "7"}) as session:
+        assert session.owned and not session.local
+        _, value = ray.get(_env_of_worker.remote("NASBENCH_PROBE"))
+        assert value == "7"
+        assert ray.cluster_resources().get("CPU") == 2
+    assert not ray.is_initialized()
+    assert os.environ.get("RAY_AUTH_MODE") == mode_before  # the token switch is put back
+
+
+@pytest.mark.parametrize("token", ["wrong", None])
+def test_joining_a_cluster_without_its_token_is_refused_in_one_line(
+        ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        token: str | None) -> None:
+    if token is not None:
+        monkeypatch.setenv("RAY_AUTH_TOKEN", token * 8)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    start = time.monotonic()
+    with pytest.raises(UsageError) as error, ray_session(ray_cluster.address,
+                                                         join_timeout=20):
+        pass
+    assert time.monotonic() - start < 20 + 10
+    message = str(error.value)
+    assert "\n" not in message
+    assert ray_cluster.address in message and "RAY_AUTH_TOKEN" in message
+    assert "refused" in message
+    assert not ray.is_initialized()
