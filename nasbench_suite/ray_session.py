@@ -332,39 +332,58 @@ def _check_reachable(address: str, host: str, port: int, deadline: float,
                          f"connections at {host}:{port} ({reason})") from None
 
 
-#: run in a subprocess so that a GCS that never answers can be abandoned: one call that
-#: needs the token; exit 3 when the cluster refuses it
+#: run in a subprocess so that a server that never answers can be abandoned: one call that
+#: needs the token (to the GCS, or a Ray Client server's ping); exit 3 when it is refused
 _PROBE = """\
 import sys
+target, client = sys.argv[1], sys.argv[2] == "client"
 try:
-    from ray._raylet import GcsClient
-    GcsClient(address=sys.argv[1]).internal_kv_get(b"nasbench-probe", None, timeout=10)
-except BaseException as exc:
-    text = " ".join(str(exc).split())
-    print(type(exc).__name__ + ": " + text, flush=True)
+    if client:
+        import grpc
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import ray_client_pb2, ray_client_pb2_grpc
+        channel = init_grpc_channel(target, asynchronous=False)
+        request = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
+        try:
+            ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
+                request, timeout=60, metadata=[("client_id", "nasbench-probe")])
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                sys.exit(3)
+            raise RuntimeError(f"{exc.code().name}: {exc.details()}") from None
+    else:
+        from ray._raylet import GcsClient
+        GcsClient(address=target).internal_kv_get(b"nasbench-probe", None, timeout=60)
+except Exception as exc:
+    print(type(exc).__name__ + ": " + " ".join(str(exc).split()), flush=True)
     sys.exit(3 if type(exc).__name__ == "AuthenticationError" else 4)
 """
 
 
 def _refusal(address: str, token: str | None) -> UsageError:
     if token is None:
+        unsent = _token_source()
+        note = (f" ({unsent} is sent only to a cluster on this machine; set "
+                f"{_AUTH_MODE}=token to send it anyway)") if unsent else ""
         return UsageError(f"the Ray cluster at {address} refused this client: it requires "
-                          f"token authentication and no token was sent; {TOKEN_HOWTO}")
+                          f"token authentication and no token was sent{note}; {TOKEN_HOWTO}")
     return UsageError(f"the Ray cluster at {address} refused the token from {token}; "
                       f"{TOKEN_HOWTO}")
 
 
-def _probe_gcs(address: str, gcs: str, deadline: float, join_timeout: float,
-               token: str | None) -> None:
-    """Ask the GCS one question with the token, within the time left."""
-    proc = subprocess.Popen([sys.executable, "-c", _PROBE, gcs], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+def _probe(address: str, target: str, client: bool, deadline: float, join_timeout: float,
+           token: str | None) -> None:
+    """Ask the cluster one question that needs the token, within the time left: Ray's
+    own connect would retry a refused token or a silent server for minutes."""
+    proc = subprocess.Popen([sys.executable, "-c", _PROBE, target,
+                             "client" if client else "gcs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         out, _ = proc.communicate(timeout=max(0.5, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise UsageError(f"cannot join the Ray cluster at {address}: {gcs} accepts "
+        raise UsageError(f"cannot join the Ray cluster at {address}: {target} accepts "
                          f"connections but did not answer as a Ray cluster within "
                          f"{join_timeout:g} s") from None
     if proc.returncode == 3:
@@ -392,8 +411,7 @@ def _join(address: str, runtime_env: dict[str, Any] | None, join_timeout: float,
         stack.enter_context(_loopback_node())
     _check_reachable(address, host, port, deadline, join_timeout)
     gcs = target if client else f"{host}:{port}"
-    if not client:
-        _probe_gcs(address, gcs, deadline, join_timeout, token)
+    _probe(address, f"{host}:{port}", client, deadline, join_timeout, token)
     try:
         ray.init(address=gcs, runtime_env=runtime_env, log_to_driver=False,
                  logging_level="ERROR")

@@ -8,6 +8,7 @@ with token authentication (tests/ray_cluster.py).
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -16,7 +17,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -90,28 +90,23 @@ def test_local_session_listens_on_loopback_only_and_passes_env_vars() -> None:
         with ray_session() as inner:
             assert not inner.owned
         assert ray.is_initialized()
+        procs = snapshot(descendants(os.getpid()))
     assert not ray.is_initialized()
+    left = wait_gone(procs, GONE_WITHIN_S)  # the normal exit ends every Ray process
+    kill_all(left)
+    assert [p.command for p in left] == []
 
 
-def _session_processes_left(exit_with: str) -> list[str]:
-    """Open a local session, start a worker and an actor, leave the block by ``exit_with``;
-    return the Ray processes still alive GONE_WITHIN_S later."""
-    with pytest.raises(RuntimeError) if exit_with == "exception" else nullcontext():
-        with ray_session(num_cpus=1):
-            ray.get(_Pinger.remote().ping.remote())
-            procs = snapshot(descendants(os.getpid()))
-            assert len(procs) >= 4  # GCS, raylet, a worker, the watchdog at least
-            if exit_with == "exception":
-                raise RuntimeError("a trial crashed the driver's loop")
+def test_local_session_processes_end_when_the_block_raises() -> None:
+    with pytest.raises(RuntimeError, match="crashed"), ray_session(num_cpus=1):
+        ray.get(_Pinger.remote().ping.remote())
+        procs = snapshot(descendants(os.getpid()))
+        assert len(procs) >= 4  # GCS, raylet, a worker, the watchdog at least
+        raise RuntimeError("a trial crashed the driver's loop")
+    assert not ray.is_initialized()
     left = wait_gone(procs, GONE_WITHIN_S)
     kill_all(left)
-    return [p.command for p in left]
-
-
-@pytest.mark.parametrize("exit_with", ["return", "exception"])
-def test_local_session_processes_end_with_the_block(exit_with: str) -> None:
-    assert _session_processes_left(exit_with) == []
-    assert not ray.is_initialized()
+    assert [p.command for p in left] == []
 
 
 _DRIVER = textwrap.dedent("""
@@ -135,14 +130,16 @@ _DRIVER = textwrap.dedent("""
 """)
 
 
-def test_local_session_processes_end_when_the_driver_is_killed(tmp_path: Path) -> None:
-    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=Path.cwd(),
+@pytest.mark.slow
+def test_local_session_processes_end_when_the_driver_is_killed() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=repo,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+                              env={**os.environ, "PYTHONPATH": str(repo)})
     try:
         assert driver.stdout is not None
-        line = driver.stdout.readline()  # a hang here is cut by the driver's own failure
-        assert line.strip() == "ready"
+        ready, _, _ = select.select([driver.stdout], [], [], 180)
+        assert ready and driver.stdout.readline().strip() == "ready"
         time.sleep(0.5)  # let Ray's agents settle (they start beside the workers)
         procs = snapshot(descendants(driver.pid))
         assert len(procs) >= 5, [p.command for p in procs]  # GCS, raylet, agents, workers
@@ -206,12 +203,22 @@ def test_num_cpus_is_refused_when_joining() -> None:
         pass
 
 
+@pytest.mark.slow
+def test_the_cluster_fixture_serves_on_loopback_only(ray_cluster: RayCluster) -> None:  # noqa: F811
+    found = listeners(ray_cluster.processes())
+    assert len(found) >= 3  # GCS, raylet, Ray Client server
+    assert loopback_violations(found) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gcs", "client"])
 def test_joining_a_cluster_with_its_token(ray_cluster: RayCluster,  # noqa: F811
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                          monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     for key, value in ray_cluster.env.items():
         monkeypatch.setenv(key, value)
+    address = ray_cluster.address if kind == "gcs" else ray_cluster.client_address
     mode_before = os.environ.get("RAY_AUTH_MODE")
-    with ray_session(ray_cluster.address, env_vars={"NASBENCH_PROBE": "7"}) as session:
+    with ray_session(address, env_vars={"NASBENCH_PROBE": "7"}) as session:
         assert session.owned and not session.local
         _, value = ray.get(_env_of_worker.remote("NASBENCH_PROBE"))
         assert value == "7"
@@ -220,20 +227,21 @@ def test_joining_a_cluster_with_its_token(ray_cluster: RayCluster,  # noqa: F811
     assert os.environ.get("RAY_AUTH_MODE") == mode_before  # the token switch is put back
 
 
-@pytest.mark.parametrize("token", ["wrong", None])
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "token"), [("gcs", "wrong"), ("gcs", None),
+                                             ("client", None)])
 def test_joining_a_cluster_without_its_token_is_refused_in_one_line(
         ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
-        token: str | None) -> None:
+        kind: str, token: str | None) -> None:
     if token is not None:
         monkeypatch.setenv("RAY_AUTH_TOKEN", token * 8)
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    address = ray_cluster.address if kind == "gcs" else ray_cluster.client_address
     start = time.monotonic()
-    with pytest.raises(UsageError) as error, ray_session(ray_cluster.address,
-                                                         join_timeout=20):
+    with pytest.raises(UsageError) as error, ray_session(address, join_timeout=20):
         pass
     assert time.monotonic() - start < 20 + 10
     message = str(error.value)
     assert "\n" not in message
-    assert ray_cluster.address in message and "RAY_AUTH_TOKEN" in message
-    assert "refused" in message
+    assert address in message and "refused" in message and "RAY_AUTH_TOKEN" in message
     assert not ray.is_initialized()
