@@ -123,9 +123,10 @@ def _session_pids(session_dir: str, programs: tuple[str, ...],
 
 
 def _watchdog(driver_pid: int, session_dir: str, programs: tuple[str, ...]) -> None:
-    """Body of the watchdog process: wait until the driver closes our stdin (its
-    shutdown) or dies (we are re-parented), then SIGKILL what is left of the session,
-    scanning again until two scans in a row find nothing (at most 10 s)."""
+    """Body of the watchdog process: wait until the driver writes to our stdin or closes
+    it (its shutdown) or dies (we are re-parented: the pipe alone could be held open by a
+    child it forked), then SIGKILL what is left of the session, scanning again until two
+    scans in a row find nothing (at most 10 s)."""
     import os
     import select
     import signal
@@ -133,7 +134,8 @@ def _watchdog(driver_pid: int, session_dir: str, programs: tuple[str, ...]) -> N
 
     while os.getppid() == driver_pid:
         readable, _, _ = select.select([0], [], [], 0.25)
-        if readable and not os.read(0, 4096):
+        if readable:
+            os.read(0, 4096)
             break
     deadline = time.monotonic() + 10.0
     empty = 0
@@ -182,6 +184,11 @@ def _start_watchdog(session_dir: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def _stop_watchdog(proc: subprocess.Popen[bytes], write_end: int) -> None:
+    """Tell the watchdog that Ray was shut down and wait for its sweep."""
+    try:
+        os.write(write_end, b"shutdown\n")
+    except OSError:  # it is gone already
+        pass
     os.close(write_end)
     try:
         proc.wait(timeout=_WATCHDOG_WAIT_S)
@@ -410,8 +417,9 @@ def _join(address: str, runtime_env: dict[str, Any] | None, join_timeout: float,
     if is_loopback(host):
         stack.enter_context(_loopback_node())
     _check_reachable(address, host, port, deadline, join_timeout)
-    gcs = target if client else f"{host}:{port}"
-    _probe(address, f"{host}:{port}", client, deadline, join_timeout, token)
+    endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    gcs = target if client else endpoint
+    _probe(address, endpoint, client, deadline, join_timeout, token)
     try:
         ray.init(address=gcs, runtime_env=runtime_env, log_to_driver=False,
                  logging_level="ERROR")
@@ -464,8 +472,11 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     import ray
 
     if ray.is_initialized():
-        context = ray.get_runtime_context()
-        yield RaySession(address=str(context.gcs_address), local=False, owned=False)
+        try:
+            current = str(ray.get_runtime_context().gcs_address)
+        except Exception:  # a Ray Client connection has no GCS address of its own
+            current = ""
+        yield RaySession(address=current, local=False, owned=False)
         return
     if address is None and os.environ.get("RAY_ADDRESS"):
         address = os.environ["RAY_ADDRESS"]
