@@ -199,20 +199,11 @@ def _stop_watchdog(proc: subprocess.Popen[bytes], write_end: int) -> None:
 
 # -- environment switches --------------------------------------------------------------------
 @contextlib.contextmanager
-def _env(name: str, value: str | None) -> Iterator[None]:
-    """Set (or, with None, leave) one environment variable for the block, then restore it."""
-    if value is None:
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set one environment variable for the block, then restore it."""
+    with _restoring_env(name):
+        os.environ[name] = value
         yield
-        return
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 @contextlib.contextmanager
@@ -287,10 +278,11 @@ def _restoring_env(*names: str) -> Iterator[None]:
     finally:
         changed = [name for name, value in saved.items() if os.environ.get(name) != value]
         for name in changed:
-            if saved[name] is None:
+            value = saved[name]
+            if value is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = saved[name]  # type: ignore[assignment]
+                os.environ[name] = value
         if _AUTH_MODE in changed:
             _reload_ray_auth()
 

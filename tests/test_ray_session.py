@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.ray_session import ray_session
+from nasbench_suite.ray_session import _split_address, is_loopback, ray_session
 from tests.ray_cluster import (
     RayCluster,
     descendants,
@@ -112,7 +112,7 @@ def test_local_session_processes_end_when_the_block_raises() -> None:
 _DRIVER = textwrap.dedent("""
     import os, sys, time
     import ray
-    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.ray_session import _split_address, is_loopback, ray_session
 
     @ray.remote
     def pid():
@@ -196,6 +196,33 @@ def test_joining_a_silent_server_fails_within_join_timeout() -> None:
         server.close()
     message = str(error.value)
     assert "\n" not in message and address in message and "did not answer" in message
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("127.0.0.1:6379", ("127.0.0.1", 6379, False)),
+    ("[::1]:6379", ("::1", 6379, False)),
+    ("head.example:6380", ("head.example", 6380, False)),
+    ("ray://127.0.0.1:10002", ("127.0.0.1", 10002, True)),
+    ("ray://head.example", ("head.example", 10001, True)),
+])
+def test_addresses_are_split_into_host_and_port(address: str,
+                                                expected: tuple[str, int, bool]) -> None:
+    assert _split_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["head", "head:", ":6379", "head:99999", "ray://"])
+def test_malformed_addresses_are_usage_errors(address: str) -> None:
+    with pytest.raises(UsageError, match="HOST:PORT"):
+        _split_address(address)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("[::1]", True),
+    ("::ffff:127.0.0.1", True), ("localhost", True), ("0.0.0.0", False), ("::", False),
+    ("192.0.2.2", False), ("head.example", False),
+])
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 def test_num_cpus_is_refused_when_joining() -> None:
