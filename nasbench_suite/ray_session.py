@@ -481,18 +481,21 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
             _reload_ray_auth()  # a token cached by an earlier session may be gone since
             gcs = _start_local(num_cpus, runtime_env)
             node = ray._private.worker._global_node
-            try:
-                watchdog, pipe = _start_watchdog(node.get_session_dir_path())
-            except BaseException:
-                ray.shutdown()
-                raise
+            watchdog = None
+            if os.path.isdir("/proc"):  # it finds Ray's processes there (Linux)
+                try:
+                    watchdog = _start_watchdog(node.get_session_dir_path())
+                except BaseException:
+                    ray.shutdown()
+                    raise
             try:
                 yield RaySession(address=gcs, local=True, owned=True)
             finally:
                 try:
                     ray.shutdown()
                 finally:
-                    _stop_watchdog(watchdog, pipe)
+                    if watchdog is not None:
+                        _stop_watchdog(*watchdog)
         return
     if num_cpus is not None:
         raise UsageError("the number of CPUs is set by the cluster being joined, not by "
