@@ -105,7 +105,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     df = load_index(args.paths)
     text = make_table(df, metrics, args.format)
     if args.out:
-        from nasbench_suite.runfolder import atomic_write
+        from nasbench_suite.files import atomic_write
 
         atomic_write(Path(args.out), text)
         print(f"wrote {args.out}")
@@ -134,10 +134,11 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
     ``out`` is ever touched (the build keeps a manifest of what it wrote)."""
     import matplotlib
 
+    from nasbench_suite.files import atomic_write, read_json, write_json
     from nasbench_suite.index import load_index
     from nasbench_suite.plots import make_plots, save_figure
     from nasbench_suite.reproduce import MANIFEST, write_report
-    from nasbench_suite.runfolder import atomic_write, find_runs, read_json, write_json
+    from nasbench_suite.runfolder import find_runs
     from nasbench_suite.tables import DEFAULT_METRICS, make_table
 
     if not reference.is_dir():

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from methods import MethodConfig, get_method, list_methods
-from nasbench_suite.data import AUGMENTS
+from nasbench_suite.augment import AUGMENTS
 from nasbench_suite.errors import UsageError
 from spaces import list_spaces
 

@@ -35,14 +35,8 @@ from typing import Any
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.runfolder import (
-    FINISHED,
-    RunFolder,
-    atomic_write,
-    inside,
-    read_json,
-    write_json,
-)
+from nasbench_suite.files import atomic_write, read_json, write_json
+from nasbench_suite.runfolder import FINISHED, RunFolder, inside
 from nasbench_suite.sweep import Resources, run_sweep
 from nasbench_suite.sweep_spec import SweepSpec, check_name, expand
 
@@ -206,7 +200,7 @@ def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: 
                    log: Callable[[str], None]) -> list[Path]:
     """Train the trial's derived architecture (and, for a series seed, every recorded one)
     from scratch, once; a finished evaluation (its result) is not run again."""
-    from nasbench_suite.runfolder import EvalFolder
+    from nasbench_suite.evalfolder import EvalFolder
     from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
 
     run = RunFolder(run_dir)

@@ -20,8 +20,8 @@ below, never by file name. A run folder::
       trial.json       Trial: a sweep trial's identity (sweeps only)
       failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
 
-An evaluation folder (``nasbench evaluate``, experiments' ``evals/``) holds eval_config.json,
-genotype.json, metrics.jsonl and result.json (EvalResult, written last). An experiment keeps
+An evaluation folder (``nasbench evaluate``, experiments' ``evals/``) has its own module,
+nasbench_suite.evalfolder. An experiment keeps
 the trainings from scratch of a run ``<dir>/<run>`` in ``<dir>/evals/<run>/<label>/``
 (``final``: the run's genotype, ``pointN``: point N of its series); :meth:`RunFolder.evaluations`
 finds them.
@@ -34,7 +34,6 @@ in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -46,6 +45,16 @@ from typing import Any
 import yaml
 
 from nasbench_suite.errors import UsageError
+from nasbench_suite.evalfolder import EvalResult
+from nasbench_suite.files import (
+    UMASK,
+    atomic_write,
+    fsync_dir,
+    read_json,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+)
 
 #: the run folder's format; run.json carries it (folders without run.json are layout 1)
 LAYOUT = 2
@@ -63,8 +72,6 @@ _PREVIOUS = "checkpoint.prev.pt"
 _TRIAL = "trial.json"
 _FAILURE = "failure.json"
 _TENSORBOARD = "tb"
-_EVAL_CONFIG = "eval_config.json"
-_RESULT = "result.json"
 
 #: the folder beside an experiment's runs that holds their trainings from scratch
 EVALS = "evals"
@@ -72,91 +79,8 @@ EVALS = "evals"
 FINISHED, FAILED, UNFINISHED, PENDING = "finished", "failed", "unfinished", "pending"
 
 
-# -- atomic files -----------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: temporary files and folders are created private (0600, 0700); the final ones get the
-#: permissions any other file of the user's would (0666 / 0777 minus the umask)
-_UMASK = _umask()
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file in its folder, fsynced, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, 0o666 & ~_UMASK)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (a crash after it keeps the new name)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-
-
-def read_json(path: Path, what: str | None = None) -> Any:
-    """A JSON file, or a UsageError that names it."""
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read {what or path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"{what or path} is not valid JSON ({exc})") from None
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file (none if it does not exist), or a UsageError naming it."""
-    if not path.exists():
-        return []
-    rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise UsageError(f"{path} line {n} is not valid JSON") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{path} line {n} is not a JSON object")
-        rows.append(row)
-    return rows
-
-
 # -- typed records ----------------------------------------------------------------------------
-def _record(cls: type, data: Any, where: str) -> Any:
+def record(cls: type, data: Any, where: str) -> Any:
     """A dataclass from a mapping: unknown keys are ignored (newer writers), missing keys
     take the field's default, a missing key without one is a UsageError naming ``where``."""
     if not isinstance(data, dict):
@@ -247,10 +171,10 @@ class Summary:
             raise UsageError(f"{where} does not hold a JSON object")
         data = dict(data)
         inherited = data.get("inherited") or {}
-        data["inherited"] = _record(Inherited, {"split": data.get("heldout_split", "?"),
+        data["inherited"] = record(Inherited, {"split": data.get("heldout_split", "?"),
                                                 **inherited}, f"{where} (inherited)")
-        data["derived"] = _record(DerivedCost, data.get("derived"), f"{where} (derived)")
-        return _record(cls, data, where)
+        data["derived"] = record(DerivedCost, data.get("derived"), f"{where} (derived)")
+        return record(cls, data, where)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -284,29 +208,6 @@ class ArchRecord:
     weights: list[Any]
     active: list[Any]
     genotype: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """result.json of a training from scratch (test split read once, after the last epoch)."""
-
-    label: str
-    space: str
-    dataset: str
-    seed: int
-    epochs: int
-    channels: int
-    layers: int
-    test_acc: float
-    test_loss: float
-    macs: float
-    params: int
-    train_time_s: float
-    counter: str = ""
-    dataset_id: str = ""
-    #: wall-clock start and end (epoch seconds): when the evaluation ran
-    started: float | None = None
-    finished: float | None = None
 
 
 # -- the run folder ---------------------------------------------------------------------------
@@ -367,7 +268,7 @@ class RunFolder:
             return folder
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-        os.chmod(tmp, 0o777 & ~_UMASK)
+        os.chmod(tmp, 0o777 & ~UMASK)
         try:
             atomic_write(tmp / _CONFIG, config_yaml)
             write_json(tmp / _INFO, asdict(info))
@@ -375,7 +276,7 @@ class RunFolder:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return RunFolder(path)
 
     @staticmethod
@@ -431,10 +332,11 @@ class RunFolder:
         config and architecture log."""
         path = self.path / _INFO
         if path.exists():
-            return _record(RunInfo, read_json(path), str(path))
+            return record(RunInfo, read_json(path), str(path))
         return self._legacy_info()
 
     def _legacy_info(self) -> RunInfo:
+        from nasbench_suite.data import dataset_id
         from spaces import SPACES
         from spaces.layout import cell_edges
 
@@ -444,8 +346,9 @@ class RunFolder:
         arch = self.arch()
         groups = list(arch[0].genotype["groups"]) if arch else []
         edges = [[e.input, e.node] for e in cell_edges(int(config.get("nodes", 4)))]
-        return RunInfo(layout=1, suite="", created="", dataset_id=str(config.get("dataset")),
-                       groups=groups, ops=ops, edges=edges)
+        return RunInfo(layout=1, suite="", created="",
+                       dataset_id=dataset_id(str(config.get("dataset"))), groups=groups,
+                       ops=ops, edges=edges)
 
     def layout_version(self) -> int:
         return self.info().layout if (self.path / _INFO).exists() else 1
@@ -459,7 +362,7 @@ class RunFolder:
 
     def arch(self) -> list[ArchRecord]:
         path = self.path / _ARCH
-        return [_record(ArchRecord, row, f"{path} line {n}")
+        return [record(ArchRecord, row, f"{path} line {n}")
                 for n, row in enumerate(read_jsonl(path), 1)]
 
     def write_logs(self, metrics: list[dict[str, Any]], events: list[dict[str, Any]],
@@ -522,6 +425,8 @@ class RunFolder:
 
     def evaluations(self) -> dict[str, EvalResult]:
         """The finished trainings from scratch of this run's architectures, by label."""
+        from nasbench_suite.evalfolder import EvalFolder
+
         root = self.path.parent / EVALS / self.name
         if not root.is_dir():
             return {}
@@ -531,7 +436,7 @@ class RunFolder:
     # -- sweeps -----------------------------------------------------------------------------
     def trial(self) -> TrialRecord | None:
         path = self.path / _TRIAL
-        return _record(TrialRecord, read_json(path), str(path)) if path.exists() else None
+        return record(TrialRecord, read_json(path), str(path)) if path.exists() else None
 
     def write_trial(self, trial: TrialRecord) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -542,7 +447,7 @@ class RunFolder:
         if not path.exists():
             return None
         try:
-            return _record(Failure, read_json(path), str(path))
+            return record(Failure, read_json(path), str(path))
         except UsageError:
             return Failure(reason=f"unknown ({_FAILURE} unreadable)")
 
@@ -562,7 +467,7 @@ class RunFolder:
         import torch
 
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{_CHECKPOINT}.")
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, 0o666 & ~UMASK)
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(state, f)
@@ -575,7 +480,7 @@ class RunFolder:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def load_checkpoint(self) -> tuple[dict[str, Any], str]:
         """The newest readable checkpoint and which one it was (``newest`` or ``previous``).
@@ -641,35 +546,6 @@ def _first_line(exc: BaseException) -> str:
     return line or type(exc).__name__
 
 
-# -- evaluation folders -----------------------------------------------------------------------
-class EvalFolder:
-    """One training from scratch: its config, genotype, per-epoch metrics and result."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def done(self) -> bool:
-        return (self.path / _RESULT).exists()
-
-    def result(self) -> EvalResult:
-        path = self.path / _RESULT
-        return _record(EvalResult, read_json(path), str(path))
-
-    def write_start(self, config: dict[str, Any], genotype: Any) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.path / _EVAL_CONFIG, config)
-        write_json(self.path / _GENOTYPE, genotype.to_dict())
-
-    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        write_jsonl(self.path / _METRICS, rows)
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.path / _METRICS)
-
-    def write_result(self, result: EvalResult) -> None:
-        write_json(self.path / _RESULT, asdict(result))
-
-
 # -- finding folders --------------------------------------------------------------------------
 def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolder]:
     """Run folders given directly or anywhere below the given folders, sorted by path.
@@ -705,6 +581,6 @@ def inside(path: Path, root: Path) -> bool:
 
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
-           "DerivedCost", "EvalFolder", "EvalResult", "Failure", "Inherited", "RunFolder",
+           "DerivedCost", "Failure", "Inherited", "RunFolder",
            "RunInfo", "Summary", "TrialRecord", "atomic_write", "find_runs", "inside",
            "read_json", "read_jsonl", "write_json", "write_jsonl"]

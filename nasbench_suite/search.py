@@ -24,13 +24,12 @@ from tqdm.auto import tqdm
 from methods import Method, SearchContext, get_method
 from nasbench_suite import __version__
 from nasbench_suite.accuracy import evaluate
+from nasbench_suite.augment import Augment, augment_for
 from nasbench_suite.config import RunConfig, build_dataclass, config_to_yaml
 from nasbench_suite.data import (
-    Augment,
     ImageData,
     Split,
     Splits,
-    augment_for,
     check_dataset_spec,
     dataset_id,
     dataset_slug,

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from nasbench_suite.errors import UsageError
+from nasbench_suite.files import atomic_write
 from nasbench_suite.runfolder import (
     FAILED,
     FINISHED,
@@ -42,7 +43,6 @@ from nasbench_suite.runfolder import (
     UNFINISHED,
     RunFolder,
     TrialRecord,
-    atomic_write,
     inside,
 )
 from nasbench_suite.sweep_spec import SweepSpec, Trial, comparable, expand

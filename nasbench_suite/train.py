@@ -21,16 +21,17 @@ from tqdm.auto import tqdm
 
 from methods.training import clip_and_step, cosine, set_lr, sgd
 from nasbench_suite.accuracy import evaluate
+from nasbench_suite.augment import augment_for
 from nasbench_suite.config import build_dataclass, load_preset
 from nasbench_suite.data import (
-    augment_for,
     check_dataset_spec,
     dataset_id,
     dataset_slug,
     load_dataset,
 )
 from nasbench_suite.errors import UsageError
-from nasbench_suite.runfolder import EvalFolder, EvalResult, RunFolder
+from nasbench_suite.evalfolder import EvalFolder, EvalResult
+from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import resolve_device, seed_everything
 from spaces import COUNTER, Genotype, NetShape, create_space
 from spaces.network import count_parameters

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from nasbench_suite.errors import Diverged, UsageError
+from nasbench_suite.files import atomic_write
 from nasbench_suite.runfolder import (
     FAILED,
     FINISHED,
@@ -26,7 +27,6 @@ from nasbench_suite.runfolder import (
     UNFINISHED,
     Failure,
     RunFolder,
-    atomic_write,
 )
 from nasbench_suite.sweep_spec import Trial
 

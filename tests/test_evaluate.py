@@ -9,7 +9,7 @@ import torch
 
 from nasbench_suite.cli import main
 from nasbench_suite.data import TensorSplit
-from nasbench_suite.runfolder import EvalFolder
+from nasbench_suite.evalfolder import EvalFolder
 from nasbench_suite.train import resolve_eval_config, train_from_scratch
 from spaces import NetShape, create_space
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nasbench_suite.cli import main
+from nasbench_suite.evalfolder import EvalFolder
 from nasbench_suite.reproduce import (
     BUILD,
     COLUMNS,
@@ -27,7 +28,7 @@ from nasbench_suite.reproduce import (
     sweep_spec,
     write_report,
 )
-from nasbench_suite.runfolder import EvalFolder, RunFolder
+from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import run_search
 from nasbench_suite.sweep import Resources
 from nasbench_suite.sweep_spec import expand

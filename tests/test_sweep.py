@@ -27,12 +27,11 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 @pytest.fixture(scope="module")
 def ray_session():
-    import ray
+    """One local Ray for the module (loopback only), joined by every sweep."""
+    from nasbench_suite.ray_session import ray_session as session
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
-    yield
-    ray.shutdown()
+    with session(num_cpus=2):
+        yield
 
 
 def _sweep_file(path: Path, **extra) -> Path:
@@ -203,3 +202,75 @@ def test_dry_run_lists_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert lines[0] == "sweep d: 6 trials"
     assert lines[1].endswith("d/darts-restricted-digits-s0-order=1")
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_tune_results_carry_the_hyper_parameters(sweep4) -> None:
+    from ray.tune import ExperimentAnalysis
+
+    _, _, sweep_dir, _ = sweep4
+    (experiment,) = [p for p in (sweep_dir / ".ray").iterdir() if p.is_dir()]
+    frame = ExperimentAnalysis(str(experiment)).dataframe()
+    for column in ("config/method", "config/space", "config/dataset", "config/seed",
+                   "config/w_lr", "config/trial"):
+        assert column in frame.columns, column
+    assert sorted(frame["config/w_lr"]) == [0.025, 0.025, 0.05, 0.05]
+    assert sorted(frame["config/seed"]) == [0, 0, 1, 1]
+
+
+def _worker_pids() -> set[int]:
+    """Ray worker processes that run a Tune function trainable."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                text = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "ImplicitFunc" in text:
+                pids.add(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_restarted_by_tune_and_resumes_from_its_checkpoint(
+        ray_session, tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    from ray.tune import ExperimentAnalysis
+
+    fixed = {**TINY, "epochs": 3, "max_train_images": 256}
+    spec = SweepSpec(name="killed", seeds=[0], fixed=fixed)
+    (trial,) = expand(spec, (tmp_path / "killed").resolve(), log=lambda line: None)
+    killed: list[int] = []
+
+    def kill_mid_epoch() -> None:
+        folder = RunFolder(trial.run_dir)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if folder.is_run() and folder.has_checkpoint() and folder.epochs_done() >= 1:
+                time.sleep(0.3)  # into the next epoch
+                for pid in _worker_pids():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_mid_epoch)
+    killer.start()
+    (outcome,) = run_sweep(spec, tmp_path, Resources(cpus_per_trial=1, max_failures=1))
+    killer.join()
+    assert killed, "the trial's worker was never found"
+    assert outcome.status == FINISHED
+    (experiment,) = [p for p in (tmp_path / "killed" / ".ray").iterdir() if p.is_dir()]
+    (tune_trial,) = ExperimentAnalysis(str(experiment)).trials
+    assert tune_trial.run_metadata.num_failures == 1
+    # The restarted trial resumed: the same result as an uninterrupted run.
+    whole = run_search(resolve_config({**fixed, "out": str(tmp_path / "whole")}),
+                       progress=False, log=lambda line: None)
+    assert RunFolder(trial.run_dir).genotype() == RunFolder(whole).genotype()
+    assert [m["train_loss"] for m in RunFolder(trial.run_dir).metrics()] == [
+        m["train_loss"] for m in RunFolder(whole).metrics()]

@@ -1,0 +1,79 @@
+"""An evaluation folder: one training from scratch (``nasbench evaluate``, experiments'
+``evals/``).
+
+    eval_config.json   the resolved evaluation config, the label and the depth used
+    genotype.json      the architecture trained
+    metrics.jsonl      one row per epoch (train loss and accuracy; never the test split)
+    result.json        EvalResult, written last: test accuracy, read once after training
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nasbench_suite.files import read_json, read_jsonl, write_json, write_jsonl
+
+_EVAL_CONFIG = "eval_config.json"
+_GENOTYPE = "genotype.json"
+_METRICS = "metrics.jsonl"
+_RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """result.json of a training from scratch (test split read once, after the last epoch)."""
+
+    label: str
+    space: str
+    dataset: str
+    seed: int
+    epochs: int
+    channels: int
+    layers: int
+    test_acc: float
+    test_loss: float
+    macs: float
+    params: int
+    train_time_s: float
+    counter: str = ""
+    dataset_id: str = ""
+    #: wall-clock start and end (epoch seconds): when the evaluation ran
+    started: float | None = None
+    finished: float | None = None
+
+
+
+def _record(data: Any, where: str) -> EvalResult:
+    from nasbench_suite.runfolder import record
+
+    return record(EvalResult, data, where)
+
+
+class EvalFolder:
+    """One training from scratch: its config, genotype, per-epoch metrics and result."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def done(self) -> bool:
+        return (self.path / _RESULT).exists()
+
+    def result(self) -> EvalResult:
+        path = self.path / _RESULT
+        return _record(read_json(path), str(path))
+
+    def write_start(self, config: dict[str, Any], genotype: Any) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / _EVAL_CONFIG, config)
+        write_json(self.path / _GENOTYPE, genotype.to_dict())
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        write_jsonl(self.path / _METRICS, rows)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _METRICS)
+
+    def write_result(self, result: EvalResult) -> None:
+        write_json(self.path / _RESULT, asdict(result))

@@ -1,0 +1,99 @@
+"""Files written so that a crash never leaves half of one, and read so that a broken one is
+a clear error.
+
+Every write goes to a temporary file in the same folder, is flushed to disk (fsync) and
+renamed over the target, and the folder is fsynced so the rename survives a crash. A JSON or
+JSON-lines file that cannot be read is a UsageError naming the file (and the line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nasbench_suite.errors import UsageError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: temporary files and folders are created private (0600, 0700); the final ones get the
+#: permissions any other file of the user's would (0666 / 0777 minus the umask)
+UMASK = _umask()
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` through a temporary file in its folder, fsynced, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o666 & ~UMASK)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash after it keeps the new name)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read_json(path: Path, what: str | None = None) -> Any:
+    """A JSON file, or a UsageError that names it."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {what or path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{what or path} is not valid JSON ({exc})") from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file (none if it does not exist), or a UsageError naming it."""
+    if not path.exists():
+        return []
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{path} line {n} is not valid JSON") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path} line {n} is not a JSON object")
+        rows.append(row)
+    return rows
