@@ -18,6 +18,7 @@ from nasbench_suite.plots import pareto_front
 from nasbench_suite.runfolder import Failure, RunFolder, find_runs
 from nasbench_suite.tables import make_table
 from tests._results import make_series_run, series_points, tiny_results
+from tests.conftest import markdown_rows
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +180,21 @@ def test_pareto_front_keeps_non_dominated_points() -> None:
     front = pareto_front(points, "macs")
     assert list(zip(front["macs"], front["acc"], strict=True)) == [
         (1, 0.5), (2, 0.7), (3, 0.8), (5, 0.9)]
+
+
+def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
+        tmp_path: Path, tiny_config) -> None:
+    from nasbench_suite.search import run_search
+
+    for clamp in ("argmax", "derived"):
+        run_search(tiny_config(method="edas", clamp=clamp, out=str(tmp_path / "runs")),
+                   progress=False, log=lambda _: None)
+    run_search(tiny_config(method="padnas", population=4, generations=1,
+                           out=str(tmp_path / "runs")), progress=False, log=lambda _: None)
+    df = load_index([tmp_path / "runs"])
+    rows = markdown_rows(make_table(df, ["acc", "gap"], "markdown"))
+    labels = [r[0] for r in rows[2:]]
+    assert labels == ["edas (clamp=argmax)", "edas (clamp=derived)", "padnas"]
+    padnas = rows[2:][2]
+    assert padnas[-1] == "–"  # PAD-NAS measures no supernet gap: missing, never 0.00
+    assert math.isnan(runs(df).query("method == 'padnas'")["gap"].item())

@@ -127,3 +127,30 @@ def test_figures_on_empty_reference_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no run folders yet" in err
     assert not (tmp_path / "f").exists()
+
+
+def test_runs_of_two_datasets_are_drawn_in_separate_panels(results: Path,
+                                                           tmp_path: Path) -> None:
+    from nasbench_suite.runfolder import RunFolder
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(results, mixed / "digits")
+    other = mixed / "other" / "darts-restricted-other"
+    source = next(p for p in sorted(results.iterdir()) if p.name.startswith("darts-restricted"))
+    shutil.copytree(source, other)
+    folder = RunFolder(other)
+    info = folder.info()
+    import dataclasses
+
+    from nasbench_suite.files import write_json
+
+    write_json(other / "run.json", dataclasses.asdict(
+        dataclasses.replace(info, dataset_id="npz:other@000000000000")))
+    df = load_index([mixed])
+    assert set(df["dataset"]) == {"digits", "npz:other@000000000000"}
+    fig = plot_acc_cost(df, "macs")
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_visible())
+    assert titles == ["dataset: digits", "dataset: npz:other@000000000000"]
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_title().endswith("other@000000000000"):
+            assert len(ax.collections) == 1  # the other dataset's one run, alone
