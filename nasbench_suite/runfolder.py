@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -496,6 +497,14 @@ class RunFolder:
                 continue
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError:
+                # torch's message advises loading with weights_only=False: never here
+                errors.append(f"{name}: holds objects a checkpoint never has (refused: "
+                              "nothing in it was run)")
+                continue
+            except EOFError:
+                errors.append(f"{name}: empty or truncated")
+                continue
             except Exception as exc:  # torch raises many kinds; all mean "unreadable"
                 errors.append(f"{name}: {_first_line(exc)}")
                 continue
@@ -571,6 +580,21 @@ def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolde
     return [RunFolder(p) for p in sorted(found)]
 
 
+def check_output(out: str | Path) -> Path:
+    """``out`` as a folder runs may be written into: a folder, or a path whose nearest
+    existing parent is a writable folder; else a UsageError (before anything is written)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output folder {out} is a file")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {out} cannot be written ({parent} is not a "
+                         "writable folder)")
+    return path
+
+
 def inside(path: Path, root: Path) -> bool:
     """Whether ``path`` resolves to ``root`` or below it (symlinks followed)."""
     try:
@@ -581,6 +605,6 @@ def inside(path: Path, root: Path) -> bool:
 
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
-           "DerivedCost", "Failure", "Inherited", "RunFolder",
-           "RunInfo", "Summary", "TrialRecord", "atomic_write", "find_runs", "inside",
-           "read_json", "read_jsonl", "write_json", "write_jsonl"]
+           "DerivedCost", "Failure", "Inherited", "RunFolder", "RunInfo", "Summary",
+           "TrialRecord", "atomic_write", "check_output", "find_runs", "inside", "read_json",
+           "read_jsonl", "write_json", "write_jsonl"]

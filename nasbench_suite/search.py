@@ -47,6 +47,7 @@ from nasbench_suite.runfolder import (
     RunFolder,
     RunInfo,
     Summary,
+    check_output,
 )
 from spaces import COUNTER, Genotype, NetShape, Space, create_space
 from spaces.supernet import SuperNet
@@ -200,6 +201,8 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     sweeps name their trials' folders deterministically so that a re-run finds them.
     ``on_start`` is called once the folder exists (it prints where the run writes).
     """
+    if resume_dir is None and run_dir is None:
+        check_output(cfg.out)
     search = prepare(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

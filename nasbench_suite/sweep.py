@@ -186,12 +186,6 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
     trials = expand(spec, sweep_dir, log)
     for trial in trials:
         check_existing(trial)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(sweep_dir / SWEEP_FILE, yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    except OSError as exc:
-        raise UsageError(f"cannot write the sweep folder {sweep_dir}: "
-                         f"{exc.strerror or exc}") from None
 
     outcomes: dict[str, Outcome] = {}
     todo: list[Trial] = []
@@ -209,7 +203,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
     log(f"sweep {spec.name}: {len(trials)} trials in {sweep_dir}; {len(todo)} to run, "
         f"{len(trials) - len(todo)} already done")
     if todo:
+        # Nothing is written before Ray is up: a cluster that refuses leaves no folder.
         _run_on_ray(spec, todo, sweep_dir, resources, quiet, log, outcomes)
+    else:
+        write_sweep_file(spec, sweep_dir)
     ordered = [outcomes[t.trial_id] for t in trials]
     write_trials_csv(sweep_dir / TRIALS_CSV, ordered)
     log(summary_table(ordered))
@@ -236,6 +233,7 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
 
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
         _check_cluster(resources)
+        write_sweep_file(spec, sweep_dir)
         for trial in todo:
             RunFolder(trial.run_dir).write_trial(TrialRecord(spec.name, trial.trial_id,
                                                              trial.axes, trial.variant))
@@ -282,6 +280,15 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
         else:
             action = "resumed" if before[trial.trial_id] in (UNFINISHED, FAILED) else "ran"
         outcomes[trial.trial_id] = Outcome(trial, status, reason, status != PENDING, action)
+
+
+def write_sweep_file(spec: SweepSpec, sweep_dir: Path) -> None:
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(sweep_dir / SWEEP_FILE, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    except OSError as exc:
+        raise UsageError(f"cannot write the sweep folder {sweep_dir}: "
+                         f"{exc.strerror or exc}") from None
 
 
 def worker_env(cpus: float) -> dict[str, str]:

@@ -64,3 +64,18 @@ def test_every_method_runs_and_resume_equals_no_interruption(tiny_config, method
     saved = RunFolder(part).config()
     run_search(saved, resume_dir=part, progress=False, log=lambda _: None)
     assert _outcome(part) == _outcome(whole)
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tiny_config) -> None:
+    cfg = tiny_config(epochs=3)
+    whole = run_search(cfg, progress=False, log=lambda _: None)
+    part = run_search(cfg, progress=False, stop_after=2, log=lambda _: None)
+    folder = RunFolder(part)
+    (part / "checkpoint.pt").write_bytes(b"\x80\x02 torn write")
+    stale = part / ".checkpoint.pt.x1y2z3"  # a killed save's temporary file
+    stale.write_bytes(b"half")
+    lines: list[str] = []
+    run_search(folder.config(), resume_dir=part, progress=False, log=lines.append)
+    assert any("resumed from the previous one" in line for line in lines)
+    assert not stale.exists()
+    assert _outcome(part) == _outcome(whole)

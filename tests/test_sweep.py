@@ -274,3 +274,51 @@ def test_a_killed_worker_is_restarted_by_tune_and_resumes_from_its_checkpoint(
     assert RunFolder(trial.run_dir).genotype() == RunFolder(whole).genotype()
     assert [m["train_loss"] for m in RunFolder(trial.run_dir).metrics()] == [
         m["train_loss"] for m in RunFolder(whole).metrics()]
+
+
+@pytest.mark.slow
+def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed(
+        tmp_path: Path) -> None:
+    """`nasbench sweep` without --address: while a trial runs, every socket its Ray
+    processes listen on is 127.0.0.1; killing the driver (SIGKILL) leaves no Ray process
+    10 s later."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.ray_cluster import (
+        descendants,
+        kill_all,
+        listeners,
+        loopback_violations,
+        snapshot,
+        wait_gone,
+    )
+
+    repo = Path(__file__).resolve().parents[1]
+    fixed = [f"--set={k}={v}" for k, v in {**TINY, "epochs": 50, "max_train_images": 256}.items()]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nasbench_suite.cli", "sweep", "--name", "loop", "--out",
+         str(tmp_path), "--quiet", *fixed], cwd=repo, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(repo)})
+    try:
+        trial = tmp_path / "loop" / "darts-restricted-digits-s0"
+        deadline = time.time() + 240
+        while not RunFolder(trial).epochs_done() and time.time() < deadline:
+            time.sleep(0.5)
+        assert RunFolder(trial).epochs_done(), "the trial never started"
+        procs = snapshot(descendants(driver.pid))
+        found = listeners(p.pid for p in procs)
+        assert found, "a running sweep's Ray processes listen somewhere"
+        assert loopback_violations(found) == []
+    except BaseException:
+        driver.kill()
+        driver.wait()
+        raise
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    left = wait_gone(procs, 10.0)
+    kill_all(left)
+    assert [p.command for p in left] == []
