@@ -141,6 +141,20 @@ class Method(abc.ABC):
         """True when the method's own stopping rule says the search is over."""
         return False
 
+    def keep_checkpoint(self, epoch: int) -> str | None:
+        """A name if the run's state after ``epoch`` should be kept beside the newest
+        checkpoint (PAD-NAS keeps one per stage), else None."""
+        return None
+
+    def warnings(self) -> list[str]:
+        """What a reader of the run should know (an edge that never learned, ...): logged at
+        the end and kept in the summary."""
+        return []
+
+    def observe(self, epoch: int, metrics: dict[str, Any]) -> None:  # noqa: B027 (a hook)
+        """The epoch's metrics as the loop measured them (the Hessian eigenvalue, ...), for
+        rules that use them (DARTS-ES); called after end_epoch."""
+
     def arch_weights(self) -> torch.Tensor:
         """The architecture weights to log each epoch (G, E, O), on the CPU."""
         return self.mixing()[0].detach().cpu()

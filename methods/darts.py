@@ -13,6 +13,11 @@ The unrolled (second-order) forward runs on copies of the batch-norm buffers: th
 code evaluates the unrolled model as a separate network, so the live supernet's running
 statistics see four updates per step (the train loss at w, the two finite-difference passes
 and the weight step), not five.
+
+Two remedies from the literature are options (methods.darts_rules): ``early_stop``
+(RobustDARTS's DARTS-ES: stop when the Hessian eigenvalue grows, return the architecture of
+``es_k`` epochs before; it needs the loop's eigenvalue, ``hessian_every = 1``) and
+``max_skips`` (P-DARTS: at most that many skip connections per normal cell).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import nn
 from torch.func import functional_call
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from methods.darts_rules import early_stop_epoch, limit_skips
 from methods.training import (
     AlphaAdam,
     WeightSGD,
@@ -49,10 +55,22 @@ class DartsConfig(MethodConfig, AlphaAdam, WeightSGD):
     #: spaces whose edges may keep several ops: keep every op whose softmax weight exceeds
     #: this (None: each edge's strongest op)
     relaxed_threshold: float | None = None
+    #: DARTS-ES (RobustDARTS): stop once mean_w(eig, i - es_k) / mean_w(eig, i) < es_ratio
+    #: over windows of es_window measurements; return the architecture of epoch i - es_k
+    early_stop: bool = False
+    es_k: int = 5
+    es_window: int = 5
+    es_ratio: float = 0.75
+    #: P-DARTS: at most this many skip connections per normal cell (None: no limit)
+    max_skips: int | None = None
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {self.order}")
+        if self.es_k < 1 or self.es_window < 1 or not 0 < self.es_ratio < 1:
+            raise ValueError("es_k and es_window must be >= 1 and es_ratio in (0, 1)")
+        if self.max_skips is not None and self.max_skips < 0:
+            raise ValueError(f"max_skips must be >= 0, got {self.max_skips}")
         self.check_weights()
         self.check_alphas()
 
@@ -74,6 +92,11 @@ class Darts(Method):
         self.w_opt = weight_optimizer(supernet, cfg)
         self.a_opt = alpha_adam([self.alpha], cfg, self.alpha_steps(ctx.epochs,
                                                                     ctx.steps_per_epoch))
+        # DARTS-ES: the eigenvalue per epoch, the alphas of recent epochs, the stop
+        self.eigenvalues: list[tuple[int, float]] = []
+        self.snapshots: dict[int, torch.Tensor] = {}
+        self.stopped_at: int | None = None
+        self.returned_epoch: int | None = None
 
     def mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.softmax(self.alpha, dim=-1), self.active
@@ -155,19 +178,54 @@ class Darts(Method):
                 p.add_(v, alpha=radius)
         return (grads[0] - grads[1]) / (2 * radius)
 
-    def epoch_metrics(self) -> dict[str, float]:
-        return {"w_lr": self.w_lr, "a_lr": float(self.a_opt.param_groups[0]["lr"])}
+    def observe(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """DARTS-ES: record the epoch's eigenvalue and alphas; stop when the rule fires."""
+        if not self.cfg.early_stop or self.stopped_at is not None:
+            return
+        self.snapshots[epoch] = self.alpha.detach().cpu().clone()
+        if metrics.get("hessian_eig") is not None:
+            self.eigenvalues.append((epoch, float(metrics["hessian_eig"])))
+        stop = early_stop_epoch(self.eigenvalues, self.cfg.es_k, self.cfg.es_window,
+                                self.cfg.es_ratio)
+        if stop is not None:
+            index = [e for e, _ in self.eigenvalues].index(stop)
+            self.stopped_at = stop
+            self.returned_epoch = self.eigenvalues[index - self.cfg.es_k][0]
+        # keep only the alphas an early stop could still return
+        horizon = self.eigenvalues[-self.cfg.es_k - 1][0] if len(
+            self.eigenvalues) > self.cfg.es_k else -1
+        keep = self.returned_epoch if self.returned_epoch is not None else horizon
+        self.snapshots = {e: a for e, a in self.snapshots.items() if e >= keep}
+
+    def finished(self) -> bool:
+        return self.stopped_at is not None
 
     def genotype(self) -> Genotype:
-        weights = torch.softmax(self.alpha.detach(), dim=-1).cpu()
+        alpha = (self.snapshots[self.returned_epoch] if self.returned_epoch is not None
+                 else self.alpha.detach())
+        return self.derive(torch.softmax(alpha, dim=-1).cpu())
+
+    def derive(self, weights: torch.Tensor) -> Genotype:
+        """The space's derivation of softmax ``weights``, with the config's options."""
         keep = None
         if self.caps.multi_op_edges and self.cfg.relaxed_threshold is not None:
             keep = weights > self.cfg.relaxed_threshold
+        if self.cfg.max_skips is not None:
+            return limit_skips(self.space, weights, self.cfg.max_skips, keep)
         return self.space.derive(weights, keep)
+
+    def epoch_metrics(self) -> dict[str, float]:
+        out = {"w_lr": self.w_lr, "a_lr": float(self.a_opt.param_groups[0]["lr"])}
+        if self.stopped_at is not None:
+            out["es_stopped_at"] = float(self.stopped_at)
+            out["es_returned_epoch"] = float(self.returned_epoch or 0)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "alpha": self.alpha.detach().cpu(),
-                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict()}
+                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "eigenvalues": list(self.eigenvalues), "snapshots": dict(self.snapshots),
+                "stopped_at": self.stopped_at, "returned_epoch": self.returned_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -175,3 +233,7 @@ class Darts(Method):
             self.alpha.copy_(state["alpha"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
+        self.eigenvalues = [(int(e), float(v)) for e, v in state.get("eigenvalues", [])]
+        self.snapshots = {int(e): a for e, a in state.get("snapshots", {}).items()}
+        self.stopped_at = state.get("stopped_at")
+        self.returned_epoch = state.get("returned_epoch")

@@ -5,12 +5,26 @@ variables of every other edge to zero or one, so that the supernet stays (almost
 network and pruning it by the derivation rule costs no accuracy; "several regularization
 methods" help exploration. Everything else is a choice of this suite, each a config value:
 
-* ``edge_sampling``: ``uniform`` (default: every step draws its edge uniformly from all
-  (group, edge) pairs of the layout) or ``round_robin`` (a seeded permutation of all pairs,
-  visited in turn, reshuffled after each pass, so each pair is visited once per pass).
-* ``edges_per_step``: 1 (default, the abstract's single edge). The edge is drawn from the
-  whole layout, not one per group: with shared groups the normal and the reduction cell
-  compete for the same step, with one group per cell every cell does.
+* ``edge_sampling``: ``sweep`` (default: each epoch a new seeded permutation of all (group,
+  edge) pairs of the layout, taken in turn, so every edge is relaxed at least once per
+  epoch), ``round_robin`` (the same permutation carried across epochs) or ``uniform`` (every
+  step draws its edges uniformly).
+* ``edges_per_step``: None (default) relaxes ``ceil(pairs / steps per epoch)`` edges per step,
+  the fewest that visit every edge each epoch: 1, the abstract's single edge, whenever an
+  epoch has at least as many steps as the layout has edges (DARTS's CIFAR search: 195 steps,
+  28 pairs); more at the small budgets where it has not. The edges come from the whole
+  layout, not one per group: with shared groups the normal and the reduction cell compete
+  for the same step, with one group per cell every cell does.
+* The per-edge budget (``per_edge_budget``, default on): DARTS gives every edge an Adam step
+  at every step; here an edge gets one each time it is relaxed, ``visits = steps x k / pairs``
+  in a run. Adam moves a parameter by about its learning rate per step, so the alpha
+  learning rate is ``a_lr x (alpha_budget_steps or the run's steps) / visits``: every edge's
+  alphas travel as far as DARTS's would over the same epochs.
+* The supernet "as EDAS searches it" (``mixing``, whose inherited accuracy the run reports
+  beside the derived network's, the gap that measures the abstract's "no drop after
+  pruning"): every edge clamped, the edges the next step relaxes relaxed.
+* The run records how far each edge's alphas moved (``edge_moves`` events) and warns
+  (``Method.warnings``) about edges whose strongest op never changed from its initial one.
 * ``optimisation``: ``bilevel`` (default; DARTS first order: an alpha step on a validation
   batch, then a weight step on a training batch, DARTS's optimisers and schedule) or
   ``one_level`` (one forward/backward on the training batch updates both). The loop holds
@@ -54,7 +68,6 @@ from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
 from methods.training import (
     AlphaAdam,
     WeightSGD,
-    alpha_adam,
     clip_and_step,
     scheduled_lr,
     set_lr,
@@ -63,7 +76,7 @@ from methods.training import (
 from spaces import Genotype, Space
 from spaces.supernet import SuperNet
 
-EDGE_SAMPLING = ("uniform", "round_robin")
+EDGE_SAMPLING = ("sweep", "round_robin", "uniform")
 OPTIMISATION = ("bilevel", "one_level")
 CLAMP = ("argmax", "derived")
 
@@ -72,8 +85,11 @@ CLAMP = ("argmax", "derived")
 class EdasConfig(MethodConfig, AlphaAdam, WeightSGD):
     """DARTS's optimisers and schedule (the training kit's blocks) plus EDAS's choices."""
 
-    edge_sampling: str = "uniform"
-    edges_per_step: int = 1
+    edge_sampling: str = "sweep"
+    #: None: ceil(pairs / steps per epoch), so every edge is relaxed each epoch
+    edges_per_step: int | None = None
+    #: scale the alpha learning rate to DARTS's per-edge budget (module docstring)
+    per_edge_budget: bool = True
     optimisation: str = "bilevel"
     clamp: str = "argmax"
     init_scale: float = 1e-3
@@ -90,7 +106,7 @@ class EdasConfig(MethodConfig, AlphaAdam, WeightSGD):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
-        if self.edges_per_step < 1:
+        if self.edges_per_step is not None and self.edges_per_step < 1:
             raise ValueError(f"edges_per_step must be at least 1, got {self.edges_per_step}")
         if not 0.0 <= self.explore_eps <= 1.0:
             raise ValueError(f"explore_eps must be in [0, 1], got {self.explore_eps}")
@@ -112,9 +128,11 @@ class Edas(Method):
                  ctx: SearchContext) -> None:
         super().__init__(space, supernet, cfg, ctx)
         G, E, O = self.layout.shape
-        if cfg.edges_per_step > G * E:
-            raise ValueError(f"edges_per_step={cfg.edges_per_step} exceeds the layout's "
-                             f"{G * E} (group, edge) pairs")
+        pairs = G * E
+        self.k = cfg.edges_per_step or max(1, -(-pairs // max(ctx.steps_per_epoch, 1)))
+        if self.k > pairs:
+            raise ValueError(f"edges_per_step={self.k} exceeds the layout's {pairs} "
+                             f"(group, edge) pairs")
         # Edges that may keep several ops get independent sigmoid gates, others a softmax.
         self.gated = self.caps.multi_op_edges
         init = cfg.init_scale * torch.randn((G * E, O), generator=self.generator)
@@ -123,14 +141,26 @@ class Edas(Method):
         self.alphas = nn.ParameterList(nn.Parameter(row.to(ctx.device)) for row in init)
         self.nonzero = space.nonzero_mask()
         self.w_opt = weight_optimizer(supernet, cfg)
-        self.a_opt = alpha_adam(self.alphas.parameters(), cfg,
-                                self.alpha_steps(ctx.epochs, ctx.steps_per_epoch))
+        self.a_opt = torch.optim.Adam(self.alphas.parameters(), lr=self.alpha_lr(),
+                                      betas=cfg.a_betas, weight_decay=cfg.a_weight_decay)
         self.steps = 0
         self.visits = torch.zeros((G, E), dtype=torch.long)
         self.rr_order = torch.randperm(G * E, generator=self.generator)
         self.rr_pos = 0
+        self.alpha0 = init.view(self.layout.shape).clone()
+        self.ever_changed = torch.zeros((G, E), dtype=torch.bool)
         self.pending_events: list[dict[str, Any]] = []
         self.last_edges: list[tuple[int, int]] = []
+
+    def alpha_lr(self) -> float:
+        """The alpha learning rate: DARTS's per-edge budget spread over an edge's visits."""
+        cfg, ctx = self.cfg, self.ctx
+        steps = ctx.epochs * ctx.steps_per_epoch
+        if not cfg.per_edge_budget:
+            return cfg.alpha_lr(steps)
+        G, E, _ = self.layout.shape
+        visits = max(steps * self.k / (G * E), 1e-9)
+        return cfg.a_lr * (cfg.alpha_budget_steps or steps) / visits
 
     # -- architecture variables -------------------------------------------------------------
     @property
@@ -169,8 +199,9 @@ class Edas(Method):
                     keep[g, ids[flat // O], flat % O] = True
 
     def mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
-        weights, active = self.clamped()
-        return weights.to(self.ctx.device), active
+        """The supernet as EDAS searches it: clamped, the next step's edges relaxed."""
+        weights, active = self.step_mixing(self.peek_edges(), grad=False)
+        return weights.detach(), active
 
     def arch_weights(self) -> torch.Tensor:
         """What each edge would mix if it were the relaxed one (the clamps hide it)."""
@@ -209,10 +240,20 @@ class Edas(Method):
             weights[g, e] = active[g, e].to(weights.dtype)
 
     # -- edge sampling -----------------------------------------------------------------------
+    def peek_edges(self) -> list[tuple[int, int]]:
+        """The pairs the next step will relax, without drawing them."""
+        generator = torch.Generator().set_state(self.generator.get_state())
+        order, pos = self.rr_order.clone(), self.rr_pos
+        try:
+            return self.sample_edges()
+        finally:
+            self.generator.set_state(generator.get_state())
+            self.rr_order, self.rr_pos = order, pos
+
     def sample_edges(self) -> list[tuple[int, int]]:
         """The (group, edge) pairs relaxed in this step."""
         G, E, _ = self.layout.shape
-        k = self.cfg.edges_per_step
+        k = self.k
         if self.cfg.edge_sampling == "uniform":
             flat = torch.randperm(G * E, generator=self.generator)[:k].tolist()
         else:
@@ -230,6 +271,10 @@ class Edas(Method):
     # -- search step -------------------------------------------------------------------------
     def begin_epoch(self, epoch: int) -> None:
         set_lr(self.w_opt, scheduled_lr(self.cfg, epoch, self.ctx.epochs))
+        if self.cfg.edge_sampling == "sweep":  # a fresh pass over every edge each epoch
+            G, E, _ = self.layout.shape
+            self.rr_order = torch.randperm(G * E, generator=self.generator)
+            self.rr_pos = 0
 
     def _entropy(self, edges: list[tuple[int, int]]) -> torch.Tensor:
         E = len(self.layout.edges)
@@ -296,13 +341,33 @@ class Edas(Method):
 
     def end_epoch(self, epoch: int) -> list[dict[str, Any]]:
         visits = {name: self.visits[g].tolist() for g, name in enumerate(self.layout.groups)}
+        alpha = self.alpha
+        moves = (alpha - self.alpha0).abs().amax(-1)  # (G, E): the largest alpha move
+        self.ever_changed |= self.choices(alpha) != self.choices(self.alpha0)
         events = [*self.pending_events, {
-            "kind": "edge_visits", "visits": visits, "steps": int(self.visits.sum()),
+            "kind": "edge_visits", "visits": visits, "edge_visits": int(self.visits.sum()),
             "unvisited": int((self.visits == 0).sum()),
-            "switches": len(self.pending_events)}]
+            "switches": len(self.pending_events)},
+            {"kind": "edge_moves",
+             "max_move": {name: moves[g].tolist() for g, name in enumerate(self.layout.groups)},
+             "median_move": float(moves.median()), "init_spread": float(self.alpha0.std()),
+             "never_changed": int((~self.ever_changed).sum())}]
         self.pending_events = []
         self.visits.zero_()
         return events
+
+    def choices(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Each edge's strongest op (among those that have an output)."""
+        return alpha.masked_fill(~self.nonzero, -math.inf).argmax(-1)
+
+    def warnings(self) -> list[str]:
+        stuck = (~self.ever_changed).nonzero().tolist()
+        if not stuck:
+            return []
+        names = ", ".join(f"{self.layout.groups[g]}:{e}" for g, e in stuck[:8])
+        more = f" and {len(stuck) - 8} more" if len(stuck) > 8 else ""
+        return [f"edas: {len(stuck)} edge(s) never changed their strongest op from the "
+                f"initial one ({names}{more}): their choice is the initialisation's"]
 
     def epoch_metrics(self) -> dict[str, float]:
         return {"a_lr": float(self.a_opt.param_groups[0]["lr"])}
@@ -316,6 +381,7 @@ class Edas(Method):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "alpha": self.alpha, "steps": self.steps,
+                "alpha0": self.alpha0.clone(), "ever_changed": self.ever_changed.clone(),
                 "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
                 "visits": self.visits.clone(), "rr_order": self.rr_order.clone(),
                 "rr_pos": self.rr_pos, "pending_events": list(self.pending_events)}
@@ -333,3 +399,5 @@ class Edas(Method):
         self.rr_order = state["rr_order"].clone()
         self.rr_pos = int(state["rr_pos"])
         self.pending_events = list(state["pending_events"])
+        self.alpha0 = state["alpha0"].clone()
+        self.ever_changed = state["ever_changed"].clone()

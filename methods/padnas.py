@@ -76,7 +76,7 @@ import numpy as np
 import torch
 
 from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.padnas_prune import op_frequencies, prune_by_frequency
+from methods.padnas_prune import edge_counts, op_frequencies, prune_by_frequency
 from methods.padnas_search import (
     Candidate,
     Encoding,
@@ -138,6 +138,12 @@ class PadNasConfig(MethodConfig, WeightSGD):
     sample_retries: int = 20
     rank_limit: int = 10
     prune_threshold: float = 0.01
+    #: an edge's op frequencies count only when at least this many counted architectures
+    #: take the edge (100: a share of 1% is then at least one architecture)
+    min_evidence: int = 100
+    #: a stage prunes only when the best front member's held-out accuracy beats chance
+    #: (1 / classes) by this much: a one-shot supernet at chance carries no evidence
+    chance_margin: float = 0.05
     frequency_pool: str = "archive"
     #: latency table: timed forwards per op (median) after warm-up runs, at this batch size
     latency_repeats: int = 7
@@ -171,6 +177,8 @@ class PadNasConfig(MethodConfig, WeightSGD):
                              f"got {self.frequency_pool!r}")
         if self.rank_limit < 1:
             raise ValueError(f"rank_limit must be at least 1, got {self.rank_limit}")
+        if self.min_evidence < 0 or not 0 <= self.chance_margin < 1:
+            raise ValueError("min_evidence must be >= 0 and chance_margin in [0, 1)")
         if not 0 <= self.prune_threshold < 1:
             raise ValueError(f"prune_threshold must be in [0, 1), got {self.prune_threshold}")
         for name in ("crossover_prob", "mutation_prob"):
@@ -194,8 +202,10 @@ def stage_schedule(epochs: int, stages: int, stage_epochs: list[int] | None) -> 
             raise ValueError(f"padnas stage_epochs {list(stage_epochs)} sum to "
                              f"{sum(stage_epochs)}, but the run has {epochs} epochs")
         return list(stage_epochs)
-    m = min(stages, epochs)
-    return [epochs // m + (1 if i < epochs % m else 0) for i in range(m)]
+    if epochs < stages:
+        raise ValueError(f"padnas splits its epochs over {stages} stages; {epochs} epoch(s) "
+                         f"are fewer (give at least {stages} epochs, or hp.stages)")
+    return [epochs // stages + (1 if i < epochs % stages else 0) for i in range(stages)]
 
 
 # -- the method ---------------------------------------------------------------------------------
@@ -361,23 +371,42 @@ class PadNas(Method):
                                  for p in self.front] if front else []})
         if final or not feasible:
             return events
+        chance = 1.0 / self.space.shape.num_classes
+        best_acc = max(c.acc for c in front) if front else 0.0
+        if best_acc <= chance + self.cfg.chance_margin:
+            events.append({"kind": "prune_skipped", "stage": stage + 1,
+                           "reason": "the one-shot front is at chance", "best_acc": best_acc,
+                           "chance": chance, "margin": self.cfg.chance_margin})
+            return events
         pool = feasible if self.cfg.frequency_pool == "archive" else \
             [c for c in population if c.feasible]
         pool_ranks = ranks if pool is feasible else self.ranked(pool)[1]
-        counted = [c.mask for c, r in zip(pool, pool_ranks, strict=True)
-                   if r < self.cfg.rank_limit]
-        self.freq = op_frequencies(torch.stack(counted))
+        counted = torch.stack([c.mask for c, r in zip(pool, pool_ranks, strict=True)
+                               if r < self.cfg.rank_limit])
+        self.freq = op_frequencies(counted)
+        counts = edge_counts(counted)
         before = self.active
-        self.active = prune_by_frequency(before, self.freq, self.cfg.prune_threshold)
+        self.active = prune_by_frequency(before, self.freq, self.cfg.prune_threshold, counts,
+                                         self.cfg.min_evidence)
         self.encoding = Encoding(self.active, self.node_edges, self.inputs)
         removed = [[self.layout.groups[g], e, self.layout.ops[o]]
                    for g, e, o in torch.nonzero(before & ~self.active).tolist()]
         events.append({"kind": "prune", "stage": stage + 1, "pool": self.cfg.frequency_pool,
                        "counted": len(counted), "rank_limit": self.cfg.rank_limit,
                        "threshold": self.cfg.prune_threshold, "removed": removed,
-                       "remaining_ops": int(self.active.sum()),
+                       "min_evidence": self.cfg.min_evidence,
+                       "edges_with_evidence": int((counts >= self.cfg.min_evidence).sum()),
+                       "best_acc": best_acc, "remaining_ops": int(self.active.sum()),
                        "frequencies": self.freq.tolist()})
         return events
+
+    def keep_checkpoint(self, epoch: int) -> str | None:
+        """The state after each stage's last epoch is kept (rankcorr reads each stage's
+        supernet)."""
+        stage = self.stage_of(epoch)
+        if epoch == self.stage_starts[stage] + self.schedule[stage] - 1:
+            return f"stage-{stage + 1}"
+        return None
 
     # -- what the loop reads -------------------------------------------------------------------
     def _current_mask(self) -> torch.Tensor:

@@ -20,15 +20,24 @@ def op_frequencies(masks: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, counts / total.clamp_min(1), torch.zeros_like(counts))
 
 
-def prune_by_frequency(active: torch.Tensor, freq: torch.Tensor,
-                       threshold: float) -> torch.Tensor:
+def edge_counts(masks: torch.Tensor) -> torch.Tensor:
+    """(G, E): how many of the (N, G, E, O) architectures take each edge."""
+    return masks.any(-1).sum(0)
+
+
+def prune_by_frequency(active: torch.Tensor, freq: torch.Tensor, threshold: float,
+                       counts: torch.Tensor | None = None, min_evidence: int = 0
+                       ) -> torch.Tensor:
     """Remove the active ops with frequency <= ``threshold``, edge by edge.
 
-    An edge without evidence (all frequencies zero) keeps its ops, and an edge never loses
-    its last op: if every op would go, the most frequent stays.
+    An edge without enough evidence (fewer than ``min_evidence`` architectures behind its
+    frequencies, or none) keeps its ops: a share of 1% means something only among 100 or
+    more. An edge never loses its last op: if every op would go, the most frequent stays.
     """
     keep = active & (freq > threshold)
     evidence = (freq * active).sum(-1) > 0
+    if counts is not None:
+        evidence &= counts >= min_evidence
     keep = torch.where(evidence[..., None], keep, active)
     empty = ~keep.any(-1) & active.any(-1)
     if empty.any():

@@ -15,12 +15,14 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from nasbench_suite.cli_results import output_dir, resources_arg, seeds_arg
-    from nasbench_suite.reproduce import ReproduceConfig, run_reproduce, write_report
+    from nasbench_suite.reproduce import ReproduceConfig, run_reproduce
+    from nasbench_suite.reproduce_report import write_report
 
     cfg = ReproduceConfig(experiment=args.experiment, out=args.out)
     for name in ("name", "dataset", "data_dir", "preset", "epochs", "hessian_every",
                  "hessian_iters", "eval_preset", "eval_epochs", "eval_depth", "threads",
-                 "device"):
+                 "device", "score_every", "collapse_threshold", "pdarts_skips", "eval_cpus",
+                 "eval_gpus"):
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, value)
@@ -30,6 +32,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         cfg.series_seeds = seeds_arg(args.series_seeds)
     cfg.second_order = args.second_order
     cfg.skip_eval = args.skip_eval
+    cfg.darts_es = args.darts_es
     cfg.search_set = _overrides(args.set)
     cfg.eval_set = _overrides(args.eval_set)
     output_dir(cfg.out)
@@ -73,6 +76,22 @@ def register(sub: argparse._SubParsersAction,
     rep.add_argument("--eval-depth", dest="eval_depth", choices=["searched", "preset"],
                      help="searched (default): every architecture at its searched depth; "
                           "preset: the evaluation preset's (DARTS: 20 cells)")
+    rep.add_argument("--score-every", dest="score_every", type=int,
+                     help="supernet and derived accuracy with inherited weights (scoring "
+                          "split) every N epochs (default 0: at the end only)")
+    rep.add_argument("--collapse-threshold", dest="collapse_threshold", type=float,
+                     help="report the first epoch whose parameter-free share exceeds this "
+                          "(default 0.5)")
+    rep.add_argument("--darts-es", dest="darts_es", action="store_true",
+                     help="add the DARTS-ES arm: RobustDARTS's early stop on the eigenvalue's "
+                          "growth, replayed on each DARTS search (needs --hessian-every 1)")
+    rep.add_argument("--pdarts-skips", dest="pdarts_skips", type=int, metavar="M",
+                     help="add P-DARTS's arm: each restricted-space DARTS search derived with "
+                          "at most M skip connections per normal cell")
+    rep.add_argument("--eval-cpus", dest="eval_cpus", type=float,
+                     help="CPUs of each training from scratch, a Ray task (default 1)")
+    rep.add_argument("--eval-gpus", dest="eval_gpus", type=int,
+                     help="whole GPUs of each training from scratch (default 0)")
     rep.add_argument("--series-seeds", dest="series_seeds",
                      help="also train every recorded GOLD-NAS architecture of these seeds")
     rep.add_argument("--set", action="append", metavar="KEY=VALUE",

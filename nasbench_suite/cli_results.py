@@ -137,7 +137,8 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
     from nasbench_suite.files import atomic_write, read_json, write_json
     from nasbench_suite.index import load_index
     from nasbench_suite.plots import make_plots, save_figure
-    from nasbench_suite.reproduce import MANIFEST, write_report
+    from nasbench_suite.reproduce import MANIFEST
+    from nasbench_suite.reproduce_report import write_report
     from nasbench_suite.runfolder import find_runs
     from nasbench_suite.tables import DEFAULT_METRICS, make_table
 

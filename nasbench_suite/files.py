@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,63 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path} line {n} is not a JSON object")
         rows.append(row)
     return rows
+
+
+def save_checkpoint(newest: Path, previous: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` of ``state`` to ``newest`` (fsynced, renamed into place); the file it
+    replaces becomes ``previous``, the fallback when ``newest`` cannot be read."""
+    import torch
+
+    fd, tmp = tempfile.mkstemp(dir=newest.parent, prefix=f".{newest.name}.")
+    os.fchmod(fd, 0o666 & ~UMASK)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if newest.exists():
+            os.replace(newest, previous)
+        os.replace(tmp, newest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(newest.parent)
+
+
+def load_checkpoint(newest: Path, previous: Path) -> tuple[dict[str, Any], str]:
+    """The newest readable checkpoint and which one it was (``newest`` or ``previous``).
+
+    Weights-only loading (no pickle): a checkpoint cannot run code, and one that holds
+    anything else is refused (torch's own message would advise loading it unsafely).
+    """
+    import torch
+
+    errors = []
+    for path, label in ((newest, "newest"), (previous, "previous")):
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            errors.append(f"{path.name}: holds objects a checkpoint never has (refused: "
+                          "nothing in it was run)")
+            continue
+        except EOFError:
+            errors.append(f"{path.name}: empty or truncated")
+            continue
+        except Exception as exc:  # torch raises many kinds; all mean "unreadable"
+            errors.append(f"{path.name}: {first_line(exc)}")
+            continue
+        if isinstance(state, dict) and "epoch" in state:
+            return state, label
+        errors.append(f"{path.name}: not a checkpoint of this suite")
+    if not errors:
+        raise UsageError(f"{newest.parent} has no checkpoint to resume from")
+    raise UsageError(f"cannot read the checkpoint of {newest.parent}: " + "; ".join(errors))
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its first non-empty line."""
+    text = str(exc).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line or type(exc).__name__

@@ -1,65 +1,43 @@
 """`nasbench reproduce darts-failure`: DARTS in the enlarged space, measured.
 
 The GOLD-NAS paper says differentiable methods fail in the relaxed space but gives no
-settings. This experiment runs DARTS (softmax,
-bi-level, first order unless ``second_order``) on the restricted and on the relaxed space and
-GOLD-NAS on the relaxed space, over several seeds, with the same data and the same epoch
-budget (GOLD-NAS stops earlier when it passes its FLOPs floor), as one sweep. Every derived
-architecture is then trained from scratch, and a report gathers, per method and space:
+settings. This experiment runs DARTS (softmax, bi-level, first order unless
+``second_order``) on the restricted and on the relaxed space and GOLD-NAS on the relaxed
+space, over several seeds, with the same data and the same epoch budget (GOLD-NAS stops
+earlier when it passes its FLOPs floor), as one sweep. Optional arms replay the literature's
+remedies on the DARTS searches (nasbench_suite.reproduce_evals): DARTS-ES (``darts_es``) and
+P-DARTS's skip limit (``pdarts_skips``). Every architecture is trained from scratch as a Ray
+task as soon as its search finishes, and a report (nasbench_suite.reproduce_report) gathers,
+per arm, the collapse indicators over the epochs (parameter-free share, skip connections in
+normal cells, derived FLOPs, the Hessian eigenvalue, inherited accuracies on the scoring
+split, how far the alphas moved) and at the end, with the accuracy from scratch.
 
-* the share of parameter-free ops in the derived cells, FLOPs (multiply-adds) and params;
-* the supernet-to-derived accuracy drop with inherited weights (batch norm recalibrated);
-* the accuracy trained from scratch (test split read once, after training);
-* the dominant eigenvalue of the Hessian of the loss w.r.t. the alphas over epochs
-  (RobustDARTS; DARTS: validation loss, GOLD-NAS: its one-level training loss).
-
-Everything resumes: finished trials and evaluations are skipped, interrupted trials resume
-from their checkpoints, and an interrupted evaluation starts again. The folder::
+Everything resumes: finished searches and trainings are skipped, interrupted ones resume
+from their checkpoints. The folder::
 
     <out>/<name>/
       sweep.yaml, trials.csv, <trial>/    the sweep (nasbench_suite.sweep)
       reproduce.json                      this experiment's resolved settings
-      evals/<trial>/<label>/              one training from scratch (result.json)
-      report/                             report.md, trials.csv, summary.csv, figures + data
+      evals/<trial>/<label>/              one training from scratch (nasbench_suite.evalfolder)
+      report/                             report.md, CSVs, figures with their data
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from nasbench_suite.errors import UsageError
-from nasbench_suite.files import atomic_write, read_json, write_json
-from nasbench_suite.runfolder import FINISHED, RunFolder, inside
-from nasbench_suite.sweep import Resources, run_sweep
+from nasbench_suite.files import read_json, write_json
+from nasbench_suite.runfolder import inside
+from nasbench_suite.sweep import Resources, run_sweep, worker_env
 from nasbench_suite.sweep_spec import SweepSpec, check_name, expand
 
 EXPERIMENTS = ("darts-failure",)
 MANIFEST = "reproduce.json"
-EVALS = "evals"
-REPORT = "report"
-BUILD = "build.json"
-#: the methods and spaces of the experiment, in report order
-ARMS = (("darts", "restricted"), ("darts", "relaxed"), ("gold", "relaxed"))
-#: report columns: (column, header, how to print it)
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("param_free_share", "param-free share", "{:.2f}"),
-    ("mmacs", "MFLOPs (mult-adds)", "{:.2f}"),
-    ("mparams", "params (M)", "{:.4f}"),
-    ("supernet_acc", "supernet acc", "{:.3f}"),
-    ("inherited_acc", "derived acc (inherited)", "{:.3f}"),
-    ("drop", "drop", "{:.3f}"),
-    ("scratch_acc", "acc from scratch", "{:.3f}"),
-    ("eig_start", "eigenvalue start", "{:.3g}"),
-    ("eig_end", "eigenvalue end", "{:.3g}"),
-    ("search_time_s", "search (s)", "{:.0f}"),
-)
 
 
 @dataclass
@@ -92,6 +70,17 @@ class ReproduceConfig:
     threads: int | None = None
     device: str | None = None
     skip_eval: bool = False
+    #: inherited accuracies on the scoring split every N epochs (0: at the end only)
+    score_every: int = 0
+    #: the first epoch whose parameter-free share exceeds this is an arm's collapse epoch
+    collapse_threshold: float = 0.5
+    #: DARTS-ES replayed on every DARTS search (needs the eigenvalue every epoch)
+    darts_es: bool = False
+    #: P-DARTS's skip limit replayed on every restricted-space DARTS search (None: off)
+    pdarts_skips: int | None = None
+    #: resources of each training from scratch (a Ray task)
+    eval_cpus: float = 1.0
+    eval_gpus: int = 0
 
     @property
     def sweep_name(self) -> str:
@@ -124,6 +113,17 @@ class ReproduceConfig:
         self.check_names()
         if any(s < 0 or s >= 2**32 for s in self.seeds):
             raise UsageError("seeds must be in [0, 2^32)")
+        if self.score_every < 0:
+            raise UsageError(f"score-every must be 0 or more, got {self.score_every}")
+        if not 0 < self.collapse_threshold < 1:
+            raise UsageError(f"collapse threshold must be in (0, 1), got "
+                             f"{self.collapse_threshold}")
+        if self.darts_es and self.hessian_every != 1:
+            raise UsageError("--darts-es needs the eigenvalue every epoch (--hessian-every 1)")
+        if self.pdarts_skips is not None and self.pdarts_skips < 0:
+            raise UsageError(f"--pdarts-skips must be >= 0, got {self.pdarts_skips}")
+        if not self.eval_cpus > 0 or self.eval_gpus < 0:
+            raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -131,7 +131,8 @@ def sweep_spec(cfg: ReproduceConfig) -> SweepSpec:
     """DARTS on both spaces and GOLD-NAS on the relaxed one, the same epochs and data."""
     fixed: dict[str, Any] = {"preset": cfg.preset, "epochs": cfg.epochs,
                              "hessian_every": cfg.hessian_every,
-                             "hessian_iters": cfg.hessian_iters, **cfg.search_set}
+                             "hessian_iters": cfg.hessian_iters,
+                             "score_every": cfg.score_every, **cfg.search_set}
     for key in ("data_dir", "threads", "device"):
         if getattr(cfg, key) is not None:
             fixed[key] = getattr(cfg, key)
@@ -145,8 +146,16 @@ def sweep_spec(cfg: ReproduceConfig) -> SweepSpec:
 
 def run_reproduce(cfg: ReproduceConfig, resources: Resources | None = None,
                   quiet: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Sweep, evaluate from scratch, write the report; returns the experiment folder."""
+    """Searches on Ray Tune, trainings from scratch as Ray tasks scheduled as each search
+    finishes (one Ray session, local or ``resources.address``), then the report; returns the
+    experiment folder."""
+    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.reproduce_evals import Launcher
+    from nasbench_suite.reproduce_report import write_report
+
     cfg.validate()
+    resources = resources or Resources()
+    resources.validate()
     spec = sweep_spec(cfg)
     sweep_dir = (Path(cfg.out) / spec.name).resolve()
     if not inside(sweep_dir, Path(cfg.out)):
@@ -160,15 +169,29 @@ def run_reproduce(cfg: ReproduceConfig, resources: Resources | None = None,
             raise UsageError(f"{sweep_dir} holds another experiment; give --name or --out")
     log(f"reproduce {cfg.experiment}: {len(trials)} searches in {sweep_dir}")
     log("resolved config: " + json.dumps(asdict(cfg), default=str))
-    outcomes = run_sweep(spec, cfg.out, resources, quiet=quiet, log=log)
-    write_json(manifest, {"config": asdict(cfg), "trials": [t.trial_id for t in trials]})
-    if not cfg.skip_eval:
-        for outcome in outcomes:
-            if outcome.status == FINISHED:
-                evaluate_trial(cfg, outcome.trial.run_dir, sweep_dir, quiet, log)
+    with ray_session(resources.address, join_timeout=resources.join_timeout,
+                     env_vars=worker_env(max(resources.cpus_per_trial, cfg.eval_cpus))):
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        write_json(manifest, {"config": asdict(cfg),
+                              "trials": [t.trial_id for t in trials]})
+        launcher = None if cfg.skip_eval else Launcher(
+            eval_settings(cfg), lambda run: eval_overrides(cfg, run.config_dict()), log)
+        run_sweep(spec, cfg.out, resources, quiet=quiet, log=log,
+                  on_finished=launcher.submit if launcher else None)
+        failed = launcher.wait() if launcher else []
+    for line in failed:
+        log(f"training from scratch failed: {line}")
     written = write_report(sweep_dir)
     log(f"report: {written[0]}")
     return sweep_dir
+
+
+def eval_settings(cfg: ReproduceConfig) -> Any:
+    from nasbench_suite.reproduce_evals import Settings
+
+    return Settings(series_seeds=tuple(cfg.series_seeds),
+                    darts_es=cfg.darts_es, pdarts_skips=cfg.pdarts_skips,
+                    eval_cpus=cfg.eval_cpus, eval_gpus=cfg.eval_gpus)
 
 
 # -- training from scratch ---------------------------------------------------------------------
@@ -194,213 +217,3 @@ def resolve_eval_settings(cfg: ReproduceConfig) -> None:
         return
     resolve_eval_config(eval_overrides(cfg, {"dataset": cfg.dataset, "seed": cfg.seeds[0],
                                              "layers": 5}))
-
-
-def evaluate_trial(cfg: ReproduceConfig, run_dir: Path, sweep_dir: Path, quiet: bool,
-                   log: Callable[[str], None]) -> list[Path]:
-    """Train the trial's derived architecture (and, for a series seed, every recorded one)
-    from scratch, once; a finished evaluation (its result) is not run again."""
-    from nasbench_suite.evalfolder import EvalFolder
-    from nasbench_suite.train import load_genotypes, resolve_eval_config, train_from_scratch
-
-    run = RunFolder(run_dir)
-    run_cfg = run.config_dict()
-    final = run.genotype()
-    points = [("final", final)]
-    if run_cfg["method"] == "gold" and run_cfg["seed"] in cfg.series_seeds:
-        # The series' last point is usually the final architecture: trained once, as "final".
-        points += [(label, genotype) for label, genotype in load_genotypes(str(run_dir), None)[0]
-                   if genotype.to_dict() != final.to_dict()]
-    overrides = eval_overrides(cfg, run_cfg)
-    done = []
-    for label, genotype in points:
-        out = run.evaluation_dir(label)
-        if not EvalFolder(out).done():
-            eval_cfg = resolve_eval_config({**overrides, "source": str(run_dir)})
-            ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
-            train_from_scratch(eval_cfg, label, genotype, ops, progress=not quiet, log=log,
-                               run_dir=out)
-        done.append(out)
-    return done
-
-
-# -- the report --------------------------------------------------------------------------------
-def _arm(method: str, space: str, order: int) -> str:
-    name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
-    return f"{name.get(method, method)}, {space}"
-
-
-def collect(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per-trial rows, per-epoch eigenvalues and the evaluated series points, from the
-    experiment folder only (no checkpoints needed), read through its run folders."""
-    manifest = sweep_dir / MANIFEST
-    if not manifest.exists():
-        raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
-    manifest_data = read_json(manifest)
-    trials = manifest_data["trials"]
-    series_seeds = set(manifest_data["config"].get("series_seeds") or [])
-    rows, eig_rows, series_rows = [], [], []
-    for trial_id in trials:
-        run = RunFolder(sweep_dir / trial_id)
-        if run.status() != FINISHED:
-            continue
-        cfg = run.config_dict()
-        summary = run.summary()
-        inherited, derived = summary.inherited, summary.derived
-        arm = _arm(cfg["method"], cfg["space"], int(cfg.get("hp", {}).get("order", 1)))
-        eig = [(m["epoch"], m["hessian_eig"]) for m in run.metrics()
-               if m.get("hessian_eig") is not None]
-        eig_rows += [{"arm": arm, "seed": cfg["seed"], "epoch": e, "eigenvalue": v}
-                     for e, v in eig]
-        evaluations = run.evaluations()
-        scratch = evaluations["final"].test_acc if "final" in evaluations else math.nan
-        supernet = inherited.supernet_acc if inherited.supernet_acc is not None else math.nan
-        rows.append({
-            "arm": arm, "method": cfg["method"], "space": cfg["space"], "seed": cfg["seed"],
-            "trial": trial_id, "param_free_share": derived.param_free_share,
-            "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
-            "supernet_acc": supernet, "inherited_acc": inherited.derived_acc,
-            "drop": supernet - inherited.derived_acc, "split": inherited.split,
-            "scratch_acc": scratch,
-            "eig_start": eig[0][1] if eig else math.nan,
-            "eig_end": eig[-1][1] if eig else math.nan,
-            "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run})
-        if run.has_series() and cfg["seed"] in series_seeds:
-            final = run.genotype().to_dict()
-            for n, point in enumerate(run.series()):
-                label = f"point{point.get('index', n)}"
-                if point["genotype"] == final:
-                    label = "final"  # the same architecture, trained once
-                if label in evaluations:
-                    series_rows.append({
-                        "arm": arm, "seed": cfg["seed"], "point": point.get("index", n),
-                        "epoch": point["epoch"], "mmacs": point["macs"] / 1e6,
-                        "mparams": point["params"] / 1e6, "inherited_acc": point["acc"],
-                        "scratch_acc": evaluations[label].test_acc})
-    if not rows:
-        raise UsageError(f"{sweep_dir} has no finished trial yet")
-    order = {_arm(m, s, o): i for i, (m, s) in enumerate(ARMS) for o in (1, 2)}
-    df = pd.DataFrame(rows)
-    df = df.sort_values(["arm", "seed"], key=lambda c: c.map(order) if c.name == "arm" else c)
-    return (df.reset_index(drop=True), pd.DataFrame(eig_rows, columns=["arm", "seed", "epoch",
-                                                                      "eigenvalue"]),
-            pd.DataFrame(series_rows, columns=["arm", "seed", "point", "epoch", "mmacs",
-                                               "mparams", "inherited_acc", "scratch_acc"]))
-
-
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per method/space (std 0 for a single seed)."""
-    cols = [c for c, _, _ in COLUMNS]
-    grouped = df.groupby("arm", sort=False)[cols]
-    mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    out = pd.concat({"mean": mean, "std": std}, axis=1)
-    out.columns = [f"{c}_{s}" for s, c in out.columns]
-    out.insert(0, "seeds", grouped.size())
-    return out.reset_index()
-
-
-def _pm(mean: float, std: float, fmt: str) -> str:
-    if math.isnan(mean):
-        return "not run"
-    return f"{fmt.format(mean)} ± {fmt.format(std)}"
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
-
-
-def markdown_tables(df: pd.DataFrame, summary: pd.DataFrame,
-                    series: pd.DataFrame) -> tuple[str, str, str]:
-    """(summary, per-trial, series) Markdown tables (pandas)."""
-    heads = [h for _, h, _ in COLUMNS]
-    table = pd.DataFrame({"method, space": summary["arm"], "seeds": summary["seeds"].astype(str),
-                          **{h: [_pm(m, s, f) for m, s in zip(summary[f"{c}_mean"],
-                                                             summary[f"{c}_std"], strict=True)]
-                             for c, h, f in COLUMNS}}, columns=["method, space", "seeds", *heads])
-    per = pd.DataFrame({"method, space": df["arm"], "seed": df["seed"].astype(str),
-                        **{h: ["not run" if pd.isna(v) else f.format(v) for v in df[c]]
-                           for c, h, f in COLUMNS}}, columns=["method, space", "seed", *heads])
-    ser = pd.DataFrame({
-        "run": series["arm"], "seed": series["seed"].astype(str),
-        "point": series["point"].astype(str), "epoch": series["epoch"].astype(str),
-        "MFLOPs": series["mmacs"].map("{:.2f}".format),
-        "params (M)": series["mparams"].map("{:.4f}".format),
-        "inherited acc": series["inherited_acc"].map("{:.3f}".format),
-        "acc from scratch": series["scratch_acc"].map("{:.3f}".format)},
-        columns=["run", "seed", "point", "epoch", "MFLOPs", "params (M)", "inherited acc",
-                 "acc from scratch"])
-    return _markdown(table), _markdown(per), _markdown(ser)
-
-
-def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
-    """report.md, its CSVs and figures (each with the data it plots) from ``sweep_dir``;
-    the same folder always gives the same files."""
-    import matplotlib
-
-    from nasbench_suite.plots import save_figure
-    from nasbench_suite.reproduce_plots import FIGURES
-
-    out = out or sweep_dir / REPORT
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file, not a folder")
-    df, eig, series = collect(sweep_dir)
-    summary = summarise(df)
-    settings = read_json(sweep_dir / MANIFEST)["config"]
-    written: list[Path] = []
-    for name, frame in (("trials.csv", df), ("summary.csv", summary),
-                        ("eigenvalues.csv", eig), ("series.csv", series)):
-        atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
-        written.append(out / name)
-    figures = []
-    for stem, (title, plot) in FIGURES.items():
-        fig = plot(df, eig, series)
-        if fig is None:
-            continue
-        written.extend(save_figure(fig, out, stem, ("png",)))
-        figures.append((stem, title))
-    text = _report_text(settings, summary, df, series, figures, sweep_dir)
-    atomic_write(out / "report.md", text)
-    # PNG bytes depend on the matplotlib that drew them; the tables and data do not.
-    write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
-    return [out / "report.md", *written, out / BUILD]
-
-
-def _report_text(settings: dict[str, Any], summary: pd.DataFrame, df: pd.DataFrame,
-                 series: pd.DataFrame, figures: Sequence[tuple[str, str]],
-                 sweep_dir: Path) -> str:
-    table, per_trial, series_table = markdown_tables(df, summary, series)
-    order = "second" if settings["second_order"] else "first"
-    eval_epochs = settings["eval_epochs"] or f"the {settings['eval_preset']} preset's"
-    missing = sorted(set(read_json(sweep_dir / MANIFEST)["trials"]) - set(df["trial"]))
-    parts = [
-        f"# {settings['experiment']}: DARTS in the enlarged space\n",
-        f"DARTS ({order} order, bi-level, softmax per edge) on the restricted and the relaxed "
-        f"space, GOLD-NAS on the relaxed space; dataset `{settings['dataset']}`, search preset "
-        f"`{settings['preset']}`, {settings['epochs']} search epochs each (GOLD-NAS stops at "
-        f"its FLOPs floor), seeds {settings['seeds']}; every derived architecture trained "
-        f"from scratch for {eval_epochs} epochs (preset `{settings['eval_preset']}`, depth: "
-        f"{settings['eval_depth']}). Mean ± std over seeds. FLOPs are multiply-adds. "
-        f"Drop = supernet accuracy - derived accuracy, both with the supernet's weights "
-        f"(batch norm recalibrated) on the split named in trials.csv (runs of layout 2: the "
-        f"scoring split, which no search reads). Accuracy from scratch: the test split, "
-        f"read once after training. Eigenvalue: the largest (algebraic) eigenvalue of the "
-        f"Hessian of the search loss w.r.t. the alphas (DARTS: validation images; GOLD-NAS: "
-        f"its training images), on the same fixed images each time, first and last "
-        f"measurement.\n",
-        table,
-        "## Per seed\n",
-        per_trial,
-    ]
-    if missing:
-        parts.append("Not finished (left out above): " + ", ".join(missing) + "\n")
-    if len(series):
-        parts += ["## GOLD-NAS series trained from scratch\n", series_table]
-    for stem, title in figures:
-        parts.append(f"![{title}]({stem}.png)\n")
-    parts.append(f"Rebuild: `nasbench reproduce {settings['experiment']} --report-only "
-                 f"--dir {sweep_dir.name}` from its parent folder, or `nasbench figures`.\n")
-    return "\n".join(parts)
-
-
-__all__ = ["ARMS", "EXPERIMENTS", "ReproduceConfig", "collect", "evaluate_trial",
-           "run_reproduce", "summarise", "sweep_spec", "write_report"]

@@ -16,6 +16,8 @@ below, never by file name. A run folder::
       summary.json     Summary, written last: its presence means the run finished
       checkpoint.pt    everything needed to resume after the last finished epoch (and
                        checkpoint.prev.pt, the one before, in case the newest is unreadable)
+      checkpoints/     checkpoints a method keeps for good (PAD-NAS: stage-N.pt, the state
+                       after each stage: `nasbench rankcorr` reads them)
       tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
       trial.json       Trial: a sweep trial's identity (sweeps only)
       failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -51,8 +52,10 @@ from nasbench_suite.files import (
     UMASK,
     atomic_write,
     fsync_dir,
+    load_checkpoint,
     read_json,
     read_jsonl,
+    save_checkpoint,
     write_json,
     write_jsonl,
 )
@@ -70,6 +73,7 @@ _GENOTYPE = "genotype.json"
 _SERIES = "series.json"
 _CHECKPOINT = "checkpoint.pt"
 _PREVIOUS = "checkpoint.prev.pt"
+_KEPT = "checkpoints"
 _TRIAL = "trial.json"
 _FAILURE = "failure.json"
 _TENSORBOARD = "tb"
@@ -113,6 +117,20 @@ class RunInfo:
     edges: list[list[int]]
     #: per group: whether it drives reduction cells
     reduction: list[bool] = field(default_factory=list)
+    #: what the data gave the network: image channels, classes, image size (pixels a side)
+    in_channels: int | None = None
+    num_classes: int | None = None
+    image_size: int | None = None
+
+    def net_shape(self, config: dict[str, Any]) -> Any:
+        """The space's NetShape of this run (cost tables, derivations after the fact)."""
+        from spaces import NetShape
+
+        if None in (self.in_channels, self.num_classes, self.image_size):
+            raise UsageError("this run folder (layout 1) does not record its input shape")
+        return NetShape(int(config["channels"]), int(config["layers"]), int(self.in_channels),
+                        int(self.num_classes), int(self.image_size),
+                        int(config.get("nodes", 4)))
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,7 @@ class Summary:
     torch: str = ""
     layout: int = 1
     series: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Summary:
@@ -465,55 +484,35 @@ class RunFolder:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """The newest checkpoint replaces the previous one, which is kept beside it until
         the next save: an unreadable newest checkpoint falls back to it."""
-        import torch
-
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{_CHECKPOINT}.")
-        os.fchmod(fd, 0o666 & ~UMASK)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            newest = self.path / _CHECKPOINT
-            if newest.exists():
-                os.replace(newest, self.path / _PREVIOUS)
-            os.replace(tmp, newest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(self.path)
+        save_checkpoint(self.path / _CHECKPOINT, self.path / _PREVIOUS, state)
 
     def load_checkpoint(self) -> tuple[dict[str, Any], str]:
         """The newest readable checkpoint and which one it was (``newest`` or ``previous``).
 
         Loading is weights-only (no pickle): a checkpoint cannot run code.
         """
-        import torch
+        return load_checkpoint(self.path / _CHECKPOINT, self.path / _PREVIOUS)
 
-        errors = []
-        for name, label in ((_CHECKPOINT, "newest"), (_PREVIOUS, "previous")):
-            path = self.path / name
-            if not path.exists():
-                continue
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except pickle.UnpicklingError:
-                # torch's message advises loading with weights_only=False: never here
-                errors.append(f"{name}: holds objects a checkpoint never has (refused: "
-                              "nothing in it was run)")
-                continue
-            except EOFError:
-                errors.append(f"{name}: empty or truncated")
-                continue
-            except Exception as exc:  # torch raises many kinds; all mean "unreadable"
-                errors.append(f"{name}: {_first_line(exc)}")
-                continue
-            if isinstance(state, dict) and "epoch" in state:
-                return state, label
-            errors.append(f"{name}: not a checkpoint of this suite")
-        if not errors:
-            raise UsageError(f"{self.path} has no checkpoint to resume from")
-        raise UsageError(f"cannot read the checkpoint of {self.path}: " + "; ".join(errors))
+    def keep_checkpoint(self, name: str) -> Path:
+        """A copy of the newest checkpoint as ``checkpoints/<name>.pt`` (kept for good)."""
+        target = self.path / _KEPT / f"{name}.pt"
+        target.parent.mkdir(exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(self.path / _CHECKPOINT, tmp)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+        return target
+
+    def kept_checkpoints(self) -> dict[str, Path]:
+        """name -> path of every kept checkpoint (PAD-NAS: one per stage)."""
+        folder = self.path / _KEPT
+        return {p.stem: p for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+
+    def load_kept(self, name: str) -> dict[str, Any]:
+        path = self.kept_checkpoints().get(name)
+        if path is None:
+            raise UsageError(f"{self.path} keeps no checkpoint {name!r}")
+        return load_checkpoint(path, path.with_name(f"{path.stem}.missing"))[0]
 
     def clean_temporaries(self) -> list[Path]:
         """Remove half-written files a killed writer left (``.<name>.*``); returns them."""
@@ -545,14 +544,6 @@ class RunFolder:
     def drop_checkpoints(self) -> None:
         for name in (_CHECKPOINT, _PREVIOUS):
             (self.path / name).unlink(missing_ok=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception as one line: its first non-empty line (torch's load errors run to eight
-    lines of advice, including to load untrusted files with weights_only=False)."""
-    text = str(exc).strip()
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return line or type(exc).__name__
 
 
 # -- finding folders --------------------------------------------------------------------------

@@ -126,7 +126,9 @@ def run_info(search: Search) -> RunInfo:
                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), dataset_id=search.dataset_id,
                    groups=list(layout.groups), ops=list(layout.ops),
                    edges=[[e.input, e.node] for e in layout.edges],
-                   reduction=list(layout.group_reduction))
+                   reduction=list(layout.group_reduction),
+                   in_channels=search.data.in_channels, num_classes=search.data.num_classes,
+                   image_size=search.data.image_size)
 
 
 class Instruments:
@@ -291,6 +293,8 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
                 inh = tools.inherited()
                 row.update(derived_acc_score=inh.derived_acc, supernet_acc_score=inh.supernet_acc,
                            gap_score=inh.gap)
+            method.observe(epoch, row)
+            row.update(method.epoch_metrics() if method.finished() else {})
             row.update(epoch_time_s=time.perf_counter() - t0, search_time_s=search_time)
             metrics.append(row)
             arch.append(_arch_row(epoch, weights, method))
@@ -300,6 +304,9 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
                 "supernet": supernet.state_dict(), "method": method.state_dict(),
                 "torch_rng": torch.get_rng_state(), "init_weights": init_weights,
                 "metrics": metrics, "events": events, "arch": arch})
+            keep = method.keep_checkpoint(epoch)
+            if keep is not None:
+                folder.keep_checkpoint(keep)
             _board_row(board, row, epoch)
             if on_epoch is not None:
                 on_epoch(row, folder)
@@ -414,8 +421,11 @@ def _finish(folder: RunFolder, cfg: RunConfig, search: Search, method: Method,
                             genotype.parameter_free_share()),
         learning=learning, splits=search.splits.sizes(), space_log10_size=space.log10_size(),
         counter=COUNTER, torch=torch.__version__, layout=LAYOUT,
-        series=[{k: v for k, v in p.items() if k != "genotype"} for p in series])
+        series=[{k: v for k, v in p.items() if k != "genotype"} for p in series],
+        warnings=method.warnings())
     folder.write_summary(summary)
+    for warning in summary.warnings:
+        log(f"warning: {warning}")
     acc = (f"supernet {inherited.supernet_acc:.3f}, " if inherited.supernet_acc is not None
            else "")
     log(f"done: {len(metrics)} epochs, search {search_time:.1f} s; derived "

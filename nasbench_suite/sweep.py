@@ -130,11 +130,14 @@ def _trial_name(trial: Any) -> str:
     return str(trial.config["trial"])
 
 
-def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str], None]) -> Any:
-    """A Tune callback that prints one line per trial per epoch and one when it ends."""
+def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str], None],
+                       on_finished: Callable[[Path], None] | None = None) -> Any:
+    """A Tune callback that prints one line per trial per epoch and one when it ends, and
+    hands every finished trial's folder to ``on_finished``."""
     from ray import tune
 
     order = {t.trial_id: i + 1 for i, t in enumerate(trials)}
+    folders = {t.trial_id: t.run_dir for t in trials}
     epochs = {t.trial_id: t.epochs for t in trials}
     width = max(len(t.trial_id) for t in trials)
 
@@ -155,6 +158,12 @@ def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str]
             elif status == FINISHED:
                 log(f"{head}  finished")
 
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                              **info: Any) -> None:
+            folder = folders[trial.config["trial"]]
+            if on_finished is not None and RunFolder(folder).status() == FINISHED:
+                on_finished(folder)
+
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any,
                            **info: Any) -> None:
             log(f"[{order[trial.config['trial']]}/{len(order)}] {trial.config['trial']}  "
@@ -172,9 +181,14 @@ def _ray_reason(error: BaseException) -> str:
 # -- the driver ------------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
               resources: Resources | None = None, retry_failed: bool = False,
-              quiet: bool = False, log: Callable[[str], None] = print) -> list[Outcome]:
+              quiet: bool = False, log: Callable[[str], None] = print,
+              on_finished: Callable[[Path], None] | None = None) -> list[Outcome]:
     """Run every trial of ``spec`` that is not finished (nor failed, unless ``retry_failed``)
-    and return what became of each. Uses this process's Ray session if it has one."""
+    and return what became of each. Uses this process's Ray session if it has one.
+
+    ``on_finished`` is called with the folder of every finished trial: at once for those
+    finished before, as soon as Tune completes it for the others (experiments start their
+    trainings from scratch there)."""
     resources = resources or Resources()
     resources.validate()
     out_dir = Path(out)
@@ -194,6 +208,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
         status = folder.status()
         if status == FINISHED:
             outcomes[trial.trial_id] = Outcome(trial, FINISHED, action="skipped")
+            if on_finished is not None:
+                on_finished(trial.run_dir)
         elif status == FAILED and not retry_failed:
             failure = folder.failure()
             outcomes[trial.trial_id] = Outcome(trial, FAILED, failure.reason if failure else "",
@@ -204,7 +220,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
         f"{len(trials) - len(todo)} already done")
     if todo:
         # Nothing is written before Ray is up: a cluster that refuses leaves no folder.
-        _run_on_ray(spec, todo, sweep_dir, resources, quiet, log, outcomes)
+        _run_on_ray(spec, todo, sweep_dir, resources, quiet, log, outcomes, on_finished)
     else:
         write_sweep_file(spec, sweep_dir)
     ordered = [outcomes[t.trial_id] for t in trials]
@@ -218,7 +234,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
 
 
 def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: Resources,
-                quiet: bool, log: Callable[[str], None], outcomes: dict[str, Outcome]) -> None:
+                quiet: bool, log: Callable[[str], None], outcomes: dict[str, Outcome],
+                on_finished: Callable[[Path], None] | None = None) -> None:
     import logging
 
     from nasbench_suite.ray_session import ray_session
@@ -257,7 +274,7 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
                 trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
                 name=time.strftime("%Y%m%d-%H%M%S"), storage_path=str(sweep_dir / ".ray"),
-                verbose=0, callbacks=[_progress_callback(todo, quiet, log)],
+                verbose=0, callbacks=[_progress_callback(todo, quiet, log, on_finished)],
                 failure_config=tune.FailureConfig(max_failures=resources.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         results = tuner.fit()

@@ -8,6 +8,7 @@ its series with ``--index``) or from a genotype JSON file.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -144,25 +145,36 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
     layers = cfg.layers or (len(genotype.cell_groups) if genotype.cell_groups
                             else cfg.restricted_layers)
+    seed_everything(cfg.seed)  # the network's initial weights are part of the result
     net, cost = build_network(cfg, label, genotype, layers, data, ops, device)
     if run_dir is not None:
         out = EvalFolder(run_dir)
     else:
         out = EvalFolder(_new_eval_dir(cfg, label, genotype))
-    out.write_start({**asdict(cfg), "label": label, "layers_used": layers}, genotype)
+    config = {**asdict(cfg), "label": label, "layers_used": layers}
+    opt = sgd(net.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    metrics: list[dict[str, Any]] = []
+    start_epoch, train_time, started = 0, 0.0, time.time()
+    if out.has_checkpoint() and _same_training(out, config, genotype):
+        state = out.load_checkpoint()
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["torch_rng"])
+        metrics, start_epoch = state["metrics"], state["epoch"]
+        train_time, started = state["train_time"], state["started"]
+        log(f"resuming {label} after epoch {start_epoch}")
+    else:
+        out.drop_checkpoints()
+        out.write_start(config, genotype)
     log(f"training {label} ({cost.macs / 1e6:.2f} M multiply-adds, "
         f"{cost.params / 1e6:.3f} M params) from scratch; writing {out.path}")
 
-    started = time.time()
-    seed_everything(cfg.seed)
-    opt = sgd(net.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout, data)
     steps = math.ceil(len(data.train) / cfg.batch_size)
-    bar = tqdm(total=cfg.epochs * steps, disable=not progress, desc=label, unit="step",
-               dynamic_ncols=True)
-    metrics = []
-    t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
+    bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, disable=not progress,
+               desc=label, unit="step", dynamic_ncols=True)
+    t0 = time.perf_counter() - train_time
+    for epoch in range(start_epoch, cfg.epochs):
         lr = cosine(epoch / cfg.epochs, cfg.lr, cfg.lr_min)
         set_lr(opt, lr)
         # DARTS ramps drop-path linearly over training.
@@ -189,6 +201,10 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
         metrics.append({"epoch": epoch, "lr": lr, "train_loss": total / n,
                         "train_acc": correct / n})
         out.write_metrics(metrics)
+        out.save_checkpoint({"epoch": epoch + 1, "net": net.state_dict(),
+                             "opt": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                             "metrics": metrics, "train_time": time.perf_counter() - t0,
+                             "started": started})
     bar.close()
     train_time = time.perf_counter() - t0
     if on_test_read is not None:
@@ -201,9 +217,24 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
         test_loss=test_loss, macs=cost.macs, params=count_parameters(net),
         train_time_s=train_time, counter=COUNTER, dataset_id=dataset_id(cfg.dataset),
         started=started, finished=time.time()))
+    out.drop_checkpoints()  # the result is what stays
     log(f"{label}: test accuracy {test_acc:.4f} after {cfg.epochs} epochs "
         f"({train_time:.1f} s); {out.path}")
     return out.path
+
+
+def _same_training(out: EvalFolder, config: dict[str, Any], genotype: Genotype) -> bool:
+    """Whether ``out`` holds an interrupted training of exactly this config and genotype
+    (where it runs aside: threads, device, data_dir, out)."""
+    relocatable = {"threads", "device", "data_dir", "out"}
+    try:
+        saved = out.config()
+    except UsageError:
+        return False
+    same = {k: v for k, v in saved.items() if k not in relocatable} == {
+        k: v for k, v in json.loads(json.dumps(config, default=list)).items()
+        if k not in relocatable}
+    return same and out.genotype() == genotype
 
 
 def build_network(cfg: EvalConfig, label: str, genotype: Genotype, layers: int, data: Any,

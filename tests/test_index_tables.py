@@ -189,7 +189,7 @@ def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
     for clamp in ("argmax", "derived"):
         run_search(tiny_config(method="edas", clamp=clamp, out=str(tmp_path / "runs")),
                    progress=False, log=lambda _: None)
-    run_search(tiny_config(method="padnas", population=4, generations=1,
+    run_search(tiny_config(method="padnas", population=4, generations=1, stages=1,
                            out=str(tmp_path / "runs")), progress=False, log=lambda _: None)
     df = load_index([tmp_path / "runs"])
     rows = markdown_rows(make_table(df, ["acc", "gap"], "markdown"))

@@ -59,7 +59,10 @@ def make(space_name: str = "restricted", epochs: int = 2, scorer=None,
     space = space_of(space_name)
     torch.manual_seed(0)
     supernet = space.supernet()
-    cfg = PadNasConfig(**{"population": 6, "generations": 2, **hp})
+    # The evidence and chance rules have tests of their own; off here, the tiny searches
+    # (a dozen architectures, a fake scorer) would prune nothing.
+    cfg = PadNasConfig(**{"population": 6, "generations": 2, "stages": min(epochs, 4),
+                          "min_evidence": 0, "chance_margin": 0.0, **hp})
     ctx = SearchContext(device=torch.device("cpu"), epochs=epochs, steps_per_epoch=1, seed=3,
                         report_accuracy=scorer or fake_scorer(),
                         choice_accuracy=scorer or fake_scorer())
@@ -234,7 +237,8 @@ def test_search_is_deterministic_per_seed_and_prunes_between_stages() -> None:
 
 def test_stage_schedule() -> None:
     assert stage_schedule(10, 4, None) == [3, 3, 2, 2]
-    assert stage_schedule(2, 4, None) == [1, 1]
+    with pytest.raises(ValueError, match="fewer"):  # never silently fewer stages
+        stage_schedule(2, 4, None)
     assert stage_schedule(240, 4, [120, 80, 40]) == [120, 80, 40]
     with pytest.raises(ValueError, match="sum to 6"):
         stage_schedule(10, 4, [3, 3])
@@ -315,7 +319,8 @@ def test_state_round_trip_resumes_identically() -> None:
 @pytest.mark.slow
 def test_whole_run_on_digits(tiny_config) -> None:
     cfg = tiny_config(method="padnas", space="relaxed", population=4, generations=1,
-                      max_train_images=64, bn_calib_batches=1, epochs=2)
+                      max_train_images=64, bn_calib_batches=1, epochs=2, stages=2,
+                      min_evidence=0, chance_margin=0.0)
     run_dir = run_search(cfg, progress=False, log=lambda _: None)
     run = RunFolder(run_dir)
     summary = run.summary()

@@ -1,11 +1,12 @@
 """`nasbench reproduce darts-failure`: end to end at a tiny budget, resume, exact rebuilds.
 
-One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, 1 epoch from scratch)
-on a local Ray session serves the module.
+One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, 1 epoch from scratch,
+both remedy arms, indicators every epoch) on a local Ray session serves the module.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -17,22 +18,14 @@ import torch
 
 from nasbench_suite.cli import main
 from nasbench_suite.evalfolder import EvalFolder
-from nasbench_suite.reproduce import (
-    BUILD,
-    COLUMNS,
-    EVALS,
-    MANIFEST,
-    REPORT,
-    ReproduceConfig,
-    run_reproduce,
-    sweep_spec,
-    write_report,
-)
-from nasbench_suite.runfolder import RunFolder
+from nasbench_suite.reproduce import MANIFEST, ReproduceConfig, run_reproduce, sweep_spec
+from nasbench_suite.reproduce_report import BUILD, COLUMNS, INDICATORS, REPORT, write_report
+from nasbench_suite.runfolder import EVALS, RunFolder
 from nasbench_suite.search import run_search
 from nasbench_suite.sweep import Resources
 from nasbench_suite.sweep_spec import expand
 from tests.conftest import TINY, markdown_rows
+from tests.ray_cluster import ray_cluster  # noqa: F401 (a pytest fixture)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 FIGURES = REFERENCE.parent / "figures"
@@ -42,23 +35,20 @@ EVAL = {"channels": 4, "batch_size": 64, "auxiliary_weight": 0.0, "drop_path": 0
 
 def tiny_cfg(out: Path, **kw) -> ReproduceConfig:
     values = {"seeds": [0, 1], "epochs": 2, "hessian_every": 1, "hessian_iters": 5,
-              "eval_epochs": 1, "series_seeds": [0], "search_set": dict(SEARCH),
-              "eval_set": dict(EVAL), "out": str(out), "threads": 1, **kw}
+              "score_every": 1, "eval_epochs": 1, "series_seeds": [0], "darts_es": True,
+              "pdarts_skips": 2, "search_set": dict(SEARCH), "eval_set": dict(EVAL),
+              "out": str(out), "threads": 1, **kw}
     return ReproduceConfig(**values)
 
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import ray
+    from nasbench_suite.ray_session import ray_session
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
+    with ray_session(num_cpus=2):
         out = tmp_path_factory.mktemp("reproduce")
-        folder = run_reproduce(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
-                               log=lambda _: None)
-    finally:
-        ray.shutdown()
-    return folder
+        return run_reproduce(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
+                             log=lambda _: None)
 
 
 def test_the_sweep_runs_gold_on_the_relaxed_space_only(tmp_path: Path) -> None:
@@ -74,39 +64,54 @@ def test_the_sweep_runs_gold_on_the_relaxed_space_only(tmp_path: Path) -> None:
     assert {t.config["hp"]["order"] for t in second if t.config["method"] == "darts"} == {2}
 
 
+BASE_ARMS = {"DARTS (1st order), restricted", "DARTS (1st order), relaxed",
+             "GOLD-NAS, relaxed"}
+REMEDY_ARMS = {"DARTS-ES (1st order), restricted", "DARTS-ES (1st order), relaxed",
+               "DARTS (1st order) + P-DARTS skip limit (M=2), restricted"}
+
+
 def test_report_has_every_column_filled(experiment: Path) -> None:
     report = experiment / REPORT
     trials = pd.read_csv(report / "trials.csv")
-    assert len(trials) == 6
-    assert set(trials["arm"]) == {"DARTS (1st order), restricted", "DARTS (1st order), relaxed",
-                                  "GOLD-NAS, relaxed"}
-    columns = [c for c, _, _ in COLUMNS]
-    assert not trials[columns].isna().any().any(), trials[columns]
+    assert set(trials["arm"]) == BASE_ARMS | REMEDY_ARMS
+    assert len(trials) == 6 + 4 + 2  # searches, DARTS-ES on 4, P-DARTS on 2
+    base = trials[trials["arm"].isin(BASE_ARMS)]
+    measured = [c for c, _, _ in COLUMNS if c != "collapse_epoch"]
+    assert not base[measured].isna().any().any(), base[measured]
+    remedies = trials[trials["arm"].isin(REMEDY_ARMS)]
+    for column in ("param_free_share", "skip_share_normal", "mmacs", "mparams",
+                   "scratch_acc"):
+        assert remedies[column].notna().all(), column
     assert ((trials["param_free_share"] >= 0) & (trials["param_free_share"] <= 1)).all()
     assert ((trials["scratch_acc"] >= 0) & (trials["scratch_acc"] <= 1)).all()
     summary = pd.read_csv(report / "summary.csv")
-    assert list(summary["seeds"]) == [2, 2, 2]
-    assert not summary.isna().any().any()
+    assert list(summary["seeds"]) == [2, 2, 2, 2, 2, 2]
     text = (report / "report.md").read_text()
-    assert "not run" not in text and not re.search(r"\bnan\b", text)
+    assert not re.search(r"\bnan\b", text)
     rows = [r[:2] for r in markdown_rows(text)]
     for arm in trials["arm"].unique():
         assert [arm, "2"] in rows
-    for stem in ("eigenvalue", "param-free-share", "accuracy", "gold-series"):
-        assert (report / f"{stem}.png").stat().st_size > 1000
+    assert "collapse epoch" in text  # the first epoch past the threshold, per arm
+    for stem in ("param-free-share", "accuracy", "gold-series",
+                 *[f"trajectory-{c.replace('_', '-')}" for c, _ in INDICATORS]):
+        assert (report / f"{stem}.png").stat().st_size > 1000, stem
         assert f"({stem}.png)" in text
 
 
-def test_eigenvalues_are_tracked_every_epoch_for_every_arm(experiment: Path) -> None:
-    eig = pd.read_csv(experiment / REPORT / "eigenvalues.csv")
-    counts = eig.groupby(["arm", "seed"])["epoch"].apply(sorted)
+def test_indicators_exist_for_every_arm_and_epoch(experiment: Path) -> None:
+    traj = pd.read_csv(experiment / REPORT / "trajectories.csv")
+    counts = traj.groupby(["arm", "seed"])["epoch"].apply(sorted)
+    assert set(traj["arm"]) == BASE_ARMS
     assert len(counts) == 6 and all(epochs == [0, 1] for epochs in counts)
-    assert eig["eigenvalue"].notna().all() and (eig["eigenvalue"] != 0).all()
+    columns = [c for c, _ in INDICATORS]
+    assert not traj[columns].isna().any().any(), traj[traj[columns].isna().any(axis=1)]
+    eig = pd.read_csv(experiment / REPORT / "eigenvalues.csv")
+    assert (eig["eigenvalue"] != 0).all() and len(eig) == 12
 
 
 def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
     trials = pd.read_csv(experiment / REPORT / "trials.csv")
-    for _, row in trials.iterrows():
+    for _, row in trials[trials["arm"].isin(BASE_ARMS)].iterrows():
         result = EvalFolder(experiment / EVALS / row["trial"] / "final").result()
         assert result.test_acc == pytest.approx(row["scratch_acc"], abs=1e-6)
         assert result.epochs == 1 and result.layers == 3  # searched depth
@@ -117,12 +122,40 @@ def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
     assert len(series) == len(gold0) >= 1 and set(series["seed"]) == {0}
 
 
+def test_trainings_from_scratch_are_ray_tasks_that_overlap(experiment: Path,
+                                                           tmp_path: Path) -> None:
+    """Two trainings on a 2-CPU local Ray with one CPU each run at the same time (20 epochs:
+    long enough that the second worker process is up before the first training ends)."""
+    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.reproduce import eval_overrides, eval_settings
+    from nasbench_suite.reproduce_evals import Launcher, evaluations_of
+
+    copy = tmp_path / experiment.name
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(EVALS, REPORT, ".ray"))
+    cfg = tiny_cfg(tmp_path)
+    run = RunFolder(copy / "darts-restricted-digits-s0")
+    labels = [label for label, _ in evaluations_of(run, eval_settings(cfg))]
+    assert len(labels) >= 2
+    with ray_session(num_cpus=2):
+        launcher = Launcher(eval_settings(cfg),
+                            lambda r: {**eval_overrides(cfg, r.config_dict()), "epochs": 20},
+                            log=lambda _: None)
+        launcher.submit(run.path)
+        assert launcher.wait() == []
+    spans = sorted((r.started, r.finished) for r in run.evaluations().values())
+    assert len(spans) == len(labels)
+    assert any(a_end > b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
+
+
 def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: Path) -> None:
-    results = sorted((experiment / EVALS).rglob("result.json"))
+    results = sorted(p for p in (experiment / EVALS).rglob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
     before = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
+    from nasbench_suite.ray_session import ray_session
+
     cfg = tiny_cfg(experiment.parent)
-    run_reproduce(cfg, Resources(cpus_per_trial=1), quiet=True, log=lambda _: None)
+    with ray_session(num_cpus=2):
+        run_reproduce(cfg, Resources(cpus_per_trial=1), quiet=True, log=lambda _: None)
     assert [p.stat().st_mtime_ns for p in results] == stamps
     after = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
     assert after == before
@@ -208,3 +241,39 @@ def test_committed_figures_rebuild_exactly(tmp_path: Path) -> None:
     _same_files(tmp_path, FIGURES)
     for folder in _reference_experiments():
         _same_files(tmp_path / folder.name, FIGURES / folder.name)
+
+
+@pytest.mark.slow
+def test_a_real_cluster_runs_the_sweep_and_the_experiment_as_local_ray_does(
+        experiment: Path, ray_cluster, tmp_path: Path) -> None:  # noqa: F811
+    """`ray start --head` on 127.0.0.1 (token authentication, its own temp dir): a sweep and
+    `reproduce darts-failure` joined with --address write the run folders local Ray does."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    tiny = [f"--set={k}={v}" for k, v in SEARCH.items()]
+    env = ray_cluster.subprocess_env()
+    env["PYTHONPATH"] = str(repo)
+
+    def nasbench(*argv: str) -> None:
+        proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", *argv], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    nasbench("reproduce", "darts-failure", "--address", ray_cluster.address, "--seeds", "0",
+             "--epochs", "2", "--hessian-every", "1", "--hessian-iters", "5",
+             "--score-every", "1", "--eval-epochs", "1", "--series-seeds", "0",
+             "--darts-es", "--pdarts-skips", "2", "--threads", "1", "--quiet", "--out",
+             str(tmp_path), *tiny, *[f"--eval-set={k}={v}" for k, v in EVAL.items()])
+    joined = tmp_path / experiment.name
+    for trial in ("darts-restricted-digits-s0", "darts-relaxed-digits-s0",
+                  "gold-relaxed-digits-s0"):
+        there, here = RunFolder(joined / trial), RunFolder(experiment / trial)
+        assert there.genotype() == here.genotype()
+        assert [a.weights for a in there.arch()] == [a.weights for a in here.arch()]
+        assert sorted(there.evaluations()) == sorted(here.evaluations())
+    nasbench("sweep", "--address", ray_cluster.address, "--name", "joined", "--out",
+             str(tmp_path), "--epochs", "2", "--quiet", *tiny)
+    assert RunFolder(tmp_path / "joined" / "darts-restricted-digits-s0").genotype() == \
+        RunFolder(experiment / "darts-restricted-digits-s0").genotype()

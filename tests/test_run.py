@@ -45,7 +45,7 @@ def test_same_seed_same_result(tiny_config) -> None:
 
 
 #: Method settings that keep a tiny run tiny (their searches score architectures).
-FAST_HP: dict[str, dict] = {"padnas": {"population": 4, "generations": 1}}
+FAST_HP: dict[str, dict] = {"padnas": {"population": 4, "generations": 1, "stages": 2}}
 
 
 def _pairs() -> list[tuple[str, str]]:

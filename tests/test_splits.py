@@ -12,7 +12,7 @@ from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import prepare, run_search
 
 #: settings that keep each method's tiny search tiny (its searches score architectures)
-FAST_HP = {"padnas": {"population": 4, "generations": 1}, "nse": {"samples": 2}}
+FAST_HP = {"padnas": {"population": 4, "generations": 1, "stages": 2}, "nse": {"samples": 2}}
 
 
 def _indices(split) -> set[int]:  # type: ignore[no-untyped-def]
@@ -65,5 +65,7 @@ def test_no_step_or_choice_reads_the_scoring_split(tiny_config, method: str,
     assert [m["train_loss"] for m in poisoned.metrics()] == [
         m["train_loss"] for m in clean.metrics()]
     # ... while what is reported on the scoring split did see the poison
-    assert poisoned.summary().inherited.derived_acc != clean.summary().inherited.derived_acc \
-        or clean.summary().inherited.derived_acc == 0.0
+    import math
+
+    assert math.isnan(poisoned.metrics()[-1]["supernet_raw_loss_score"])
+    assert math.isfinite(clean.metrics()[-1]["supernet_raw_loss_score"])
