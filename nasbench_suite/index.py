@@ -151,14 +151,10 @@ def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
     return rows
 
 
-def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) -> pd.DataFrame:
-    """One row per run (and per recorded architecture) of every run folder under ``paths``.
-
-    Only finished runs unless ``include_unfinished`` (failed and interrupted runs then
-    appear with ``status`` and, for failures, ``failure`` (the reason); their metrics are the
-    last epoch's).
-    """
-    paths = list(paths)
+def _identified(paths: list[str | Path], include_unfinished: bool = False
+                ) -> list[tuple[RunFolder, dict[str, Any]]]:
+    """Each run folder under ``paths`` (finished ones unless ``include_unfinished``) with its
+    identity row; variants are computed over all of them."""
     folders = [f for f in find_runs(paths)
                if include_unfinished or f.status() == FINISHED]
     if not folders:
@@ -168,9 +164,18 @@ def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) ->
                             f.info().dataset_id or str(c.get("dataset")))
               for f, c in zip(folders, configs.values(), strict=True)}
     labels = variants(configs, groups)
+    return [(f, _identity(f, configs[str(f.path)], labels[str(f.path)])) for f in folders]
+
+
+def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) -> pd.DataFrame:
+    """One row per run (and per recorded architecture) of every run folder under ``paths``.
+
+    Only finished runs unless ``include_unfinished`` (failed and interrupted runs then
+    appear with ``status`` and, for failures, ``failure`` (the reason); their metrics are the
+    last epoch's).
+    """
     rows: list[dict[str, Any]] = []
-    for folder in folders:
-        ident = _identity(folder, configs[str(folder.path)], labels[str(folder.path)])
+    for folder, ident in _identified(list(paths), include_unfinished):
         run = _run_row(folder, ident)
         rows.append(run)
         if ident["status"] == FINISHED:
@@ -197,18 +202,8 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Every epoch of every finished run: the metrics.jsonl rows plus the run's identity."""
-    paths = list(paths)
-    folders = [f for f in find_runs(paths) if f.status() == FINISHED]
-    if not folders:
-        raise UsageError(f"no finished runs in {', '.join(str(p) for p in paths)}")
-    configs = {str(f.path): f.config_dict() for f in folders}
-    groups = {str(f.path): (str(c.get("method")), str(c.get("space")),
-                            f.info().dataset_id or str(c.get("dataset")))
-              for f, c in zip(folders, configs.values(), strict=True)}
-    labels = variants(configs, groups)
     rows = []
-    for folder in folders:
-        ident = _identity(folder, configs[str(folder.path)], labels[str(folder.path)])
+    for folder, ident in _identified(list(paths)):
         for metrics in folder.metrics():
             rows.append({**ident, **_scalars(metrics)})
     return pd.DataFrame(rows).sort_values(["label", "space", "dataset", "seed", "run", "epoch"],

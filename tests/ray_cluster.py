@@ -307,3 +307,15 @@ def ray_cluster() -> Iterator[RayCluster]:
 def loopback_violations(found: Iterable[Listener]) -> list[str]:
     """The listeners that are not on loopback, as readable lines."""
     return [str(item) for item in found if not is_loopback(item.host)]
+
+
+def kill_driver_and_list_leftovers(driver: subprocess.Popen[str] | subprocess.Popen[bytes],
+                                   procs: Iterable[Proc], within: float) -> list[str]:
+    """SIGKILL ``driver``; the commands of ``procs`` still alive ``within`` seconds later
+    (killed then, so nothing outlives the test)."""
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    left = wait_gone(procs, within)
+    kill_all(left)
+    return [p.command for p in left]
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from tests.ray_cluster import (
     RayCluster,
     descendants,
     kill_all,
+    kill_driver_and_list_leftovers,
     listeners,
     loopback_violations,
     ray_cluster,  # noqa: F401  (a fixture)
@@ -147,11 +147,7 @@ def test_local_session_processes_end_when_the_driver_is_killed() -> None:
         driver.kill()
         driver.wait()
         raise
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
-    left = wait_gone(procs, GONE_WITHIN_S)
-    kill_all(left)
-    assert [p.command for p in left] == []
+    assert kill_driver_and_list_leftovers(driver, procs, GONE_WITHIN_S) == []
 
 
 def test_joining_where_nothing_listens_fails_fast_in_one_line() -> None:

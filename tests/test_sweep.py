@@ -283,18 +283,16 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
     processes listen on is 127.0.0.1; killing the driver (SIGKILL) leaves no Ray process
     10 s later."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
     from tests.ray_cluster import (
         descendants,
-        kill_all,
+        kill_driver_and_list_leftovers,
         listeners,
         loopback_violations,
         snapshot,
-        wait_gone,
     )
 
     repo = Path(__file__).resolve().parents[1]
@@ -317,8 +315,4 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
         driver.kill()
         driver.wait()
         raise
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
-    left = wait_gone(procs, 10.0)
-    kill_all(left)
-    assert [p.command for p in left] == []
+    assert kill_driver_and_list_leftovers(driver, procs, 10.0) == []
