@@ -53,6 +53,9 @@ class EvalResult:
     #: wall-clock start and end (epoch seconds): when the evaluation ran
     started: float | None = None
     finished: float | None = None
+    #: how the process ran: torch threads and OpenMP's wait policy
+    threads: int | None = None
+    omp_wait_policy: str | None = None
 
 
 

@@ -121,6 +121,9 @@ class RunInfo:
     in_channels: int | None = None
     num_classes: int | None = None
     image_size: int | None = None
+    #: how the process ran: torch threads and OpenMP's wait policy (nasbench_suite.threads)
+    threads: int | None = None
+    omp_wait_policy: str | None = None
 
     def net_shape(self, config: dict[str, Any]) -> Any:
         """The space's NetShape of this run (cost tables, derivations after the fact)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -128,7 +129,8 @@ def run_info(search: Search) -> RunInfo:
                    edges=[[e.input, e.node] for e in layout.edges],
                    reduction=list(layout.group_reduction),
                    in_channels=search.data.in_channels, num_classes=search.data.num_classes,
-                   image_size=search.data.image_size)
+                   image_size=search.data.image_size, threads=torch.get_num_threads(),
+                   omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
 
 
 class Instruments:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -216,7 +217,8 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
         epochs=cfg.epochs, channels=cfg.channels, layers=layers, test_acc=test_acc,
         test_loss=test_loss, macs=cost.macs, params=count_parameters(net),
         train_time_s=train_time, counter=COUNTER, dataset_id=dataset_id(cfg.dataset),
-        started=started, finished=time.time()))
+        started=started, finished=time.time(), threads=torch.get_num_threads(),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY")))
     out.drop_checkpoints()  # the result is what stays
     log(f"{label}: test accuracy {test_acc:.4f} after {cfg.epochs} epochs "
         f"({train_time:.1f} s); {out.path}")
