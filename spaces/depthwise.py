@@ -1,8 +1,8 @@
 """Depthwise convolution with a CPU backward made of forward convolutions.
 
 Why: on the project's CPUs oneDNN's depthwise convolution BACKWARD is 5-25x slower than its
-forward (shared/PERF.md), and the supernet spends most of a search step there. The same
-gradients can be computed with forward convolutions, which oneDNN runs fast:
+forward (measured with torch 2.14.1 on 2 cores), and the supernet spends most of a search
+step there. The same gradients can be computed with forward convolutions, which oneDNN runs fast:
 
 * input gradient: a depthwise convolution of the output gradient with the flipped kernel
   (stride > 1: the output gradient is first spread onto a zero grid with the stride's step);
