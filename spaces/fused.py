@@ -333,8 +333,9 @@ def _mix(cell: SuperCell, wave: Wave, blocks: _Blocks,
             count = part.shape[1] // c
             m = mixing[:, offset:offset + count].to(part.dtype).expand(n, t_count, count)
             offset += count
-            out = torch.bmm(m, part.reshape(n, count, c * h * w))
-            total = out if total is None else total + out
+            flat = part.reshape(n, count, c * h * w)
+            # baddbmm: the running sum is added inside the product, not in a separate pass
+            total = torch.bmm(m, flat) if total is None else torch.baddbmm(total, m, flat)
         assert total is not None
         return list(total.view(n, t_count, c, h, w).unbind(1))
     # channels_last: one GEMM (N*H*W x B*C) @ (B*C x T*C) with mixing (x) identity(C)
@@ -348,11 +349,12 @@ def _mix(cell: SuperCell, wave: Wave, blocks: _Blocks,
         count = part.shape[1] // c
         kron = torch.kron(mixing[:, offset:offset + count].to(part.dtype), eye)
         offset += count
-        out = torch.mm(part.permute(0, 2, 3, 1).reshape(n * h * w, count * c), kron.t())
-        total = out if total is None else total + out
+        rows = part.permute(0, 2, 3, 1).reshape(n * h * w, count * c)
+        total = (torch.mm(rows, kron.t()) if total is None
+                 else torch.addmm(total, rows, kron.t()))
     assert total is not None
     grid = total.view(n, h, w, t_count * c).permute(0, 3, 1, 2)
-    return list(grid.split(c, 1))
+    return list(grid.split(c, 1)) if t_count > 1 else [grid]
 
 
 class _WaveRun:
@@ -428,7 +430,9 @@ class _WaveRun:
         # split, not slicing: split's backward is a cat, which keeps channels_last gradients
         # dense; a slice's backward scatters into an NCHW zero tensor.
         sizes = [len(on) * self.c for _, _, on in seps]
-        parts = y.split([*sizes, (count - sep_blocks) * self.c], 1) if dils else y.split(sizes, 1)
+        sizes = [*sizes, (count - sep_blocks) * self.c] if dils else sizes
+        # one piece: no split, whose backward would copy the gradient (a cat of one)
+        parts = y.split(sizes, 1) if len(sizes) > 1 else (y,)
         if dils:
             blocks.add(parts[-1], count - sep_blocks,
                        [(b - sep_blocks + k, i, pos) for name, pos, on, b in readers[len(seps):]

@@ -25,8 +25,10 @@ calls no op module's ``forward``, so forward hooks cannot count there).
 
 On the CPU the cells run in the channels_last memory format by default (``channels_last=None``
 picks it for CPU inputs): pooling, depthwise convolutions and the mixing GEMM are faster
-there, and a DARTS step at the mini size (8x8x1) and at 32x32x3 alike is faster as a whole
-(README, "Measured"). It changes the layout of the activations, not the values.
+there. It changes the layout of the activations, not the values. Measured (torch 2.14.1,
+1 thread, C=8, 5 cells, batch 64, first-order DARTS step, NCHW against channels_last):
+8x8x1 restricted 0.64 s against 0.61 s and relaxed 0.28 s against 0.21 s (one process,
+interleaved); 32x32x3 restricted 7.5 s against 5.8 s.
 """
 
 from __future__ import annotations
