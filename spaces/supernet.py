@@ -23,12 +23,20 @@ Set ``supernet.op_counter = collections.Counter()`` to count op executions: both
 one per forward for every ``(cell index, edge index, op name)`` they compute (the fused path
 calls no op module's ``forward``, so forward hooks cannot count there).
 
-On the CPU the cells run in the channels_last memory format by default (``channels_last=None``
-picks it for CPU inputs): pooling, depthwise convolutions and the mixing GEMM are faster
-there. It changes the layout of the activations, not the values. Measured (torch 2.14.1,
-1 thread, C=8, 5 cells, batch 64, first-order DARTS step, NCHW against channels_last):
-8x8x1 restricted 0.64 s against 0.61 s and relaxed 0.28 s against 0.21 s (one process,
-interleaved); 32x32x3 restricted 7.5 s against 5.8 s.
+Memory format: ``channels_last=None`` (default) runs the cells in channels_last on the CPU
+when the op list has a pooling op (the DARTS op set), NCHW otherwise. It changes the layout
+of the activations, not the values. Pooling and the 5x5 and dilated depthwise convolutions
+are much faster in channels_last, batch norm over few channels (a pruned supernet's
+per-edge tensors) slower. Measured (torch 2.14.1, C=8, 5 cells, batch 64, one process,
+steps interleaved; NCHW against channels_last):
+
+* DARTS first-order step, restricted space: 8x8x1 0.64 s against 0.61 s (1 thread);
+  32x32x3 7.5 s against 5.8 s (1 thread).
+* GOLD-NAS step, relaxed space (skip, sep_conv_3x3), 32x32x3, 2 threads: full supernet
+  0.62 s against 0.63 s; after half the multiply-adds are pruned 0.30 s against 0.39 s
+  (1 thread: 0.46 s against 0.52 s). Hence NCHW for op lists without pools.
+* DARTS on the relaxed space, 2 threads: 8x8x1 0.32 s against 0.27 s, 32x32x3 1.61 s
+  against 1.53 s: a small loss of the rule, set ``channels_last=True`` to take it.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from torch import nn
 
 from spaces.fused import OpKey, forward_fused, op_kind, plan_waves
 from spaces.layout import ArchLayout, reduction_cells
-from spaces.ops import ZERO, FactorizedReduce, ReLUConvBN, create_op
+from spaces.ops import ZERO, FactorizedReduce, Pool, ReLUConvBN, create_op
 
 __all__ = ["AuxiliaryHead", "MixedEdge", "OpKey", "SuperCell", "SuperNet", "preprocess"]
 
@@ -178,7 +186,8 @@ class SuperNet(nn.Module):
     ``collections.Counter`` to count op executions on either path.
 
     ``channels_last``: the memory format of the cells' activations; None (default) picks
-    channels_last for CPU inputs and NCHW elsewhere (module docstring). ``skip_bn`` builds
+    channels_last for CPU inputs when the op list has a pooling op, NCHW otherwise (module
+    docstring). ``skip_bn`` builds
     skip_connect at stride 1 as a non-affine BatchNorm2d, as GOLD-NAS's search network does
     (:func:`spaces.ops.create_op`).
     """
@@ -218,6 +227,8 @@ class SuperNet(nn.Module):
         self.classifier = nn.Linear(c_p, num_classes)
         # Every module under the cells' edges: a hook on any of them asks for the module path.
         self._edge_modules = [m for cell in self.cells for m in cell.edges.modules()]
+        # Whether the op list has pools: then channels_last pays off on the CPU (docstring).
+        self._pools = any(isinstance(m, Pool) for m in self._edge_modules)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor,
                 active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -227,7 +238,7 @@ class SuperNet(nn.Module):
         mask = active.tolist()
         fused = self.fused and not self._observed()
         s0 = s1 = self.stem(x)
-        channels_last = (x.device.type == "cpu" if self.channels_last is None
+        channels_last = (x.device.type == "cpu" and self._pools if self.channels_last is None
                          else self.channels_last)
         if channels_last:
             # After the stem, not before: a 1-channel input is both NCHW and channels_last,

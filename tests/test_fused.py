@@ -42,11 +42,12 @@ def plain_depthwise() -> Iterator[None]:
         spaces.ops.depthwise_conv = saved  # type: ignore[assignment]
 
 
-def _pair(space_name: str, shape: NetShape, skip_bn: bool) -> tuple[SuperNet, SuperNet]:
+def _pair(space_name: str, shape: NetShape, skip_bn: bool,
+          channels_last: bool | None = None) -> tuple[SuperNet, SuperNet]:
     space = create_space(space_name, shape)
     torch.manual_seed(0)
     fast = SuperNet(space.layout, shape.channels, shape.in_channels, shape.num_classes,
-                    auxiliary=True, skip_bn=skip_bn).double()
+                    auxiliary=True, skip_bn=skip_bn, channels_last=channels_last).double()
     plain = SuperNet(space.layout, shape.channels, shape.in_channels, shape.num_classes,
                      auxiliary=True, skip_bn=skip_bn, fused=False,
                      channels_last=False).double()
@@ -67,16 +68,21 @@ def _run(net: SuperNet, x: torch.Tensor, weights: torch.Tensor, active: torch.Te
     return out
 
 
+# (space, image size, BN-skip, memory format of the fast path: None = its CPU default,
+# channels_last for the restricted space and NCHW for the relaxed one)
 CASES = [
-    ("restricted", 7, False), ("restricted", 9, False), ("restricted", 17, False),
-    ("relaxed", 7, False), ("relaxed", 15, False), ("relaxed", 17, True), ("relaxed", 9, True),
+    ("restricted", 7, False, None), ("restricted", 9, False, None),
+    ("restricted", 17, False, None), ("restricted", 9, False, False),
+    ("relaxed", 7, False, None), ("relaxed", 15, False, True), ("relaxed", 17, True, None),
+    ("relaxed", 17, True, True), ("relaxed", 9, True, None),
 ]
 
 
-@pytest.mark.parametrize(("space_name", "size", "skip_bn"), CASES)
-def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: bool) -> None:
+@pytest.mark.parametrize(("space_name", "size", "skip_bn", "channels_last"), CASES)
+def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: bool,
+                                        channels_last: bool | None) -> None:
     shape = NetShape(channels=4, layers=3, in_channels=3, num_classes=5, image_size=size)
-    fast, plain = _pair(space_name, shape, skip_bn)
+    fast, plain = _pair(space_name, shape, skip_bn, channels_last)
     layout = fast.layout
     gen = torch.Generator().manual_seed(size)
     active = torch.rand(layout.shape, generator=gen) < 0.7
@@ -95,8 +101,8 @@ def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: boo
 
 def test_cases_cover_the_split_and_the_bn_skip() -> None:
     """The cases above reach the per-op-type split and build BN-skips."""
-    assert any(size * size >= SPLIT_PIXELS for _, size, _ in CASES)
-    assert any(size * size < SPLIT_PIXELS for _, size, _ in CASES)
+    assert any(size * size >= SPLIT_PIXELS for _, size, _, _ in CASES)
+    assert any(size * size < SPLIT_PIXELS for _, size, _, _ in CASES)
     shape = NetShape(channels=4, layers=3, in_channels=3, num_classes=5, image_size=7)
     net, _ = _pair("relaxed", shape, skip_bn=True)
     kinds = {type(m).__name__ for m in net.cells[0].edges.modules()}
