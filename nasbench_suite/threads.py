@@ -18,8 +18,21 @@ same, 2 threads, default wait policy                        11.06 s median, 22.5
 same, 2 threads, ``OMP_WAIT_POLICY=PASSIVE``                3.88 s
 ==========================================================  ==========================
 
-Whole processes (a DARTS search command of a fixed number of steps), medians of paired
-runs, set against the default: see :data:`MEASURED`.
+Whole processes (start-up included: a search of a fixed number of those steps, default
+2 threads), the two variants run in turn (A B A B ...), medians of the pairs:
+
+==========================================  ===============  ================  =========
+machine                                     PASSIVE          default           ratio
+==========================================  ===============  ================  =========
+another user's test runs (load 2.2-3.2),    8.35 s           46.5 s            0.16
+4 steps                                     (7.5-9.5)        (12.2-106.5)
+the same plus two CPU-bound processes       10.7 s           52.5 s            0.17
+(load 3-4), 2 steps                         (8.8-11.6)       (11.9-102.4)
+==========================================  ===============  ================  =========
+
+On a loaded machine the default policy is 5x slower on the median and unpredictable (one run
+in ten as fast as PASSIVE, others 10x slower); PASSIVE costs nothing measurable there. The
+idle-machine cost is in :data:`IDLE_COST`.
 
 The wait policy is read once, when libgomp loads (with torch), so
 :func:`configure_openmp` must run before ``import torch``; a value the user set is kept.
@@ -37,9 +50,8 @@ from collections.abc import MutableMapping
 #: What :func:`configure_openmp` sets when the user has not set it.
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 
-#: Whole-process measurements behind the choice (module docstring); filled in from the
-#: measurement of the change that added this module (see the README's "Measured" section).
-MEASURED: dict[str, str] = {}
+#: PASSIVE against the default policy on an idle machine, whole process (module docstring).
+IDLE_COST = "not measured: the machine was never idle while this module was written"
 
 
 def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
