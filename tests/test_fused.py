@@ -135,3 +135,30 @@ def test_darts_steps_give_the_same_alphas_and_genotype() -> None:
     # Adam moves each alpha by about lr = 3e-4 per step whatever the gradient's size.
     torch.testing.assert_close(fast.alpha, plain.alpha, rtol=0, atol=1e-6)
     assert fast.genotype() == plain.genotype()
+
+
+@pytest.mark.parametrize("channels_last", [None, True])
+def test_a_masked_bn_skip_is_never_computed(channels_last: bool | None) -> None:
+    """A BN-skip has no parameters to poison; its batch counter shows whether it ran: the
+    fused path updates exactly the active ones, once per forward, as the module path does."""
+    shape = NetShape(channels=4, layers=3, in_channels=3, num_classes=5, image_size=9)
+    fast, plain = _pair("relaxed", shape, skip_bn=True, channels_last=channels_last)
+    layout = fast.layout
+    skip = layout.ops.index("skip_connect")
+    active = torch.rand(layout.shape, generator=torch.Generator().manual_seed(4)) < 0.5
+    active[:, :, layout.ops.index("sep_conv_3x3")] = True  # every node fed
+    x = torch.randn(4, 3, 9, 9, dtype=torch.float64)
+    weights = torch.rand(layout.shape, dtype=torch.float64)
+    for net in (fast, plain):
+        net(x, weights, active)
+    seen = set()
+    for i, cell in enumerate(fast.cells):
+        for e, edge in enumerate(cell.edges):
+            module = edge["skip_connect"]
+            if isinstance(module, torch.nn.BatchNorm2d):
+                want = int(bool(active[i, e, skip]))
+                seen.add(want)
+                assert int(module.num_batches_tracked) == want, (i, e)
+                twin = plain.cells[i].edges[e]["skip_connect"]
+                torch.testing.assert_close(module.running_var, twin.running_var)
+    assert seen == {0, 1}  # both masked and active BN-skips were checked
