@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from nasbench_suite import __version__
 from nasbench_suite.errors import Diverged, UsageError
-from nasbench_suite.threads import configure_process
+from nasbench_suite.threads import configure_openmp
 
 #: Modules that add more subcommands: each has ``register(subparsers, parents)`` and imports
 #: its heavy dependencies (Ray, matplotlib) inside the command functions only.
@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    configure_process()
+    configure_openmp()  # before torch loads: OpenMP threads sleep, never spin, when waiting
     raise SystemExit(main())
 
 

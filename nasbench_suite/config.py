@@ -44,6 +44,9 @@ class RunConfig:
     layers: int = 5
     nodes: int = 4
     ops: list[str] | None = None
+    #: the search supernet's stride-1 skip_connect: auto (the space's own: GOLD-NAS's
+    #: non-affine BN in the relaxed space, DARTS's identity in the restricted one), bn, identity
+    skip: str = "auto"
     image_size: int | None = None
     #: share of the training images carved out first as the scoring split (reports only)
     score_portion: float = 0.1
@@ -89,6 +92,8 @@ class RunConfig:
         if self.device not in ("auto", "cpu", "cuda") and not (
                 self.device.startswith("cuda:") and self.device[5:].isdigit()):
             raise UsageError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.skip not in ("auto", "bn", "identity"):
+            raise UsageError(f"skip must be auto, bn or identity, got {self.skip!r}")
         if self.augment not in AUGMENTS:
             raise UsageError(f"augment must be one of {', '.join(AUGMENTS)}, "
                              f"got {self.augment!r}")

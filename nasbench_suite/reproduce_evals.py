@@ -43,7 +43,8 @@ def space_of(run: RunFolder) -> Any:
 
     config = run.config_dict()
     ops = tuple(config["ops"]) if config.get("ops") else None
-    return create_space(str(config["space"]), run.info().net_shape(config), ops)
+    return create_space(str(config["space"]), run.info().net_shape(config), ops,
+                        str(config.get("skip", "auto")))
 
 
 def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any, dict[str,

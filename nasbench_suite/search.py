@@ -50,6 +50,7 @@ from nasbench_suite.runfolder import (
     Summary,
     check_output,
 )
+from nasbench_suite.threads import default_threads, ray_assigned_cpus
 from spaces import COUNTER, Genotype, NetShape, Space, create_space
 from spaces.supernet import SuperNet
 
@@ -110,7 +111,7 @@ def prepare(cfg: RunConfig) -> Search:
     try:
         space = create_space(cfg.space, NetShape(cfg.channels, cfg.layers, data.in_channels,
                                                  data.num_classes, data.image_size, cfg.nodes),
-                             ops)
+                             ops, cfg.skip)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Search(cfg, data, splits, space, method_cls, device, dataset_id(cfg.dataset))
@@ -208,8 +209,7 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     if resume_dir is None and run_dir is None:
         check_output(cfg.out)
     search = prepare(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or default_threads(ray_assigned_cpus()))
     hp = build_dataclass(search.method_cls.Config, cfg.hp, f"{cfg.method} hyper-parameter")
     seed_everything(cfg.seed)
     space, device = search.space, search.device

@@ -35,6 +35,7 @@ from nasbench_suite.errors import UsageError
 from nasbench_suite.evalfolder import EvalFolder, EvalResult
 from nasbench_suite.runfolder import RunFolder
 from nasbench_suite.search import resolve_device, seed_everything
+from nasbench_suite.threads import default_threads, ray_assigned_cpus
 from spaces import COUNTER, Genotype, NetShape, create_space
 from spaces.network import count_parameters
 
@@ -141,8 +142,7 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
     """Train ``genotype``'s network and measure test accuracy once; returns its folder
     (``run_dir`` if given, else a new one under ``cfg.out``)."""
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or default_threads(ray_assigned_cpus()))
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
     layers = cfg.layers or (len(genotype.cell_groups) if genotype.cell_groups
                             else cfg.restricted_layers)

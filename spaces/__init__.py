@@ -15,11 +15,13 @@ def list_spaces() -> list[str]:
     return sorted(SPACES)
 
 
-def create_space(name: str, shape: NetShape, ops: tuple[str, ...] | None = None) -> Space:
-    """Instantiate space ``name`` at the given sizes (which fix its cost table)."""
+def create_space(name: str, shape: NetShape, ops: tuple[str, ...] | None = None,
+                 skip: str = "auto") -> Space:
+    """Instantiate space ``name`` at the given sizes (which fix its cost table); ``skip``:
+    the search supernet's stride-1 skip (``auto``: the space's own; ``bn``; ``identity``)."""
     if name not in SPACES:
         raise ValueError(f"unknown space {name!r}; choose from {', '.join(list_spaces())}")
-    return SPACES[name](shape, ops)
+    return SPACES[name](shape, ops, skip)
 
 
 __all__ = ["COUNTER", "DARTS_V2", "SPACES", "Capabilities", "CellGenotype", "Cost", "CostTable",

@@ -36,6 +36,10 @@ class NetShape:
             raise ValueError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
 
 
+#: the search supernet's stride-1 skip: the space's own, a non-affine BN, or an identity
+SKIPS = ("auto", "bn", "identity")
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a method may rely on, instead of a space's name.
@@ -70,13 +74,21 @@ class Space:
     shared_groups: ClassVar[bool]
     inputs_per_node: ClassVar[int | None]
     multi_op_edges: ClassVar[bool]
+    #: the search supernet's stride-1 skip_connect: a non-affine BatchNorm (GOLD-NAS's public
+    #: search network) or an identity (DARTS's)
+    skip_bn_default: ClassVar[bool] = False
 
-    def __init__(self, shape: NetShape, ops: tuple[str, ...] | None = None) -> None:
+    def __init__(self, shape: NetShape, ops: tuple[str, ...] | None = None,
+                 skip: str = "auto") -> None:
+        if skip not in SKIPS:
+            raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
         self.shape = shape
         self.ops = tuple(ops) if ops else self.default_ops
         check_ops(self.ops)
         self.layout = self._layout()
         self.capabilities = self.capabilities_for(self.ops)
+        #: the search flavour's skip: ``auto`` is the space's own (skip_bn_default)
+        self.skip_bn = self.skip_bn_default if skip == "auto" else skip == "bn"
 
     @classmethod
     def capabilities_for(cls, ops: tuple[str, ...] | None = None) -> Capabilities:
@@ -113,17 +125,20 @@ class Space:
                  auxiliary: bool = False) -> SuperNet:
         s = self.shape
         return SuperNet(self.layout, s.channels, s.in_channels, s.num_classes,
-                        s.stem_multiplier, affine=affine, pool_bn=pool_bn, auxiliary=auxiliary)
+                        s.stem_multiplier, affine=affine, pool_bn=pool_bn, auxiliary=auxiliary,
+                        skip_bn=self.skip_bn)
 
     def network(self, genotype: Genotype, channels: int | None = None, layers: int | None = None,
                 auxiliary: bool = False, drop_path_prob: float = 0.0,
                 search_ops: bool = False) -> Network:
         """The discrete network of ``genotype``; ``search_ops`` builds the supernet's op flavour
-        (non-affine BN, BN after pools) so that :meth:`Network.inherit_from` fits."""
+        (non-affine BN, BN after pools, the search skip) so that :meth:`Network.inherit_from`
+        fits. Trained from scratch, a skip is an identity (DARTS's evaluation network)."""
         s = self.shape
         return Network(genotype, channels or s.channels, layers or s.layers, s.in_channels,
                        s.num_classes, s.nodes, s.stem_multiplier, auxiliary, drop_path_prob,
-                       affine=not search_ops, pool_bn=search_ops)
+                       affine=not search_ops, pool_bn=search_ops,
+                       skip_bn=search_ops and self.skip_bn)
 
     @cached_property
     def cost(self) -> CostTable:

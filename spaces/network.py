@@ -7,7 +7,7 @@ from torch import nn
 
 from spaces.genotype import Genotype
 from spaces.layout import reduction_cells
-from spaces.ops import create_op
+from spaces.ops import SkipBN, create_op
 from spaces.supernet import AuxiliaryHead, SuperNet, preprocess
 
 
@@ -22,7 +22,8 @@ class DiscreteCell(nn.Module):
     """A cell with only its genotype's ops; every op of a node is summed with weight 1."""
 
     def __init__(self, genotype: Genotype, group: str, reduction: bool, nodes: int, c_pp: int,
-                 c_p: int, c: int, reduction_prev: bool, affine: bool, pool_bn: bool) -> None:
+                 c_p: int, c: int, reduction_prev: bool, affine: bool, pool_bn: bool,
+                 skip_bn: bool = False) -> None:
         super().__init__()
         cell = genotype.groups[group]
         self.reduction = reduction
@@ -41,7 +42,7 @@ class DiscreteCell(nn.Module):
             if key not in self.edges:
                 self.edges[key] = nn.ModuleDict()
             stride = 2 if reduction and src < 2 else 1
-            self.edges[key][op] = create_op(op, c, stride, affine, pool_bn)
+            self.edges[key][op] = create_op(op, c, stride, affine, pool_bn, skip_bn)
             self.plan[dst - 2].append((key, op, src))
         empty = [k + 2 for k, p in enumerate(self.plan) if not p]
         if empty:
@@ -56,7 +57,8 @@ class DiscreteCell(nn.Module):
             for key, op_name, src in plan:
                 op = self.edges[key][op_name]
                 out = op(states[src])
-                if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):
+                # no drop-path on a skip (DARTS; GOLD-NAS likewise on its BN skip)
+                if self.training and drop_prob > 0 and not isinstance(op, (nn.Identity, SkipBN)):
                     out = drop_path(out, drop_prob)
                 total = out if total is None else total + out
             assert total is not None
@@ -68,13 +70,15 @@ class Network(nn.Module):
     """The network of a genotype: DARTS's NetworkCIFAR generalised to any kept-op set.
 
     With ``affine=False, pool_bn=True`` the modules are those of the search supernet, so
-    :meth:`inherit_from` can copy its weights (EDAS and PAD-NAS evaluate that way).
+    :meth:`inherit_from` can copy its weights (EDAS and PAD-NAS evaluate that way); add
+    ``skip_bn=True`` when the supernet was built with it (its stride-1 skip_connect is a
+    non-affine BN whose running statistics are then inherited too).
     """
 
     def __init__(self, genotype: Genotype, channels: int, layers: int, in_channels: int,
                  num_classes: int, nodes: int = 4, stem_multiplier: int = 3,
                  auxiliary: bool = False, drop_path_prob: float = 0.0, affine: bool = True,
-                 pool_bn: bool = False) -> None:
+                 pool_bn: bool = False, skip_bn: bool = False) -> None:
         super().__init__()
         genotype.check_depth(layers)
         self.genotype = genotype
@@ -96,7 +100,7 @@ class Network(nn.Module):
             if group not in genotype.groups:
                 raise ValueError(f"genotype has no cell group {group!r}")
             cell = DiscreteCell(genotype, group, reduction, nodes, c_pp, c_p, c,
-                                reduction_prev, affine, pool_bn)
+                                reduction_prev, affine, pool_bn, skip_bn)
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.multiplier * c

@@ -40,8 +40,8 @@ class ReLUConvBN(nn.Module):
 class DepthwiseConv(nn.Conv2d):
     """A depthwise convolution whose backward may use the fast forward-only formulation.
 
-    oneDNN's depthwise backward is 5-25x slower than its forward on the project's CPUs
-    (shared/PERF.md); :func:`spaces.depthwise.depthwise_conv` computes the same gradients with
+    oneDNN's depthwise backward is 5-25x slower than its forward on the project's CPUs;
+    :func:`spaces.depthwise.depthwise_conv` computes the same gradients with
     forward convolutions where that is faster. The module stays an ``nn.Conv2d`` so that
     state dicts, FLOP counting and parameter counts are those of the reference code.
     """
@@ -165,8 +165,28 @@ def check_ops(ops: tuple[str, ...]) -> None:
         raise ValueError("op list needs at least one op other than 'none'")
 
 
-def create_op(name: str, channels: int, stride: int, affine: bool, pool_bn: bool) -> nn.Module:
-    """Build candidate op ``name``; ``none`` is never built (it is never computed)."""
+class SkipBN(nn.BatchNorm2d):
+    """skip_connect at stride 1 as GOLD-NAS's search network builds it: a non-affine BN.
+
+    (sunsmarterjie/GOLD_NAS, cifar_search/operations.py, whose ``Identity`` holds a
+    ``BatchNorm2d(C, affine=False)``.) It puts the skip's output on the scale of the
+    convolutions' outputs, as the pools' BN does in DARTS. No parameters, no FLOPs in
+    FlopCounterMode: the cost tables do not change.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=False)
+
+
+def create_op(name: str, channels: int, stride: int, affine: bool, pool_bn: bool,
+              skip_bn: bool = False) -> nn.Module:
+    """Build candidate op ``name``; ``none`` is never built (it is never computed).
+
+    ``skip_bn``: skip_connect at stride 1 becomes :class:`SkipBN` instead of an identity
+    (GOLD-NAS's search flavour); at stride 2 it stays a FactorizedReduce either way.
+    """
     if name == ZERO:
         raise ValueError("the zero op has no module: it is skipped, not computed")
+    if skip_bn and name == "skip_connect" and stride == 1:
+        return SkipBN(channels)
     return OPS[name](channels, stride, affine, pool_bn)

@@ -26,6 +26,10 @@ class RelaxedSpace(Space):
     shared_groups = False
     inputs_per_node = None
     multi_op_edges = True
+    # sunsmarterjie/GOLD_NAS's search network builds skip_connect at stride 1 as
+    # BatchNorm2d(C, affine=False): on the skip's raw scale its gate would win for the
+    # wrong reason (measured at initialisation: node outputs of RMS 1.3-1.8 against 1.0)
+    skip_bn_default = True
 
     def _layout(self) -> ArchLayout:
         layers = self.shape.layers

@@ -8,52 +8,57 @@ edges, sampled paths) is the method's business; the supernet only mixes.
 Module names are shared with :class:`spaces.network.Network` (``cells.{i}.edges.{e}.{op}``),
 so a derived network inherits supernet weights with a plain state-dict copy.
 
-Two execution paths compute the same function (tests/test_supernet_fast.py):
+Two execution paths compute the same function (tests/test_fused.py checks values and
+gradients):
 
-* the module path calls every active op module of every edge, one edge after the other:
-  the reference, used when ``fused=False`` and whenever someone observes the op modules
-  (a forward hook on a module under ``cells``, a global module hook such as the one of the
-  FLOP counter behind spaces/cost.py, or any torch dispatch mode);
-* the fused path (default) batches the work of a cell by *wave*: all edges that leave the
-  two cell inputs, then all edges that leave node 2, node 3, ... Within a wave every op type
-  runs once for all its active edges (grouped convolutions over the edges' channels, one
-  batch norm over all of them, the parameter-free ops once per source state) and the
-  weighted sum over (edge, op) is one matrix product. On a 2-core CPU at the suite's small
-  sizes every kernel call costs 10-300 us whatever its size, and a DARTS cell issues ~170
-  convolutions per forward when run edge by edge against ~35 here; see tests/benchmarks/.
+* the module path (this file) calls every active op module of every edge, one edge after
+  the other, as the DARTS code does: the reference, used when ``fused=False`` and whenever
+  someone observes the op modules (a forward hook on a module under ``cells``, a global
+  module hook such as the one of the FLOP counter behind spaces/cost.py, or any torch
+  dispatch mode);
+* the fused path (default, spaces/fused.py) batches the edges of a cell by wave and runs
+  each op type once per wave.
 
-What "an inactive op is never computed" means on the fused path: an op runs only for the
-edges on which it is active (the grouped convolutions get only those edges' weights, the
-pools and identities only the source states that an active edge reads). Op modules' own
-``forward`` is not called there, so forward hooks cannot count executions; set
-``supernet.op_counter = collections.Counter()`` instead: both paths add one per forward for
-every ``(cell index, edge index, op name)`` they compute.
+Set ``supernet.op_counter = collections.Counter()`` to count op executions: both paths add
+one per forward for every ``(cell index, edge index, op name)`` they compute (the fused path
+calls no op module's ``forward``, so forward hooks cannot count there).
+
+Memory format: ``channels_last=None`` (default) runs the cells in channels_last on the CPU
+when the op list has a pooling op (the DARTS op set), NCHW otherwise. It changes the layout
+of the activations, not the values. Pooling and the 5x5 and dilated depthwise convolutions
+are much faster in channels_last, batch norm over few channels (a pruned supernet's
+per-edge tensors) slower. Measured (torch 2.14.1, C=8, 5 cells, batch 64, one process,
+steps interleaved; NCHW against channels_last):
+
+* DARTS first-order step, restricted space: 8x8x1 0.64 s against 0.61 s (1 thread);
+  32x32x3 7.5 s against 5.8 s (1 thread).
+* GOLD-NAS step, relaxed space (skip, sep_conv_3x3), 32x32x3, 2 threads: full supernet
+  0.62 s against 0.63 s; after half the multiply-adds are pruned 0.30 s against 0.39 s
+  (1 thread: 0.46 s against 0.52 s). Hence NCHW for op lists without pools.
+* DARTS on the relaxed space, 2 threads: 8x8x1 0.32 s against 0.27 s, 32x32x3 1.61 s
+  against 1.53 s: a small loss of the rule, set ``channels_last=True`` to take it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from spaces.depthwise import depthwise_conv
+from spaces.fused import OpKey, forward_fused, op_kind, plan_waves
 from spaces.layout import ArchLayout, reduction_cells
-from spaces.ops import ZERO, DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv, create_op
+from spaces.ops import ZERO, FactorizedReduce, Pool, ReLUConvBN, create_op
 
-#: (cell index, edge index, op name): the key of :attr:`SuperNet.op_counter`.
-OpKey = tuple[int, int, str]
+__all__ = ["AuxiliaryHead", "MixedEdge", "OpKey", "SuperCell", "SuperNet", "preprocess"]
 
 
 class MixedEdge(nn.ModuleDict):
     """All candidate ops of one edge of one cell (the zero op has no module)."""
 
     def __init__(self, ops: tuple[str, ...], channels: int, stride: int, affine: bool,
-                 pool_bn: bool) -> None:
-        super().__init__({op: create_op(op, channels, stride, affine, pool_bn)
+                 pool_bn: bool, skip_bn: bool = False) -> None:
+        super().__init__({op: create_op(op, channels, stride, affine, pool_bn, skip_bn)
                           for op in ops if op != ZERO})
         # Positions in the layout's op list of the ops that have a module.
         self.positions = [i for i, op in enumerate(ops) if op != ZERO]
@@ -67,18 +72,35 @@ def preprocess(c_pp: int, c_p: int, c: int, reduction_prev: bool,
     return pre0, ReLUConvBN(c_p, c, 1, 1, 0, affine)
 
 
-class AuxiliaryHead(nn.Module):
-    """DARTS's auxiliary classifier, with adaptive pooling so that it fits any input size.
+class AuxPool(nn.Module):
+    """DARTS's auxiliary-head pooling, AvgPool2d(5, stride=3, padding=0), where it gives 2x2.
 
-    DARTS pools its 8x8 input with a 5x5/stride-3 window to 2x2; adaptive pooling to 2x2 gives
-    the same shape and parameters at every resolution.
+    DARTS places its head at 2/3 of the depth of a 32x32 network, on an 8x8 map, where that
+    window gives 2x2 (so do 9x9 and 10x10). The suite's small images (8x8 digits, 16x16) put
+    smaller or larger maps there; for those the pooling falls back to an adaptive average
+    pool to 2x2, so that the head (and its parameters) stays the same at every size.
     """
+
+    kernel, stride = 5, 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if all((s - self.kernel) // self.stride + 1 == 2 for s in (h, w)) and min(h, w) >= 5:
+            return nn.functional.avg_pool2d(x, self.kernel, self.stride, 0,
+                                            count_include_pad=False)
+        return nn.functional.adaptive_avg_pool2d(x, 2)
+
+
+class AuxiliaryHead(nn.Module):
+    """DARTS's auxiliary classifier: ReLU, 5x5/3 average pool to 2x2, conv1x1 to 128, BN,
+    ReLU, conv2x2 to 768, BN, ReLU, linear (quark0/darts ``AuxiliaryHeadCIFAR``), with the
+    pooling of :class:`AuxPool` (the same at 8x8, adaptive elsewhere)."""
 
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(2),
+            AuxPool(),
             nn.Conv2d(channels, 128, 1, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
@@ -92,201 +114,12 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-# -- batched batch norm ------------------------------------------------------------------------
-
-def _cat(tensors: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
-    return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors), dim)
-
-
-def _uniform(bns: Sequence[nn.BatchNorm2d]) -> bool:
-    """Same mode and settings: then one functional call can stand for all of them."""
-    b0 = bns[0]
-    return all(b.training == b0.training and b.momentum == b0.momentum and b.eps == b0.eps
-               and b.affine == b0.affine and b.track_running_stats == b0.track_running_stats
-               for b in bns)
-
-
-def _update_running_stats(bns: Sequence[nn.BatchNorm2d], means: Sequence[torch.Tensor],
-                          variances: Sequence[torch.Tensor]) -> None:
-    """What ``nn.BatchNorm2d.forward`` does to its buffers in training mode, for many BNs."""
-    with torch.no_grad():
-        counts = [b.num_batches_tracked for b in bns]
-        torch._foreach_add_(counts, 1)
-        momentum = bns[0].momentum
-        if momentum is not None:
-            torch._foreach_lerp_([b.running_mean for b in bns], list(means), momentum)
-            torch._foreach_lerp_([b.running_var for b in bns], list(variances), momentum)
-            return
-        for b, m, v in zip(bns, means, variances, strict=True):  # cumulative average
-            factor = 1.0 / float(b.num_batches_tracked)  # type: ignore[arg-type]
-            b.running_mean.lerp_(m, factor)  # type: ignore[union-attr]
-            b.running_var.lerp_(v, factor)  # type: ignore[union-attr]
-
-
-def _batch_stats(x: torch.Tensor, eps: float, weight: torch.Tensor | None,
-                 bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Training-mode BN of ``x`` plus its per-channel mean and unbiased variance.
-
-    Running buffers at momentum 1 receive exactly the batch statistics that BN itself uses
-    for its running-average update, without a second pass over ``x``.
-    """
-    c = x.shape[1]
-    # float32 statistics for reduced-precision inputs (as BN keeps them), else x's own dtype
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    mean = torch.zeros(c, dtype=dtype, device=x.device)
-    var = torch.ones(c, dtype=dtype, device=x.device)
-    out = F.batch_norm(x, mean, var, weight, bias, True, 1.0, eps)
-    return out, mean, var
-
-
-def batch_norm_blocks(x: torch.Tensor, bns: Sequence[nn.BatchNorm2d]) -> torch.Tensor:
-    """``cat([bn_i(block_i) for i])`` where block ``i`` is channels ``[i*C, (i+1)*C)`` of x.
-
-    One BN call for all the modules (their statistics are per channel anyway); running
-    statistics and batch counters are updated exactly as each module would update its own.
-    """
-    if not _uniform(bns):
-        c = bns[0].num_features
-        return torch.cat([bn(xb) for bn, xb in zip(bns, x.split(c, 1), strict=True)], 1)
-    b0 = bns[0]
-    weight = _cat([b.weight for b in bns]) if b0.affine else None  # type: ignore[misc]
-    bias = _cat([b.bias for b in bns]) if b0.affine else None  # type: ignore[misc]
-    if not b0.training and b0.track_running_stats:
-        return F.batch_norm(x, _cat([b.running_mean for b in bns]),  # type: ignore[misc]
-                            _cat([b.running_var for b in bns]),  # type: ignore[misc]
-                            weight, bias, False, 0.0, b0.eps)
-    if not b0.track_running_stats:
-        return F.batch_norm(x, None, None, weight, bias, True, 0.0, b0.eps)
-    out, mean, var = _batch_stats(x, b0.eps, weight, bias)
-    c = b0.num_features
-    _update_running_stats(bns, mean.split(c), var.split(c))
-    return out
-
-
-def shared_batch_norm(x: torch.Tensor, bns: Sequence[Sequence[nn.BatchNorm2d]]
-                      ) -> torch.Tensor | None:
-    """BN of blocks that several modules normalise identically, or None if they cannot.
-
-    ``bns[i]`` are the modules fed block ``i`` of ``x`` (a pool's output on one source
-    state, read by several edges). In training mode a non-affine BN's output depends on its
-    input only, so it is computed once per block; each module's running statistics are
-    updated with its block's batch statistics.
-    """
-    flat = [b for group in bns for b in group]
-    b0 = flat[0]
-    if not _uniform(flat) or b0.affine or not b0.training or not b0.track_running_stats:
-        return None
-    out, mean, var = _batch_stats(x, b0.eps, None, None)
-    c = b0.num_features
-    means, variances = mean.split(c), var.split(c)
-    _update_running_stats(flat, [means[i] for i, g in enumerate(bns) for _ in g],
-                          [variances[i] for i, g in enumerate(bns) for _ in g])
-    return out
-
-
-def gather_channels(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x.index_select(1, index)`` that keeps a channels_last tensor channels_last."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return x.index_select(1, index)
-    return x.permute(0, 2, 3, 1).index_select(3, index).permute(0, 3, 1, 2)
-
-
-def repeat_channels(x: torch.Tensor, copies: int) -> torch.Tensor:
-    """``x.repeat(1, copies, 1, 1)`` that keeps a channels_last tensor channels_last."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return x.repeat(1, copies, 1, 1)
-    return x.permute(0, 2, 3, 1).repeat(1, 1, 1, copies).permute(0, 3, 1, 2)
-
-
-def grouped_pointwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """``F.conv2d(x, weight, groups=groups)`` for a 1x1 ``weight``, as a batched matmul.
-
-    oneDNN's grouped 1x1 convolution on NCHW tensors with many small groups runs 3-8x
-    slower than the same work as (groups x C_out x C_in) @ (N x groups x C_in x HW).
-    """
-    if groups == 1 or not x.is_contiguous():
-        return F.conv2d(x, weight, None, 1, 0, 1, groups)
-    n, c, h, w = x.shape
-    out = torch.matmul(weight.view(groups, -1, c // groups), x.view(n, groups, c // groups, h * w))
-    return out.view(n, -1, h, w)
-
-
-# -- the fused cell ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Wave:
-    """Edges that can run together: all that leave ``sources`` (states of the cell).
-
-    ``slot[i]`` is the position in ``sources`` of edge ``edges[i]``'s input, ``target[i]``
-    the position in ``targets`` of the node it feeds; ``completes`` is the node (state index)
-    whose last input edges are in this wave.
-    """
-
-    sources: tuple[int, ...]
-    edges: tuple[int, ...]
-    slot: tuple[int, ...]
-    target: tuple[int, ...]
-    targets: tuple[int, ...]
-    stride: int
-    completes: int
-
-
-def plan_waves(layout: ArchLayout, group: int) -> list[Wave]:
-    """Wave 0 holds the edges from the two cell inputs, wave k the edges from node k + 1."""
-    waves = []
-    for sources in [(0, 1), *[(j,) for j in range(2, layout.nodes + 1)]]:
-        edges = [e for e in layout.edges if e.input in sources]
-        targets = sorted({e.node for e in edges})
-        strides = {layout.stride(group, e.index) for e in edges}
-        assert len(strides) == 1, "a wave mixes strides"
-        waves.append(Wave(tuple(sources), tuple(e.index for e in edges),
-                          tuple(sources.index(e.input) for e in edges),
-                          tuple(targets.index(e.node) for e in edges), tuple(targets),
-                          strides.pop(), max(sources) + 1))
-    return waves
-
-
-#: How the fused path runs an op module type. Anything else runs edge by edge.
-_SEP, _DIL, _POOL, _IDENTITY, _FR, _RCB, _MODULE = ("sep", "dil", "pool", "identity", "fr",
-                                                    "rcb", "module")
-
-
-def op_kind(module: nn.Module) -> str:
-    if isinstance(module, SepConv):
-        return _SEP
-    if isinstance(module, DilConv):
-        return _DIL
-    if isinstance(module, Pool):
-        return _POOL
-    if isinstance(module, nn.Identity):
-        return _IDENTITY
-    if isinstance(module, FactorizedReduce):
-        return _FR
-    if isinstance(module, ReLUConvBN):
-        return _RCB
-    return _MODULE
-
-
-class _Blocks:
-    """Outputs of one wave, as tensors of C-channel blocks, plus who reads which block."""
-
-    def __init__(self) -> None:
-        self.parts: list[torch.Tensor] = []
-        self.count = 0
-        # (block index, wave edge position, op position)
-        self.entries: list[tuple[int, int, int]] = []
-
-    def add(self, tensor: torch.Tensor, blocks: int,
-            readers: Sequence[tuple[int, int, int]]) -> None:
-        """``readers``: (block within ``tensor``, wave edge position, op position)."""
-        self.parts.append(tensor)
-        self.entries.extend((self.count + b, i, pos) for b, i, pos in readers)
-        self.count += blocks
-
-
 class SuperCell(nn.Module):
+    """One cell: its two preprocessing ops and a :class:`MixedEdge` per edge."""
+
     def __init__(self, layout: ArchLayout, group: int, c_pp: int, c_p: int, c: int,
-                 reduction_prev: bool, affine: bool, pool_bn: bool, index: int = 0) -> None:
+                 reduction_prev: bool, affine: bool, pool_bn: bool, index: int = 0,
+                 skip_bn: bool = False) -> None:
         super().__init__()
         self.group = group
         self.index = index
@@ -295,7 +128,8 @@ class SuperCell(nn.Module):
         self.nodes = layout.nodes
         self.pre0, self.pre1 = preprocess(c_pp, c_p, c, reduction_prev, affine)
         self.edges = nn.ModuleList(
-            MixedEdge(layout.ops, c, layout.stride(group, e.index), affine, pool_bn)
+            MixedEdge(layout.ops, c, layout.stride(group, e.index), affine, pool_bn,
+                      skip_bn)
             for e in layout.edges)
         self.edge_inputs = [e.input for e in layout.edges]
         self.node_edges = [layout.node_edges(k + 2) for k in range(layout.nodes)]
@@ -312,7 +146,7 @@ class SuperCell(nn.Module):
                 counter: Counter[OpKey] | None = None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         if fused:
-            return self._forward_fused(states, weights, active, counter)
+            return forward_fused(self, states, weights, active, counter)
         return self._forward_modules(states, weights, active, counter)
 
     # -- reference: one op module at a time -------------------------------------------------
@@ -337,260 +171,6 @@ class SuperCell(nn.Module):
             states.append(total)
         return torch.cat(states[2:], dim=1)
 
-    # -- fused: one call per op type and wave -----------------------------------------------
-    def _forward_fused(self, states: list[torch.Tensor], weights: torch.Tensor,
-                       active: list[list[bool]], counter: Counter[OpKey] | None
-                       ) -> torch.Tensor:
-        partial: dict[int, torch.Tensor] = {}
-        for wave, kinds in zip(self.waves, self.wave_kinds, strict=True):
-            mixed = self._wave(wave, kinds, states, weights, active, counter)
-            if mixed is not None:
-                for t, node in enumerate(wave.targets):
-                    part = mixed[t]
-                    partial[node] = part if node not in partial else partial[node] + part
-            if wave.completes not in partial:
-                raise RuntimeError(f"node {wave.completes} of a cell has no active input op")
-            states.append(partial.pop(wave.completes))
-        return torch.cat(states[2:], dim=1)
-
-    def _wave(self, wave: Wave, kinds: dict[str, str], states: list[torch.Tensor],
-              weights: torch.Tensor, active: list[list[bool]], counter: Counter[OpKey] | None
-              ) -> list[torch.Tensor] | None:
-        """Every active op of the wave's edges, mixed into one tensor per target node."""
-        # Active wave-edge positions per op, grouped by how the op runs.
-        by_kind: dict[str, list[tuple[str, int, list[int]]]] = {}
-        for name, pos in zip(self.op_names, self.op_positions, strict=True):
-            on = [i for i, e in enumerate(wave.edges) if active[e][pos]]
-            if on:
-                by_kind.setdefault(kinds[name], []).append((name, pos, on))
-                if counter is not None:
-                    for i in on:
-                        counter[(self.index, wave.edges[i], name)] += 1
-        if not by_kind:
-            return None
-        run = _WaveRun(self, wave, states,
-                       [wave.slot[i] for kind in (_SEP, _DIL, _FR, _RCB)
-                        for _, _, on in by_kind.get(kind, []) for i in on])
-        blocks = _Blocks()
-        run.conv_ops(blocks, by_kind.get(_SEP, []), by_kind.get(_DIL, []))
-        for name, pos, on in by_kind.get(_FR, []):
-            run.factorized_reduce(blocks, name, pos, on)
-        for name, pos, on in by_kind.get(_RCB, []):
-            run.relu_conv_bn(blocks, name, pos, on)
-        run.pools(blocks, by_kind.get(_POOL, []))
-        for _name, pos, on in by_kind.get(_IDENTITY, []):
-            x, slots = run.sources(sorted({wave.slot[i] for i in on}))
-            blocks.add(x, len(slots), [(slots.index(wave.slot[i]), i, pos) for i in on])
-        for name, pos, on in by_kind.get(_MODULE, []):
-            for i in on:
-                e = wave.edges[i]
-                blocks.add(self.edges[e][name](states[wave.sources[wave.slot[i]]]),  # type: ignore[index]
-                           1, [(0, i, pos)])
-        return self._mix(wave, blocks, weights)
-
-    def _mix(self, wave: Wave, blocks: _Blocks, weights: torch.Tensor) -> list[torch.Tensor]:
-        """sum over (edge, op) of weight * block, per target node, as matrix products.
-
-        One (T x B) mixing matrix, applied part by part (no concatenation of the parts: a
-        copy, and its backward hands channel slices to the batch norms, whose backward is
-        several times slower on non-dense gradients in channels_last).
-        """
-        c = self.channels
-        b_count, t_count = blocks.count, len(wave.targets)
-        block_ids, edge_pos, op_pos = zip(*blocks.entries, strict=True)
-        edges = torch.tensor([wave.edges[i] for i in edge_pos], device=weights.device)
-        ops = torch.tensor(op_pos, device=weights.device)
-        where = torch.tensor([wave.target[i] * b_count + b
-                              for b, i in zip(block_ids, edge_pos, strict=True)],
-                             device=weights.device)
-        mixing = weights.new_zeros(t_count * b_count).index_put(
-            (where,), weights[edges, ops]).view(t_count, b_count)
-        n, _, h, w = blocks.parts[0].shape
-        if blocks.parts[0].is_contiguous():
-            total: torch.Tensor | None = None
-            offset = 0
-            for part in blocks.parts:  # per sample: (T x B) @ (B x CHW)
-                count = part.shape[1] // c
-                m = mixing[:, offset:offset + count].to(part.dtype).expand(n, t_count, count)
-                offset += count
-                out = torch.bmm(m, part.reshape(n, count, c * h * w))
-                total = out if total is None else total + out
-            assert total is not None
-            return list(total.view(n, t_count, c, h, w).unbind(1))
-        # channels_last: one GEMM (N*H*W x B*C) @ (B*C x T*C) with mixing (x) identity(C)
-        # as the matrix. C times the multiply-adds of the sparse product, but one dense MKL
-        # call; per-pixel (T x B) @ (B x C) products are 5-10x slower at 16x16 (too many tiny
-        # matrices) and a 1x1 convolution with that weight 1.5x slower below 8x8.
-        eye = torch.eye(c, dtype=blocks.parts[0].dtype, device=mixing.device)
-        total = None
-        offset = 0
-        for part in blocks.parts:
-            count = part.shape[1] // c
-            kron = torch.kron(mixing[:, offset:offset + count].to(part.dtype), eye)
-            offset += count
-            out = torch.mm(part.permute(0, 2, 3, 1).reshape(n * h * w, count * c), kron.t())
-            total = out if total is None else total + out
-        assert total is not None
-        grid = total.view(n, h, w, t_count * c).permute(0, 3, 1, 2)
-        return list(grid.split(c, 1))
-
-
-class _WaveRun:
-    """The tensors one wave shares between its op types (sources, their ReLU, gathers)."""
-
-    def __init__(self, cell: SuperCell, wave: Wave, states: list[torch.Tensor],
-                 relu_slots: Sequence[int]) -> None:
-        self.cell = cell
-        self.wave = wave
-        self.states = states
-        self.c = cell.channels
-        # Every source that a ReLU-first op (conv, FactorizedReduce) of the wave reads: the
-        # ReLU runs once per wave on these.
-        self.relu_slots = tuple(sorted(set(relu_slots)))
-        self._sources: dict[tuple[int, ...], torch.Tensor] = {}
-        self._relu: torch.Tensor | None = None
-        self._gathers: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def sources(self, slots: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
-        """The source states ``slots`` side by side on the channel axis."""
-        key = tuple(slots)
-        if key not in self._sources:
-            self._sources[key] = _cat([self.states[self.wave.sources[s]] for s in key], 1)
-        return self._sources[key], list(key)
-
-    def gather(self, on: Sequence[int]) -> torch.Tensor:
-        """ReLU of each listed edge's input, the edges side by side on the channel axis."""
-        key = tuple(self.wave.slot[i] for i in on)
-        if key in self._gathers:
-            return self._gathers[key]
-        if self._relu is None:
-            self._relu = F.relu(self.sources(self.relu_slots)[0])
-        r = self._relu
-        copies, rest = divmod(len(key), len(self.relu_slots))
-        if key == self.relu_slots:
-            g = r
-        elif not rest and key == self.relu_slots * copies:  # e.g. wave 0: (0, 1) x 4 edges
-            g = repeat_channels(r, copies)
-        else:
-            c = self.c
-            index = torch.tensor([self.relu_slots.index(s) * c + j for s in key
-                                  for j in range(c)], device=r.device)
-            g = gather_channels(r, index)
-        self._gathers[key] = g
-        return g
-
-    # -- per-edge op types ------------------------------------------------------------------
-    def _module(self, i: int, name: str) -> nn.Module:
-        return self.cell.edges[self.wave.edges[i]][name]  # type: ignore[index]
-
-    def conv_ops(self, blocks: _Blocks, seps: list[tuple[str, int, list[int]]],
-                 dils: list[tuple[str, int, list[int]]]) -> None:
-        """SepConv and DilConv: depthwise per op, then ONE grouped pointwise conv and ONE BN
-        for all of them; the SepConvs' second half likewise."""
-        if not seps and not dils:
-            return
-        stride = self.wave.stride
-        depthwise, pointwise, bns, readers = [], [], [], []
-        count = 0
-        for name, pos, on in [*seps, *dils]:
-            mods = [self._module(i, name).op for i in on]  # type: ignore[union-attr]
-            dw = mods[0][1]
-            x = self.gather(on)
-            depthwise.append(depthwise_conv(x, _cat([m[1].weight for m in mods]), stride,
-                                            dw.padding[0], dw.dilation[0]))
-            pointwise.extend(m[2].weight for m in mods)
-            bns.extend(m[3] for m in mods)
-            readers.append((name, pos, on, count))
-            count += len(on)
-        y = grouped_pointwise(_cat(depthwise, 1), _cat(pointwise), count)
-        y = batch_norm_blocks(y, bns)
-        sep_blocks = sum(len(on) for _, _, on in seps)
-        # split, not slicing: split's backward is a cat, which keeps channels_last gradients
-        # dense; a slice's backward scatters into an NCHW zero tensor.
-        sizes = [len(on) * self.c for _, _, on in seps]
-        parts = y.split([*sizes, (count - sep_blocks) * self.c], 1) if dils else y.split(sizes, 1)
-        if dils:
-            blocks.add(parts[-1], count - sep_blocks,
-                       [(b - sep_blocks + k, i, pos) for name, pos, on, b in readers[len(seps):]
-                        for k, i in enumerate(on)])
-        if not seps:
-            return
-        depthwise, pointwise, bns = [], [], []
-        for (name, _pos, on), part in zip(seps, parts, strict=False):
-            mods = [self._module(i, name).op for i in on]  # type: ignore[union-attr]
-            dw = mods[0][5]
-            depthwise.append(depthwise_conv(F.relu(part), _cat([m[5].weight for m in mods]), 1,
-                                            dw.padding[0], dw.dilation[0]))
-            pointwise.extend(m[6].weight for m in mods)
-            bns.extend(m[7] for m in mods)
-        z = grouped_pointwise(_cat(depthwise, 1), _cat(pointwise), sep_blocks)
-        z = batch_norm_blocks(z, bns)
-        blocks.add(z, sep_blocks, [(b + k, i, pos) for name, pos, on, b in readers[:len(seps)]
-                                   for k, i in enumerate(on)])
-
-    def factorized_reduce(self, blocks: _Blocks, name: str, pos: int, on: list[int]) -> None:
-        """Skip at stride 2: the two offset 1x1 stride-2 convs of every edge as ONE grouped
-        2x2 stride-2 conv (conv_1 on the (0, 0) tap, conv_2 on the (1, 1) tap)."""
-        mods: list[FactorizedReduce] = [self._module(i, name) for i in on]  # type: ignore[misc]
-        x = self.gather(on)
-        if x.shape[-1] % 2 or x.shape[-2] % 2:
-            x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        w1 = F.pad(torch.stack([m.conv_1.weight for m in mods]), (0, 1, 0, 1))
-        w2 = F.pad(torch.stack([m.conv_2.weight for m in mods]), (1, 0, 1, 0))
-        weight = torch.stack([w1, w2], 1).flatten(0, 2)
-        y = F.conv2d(x, weight, None, 2, 0, 1, len(on))
-        y = batch_norm_blocks(y, [m.bn for m in mods])
-        blocks.add(y, len(on), [(k, i, pos) for k, i in enumerate(on)])
-
-    def relu_conv_bn(self, blocks: _Blocks, name: str, pos: int, on: list[int]) -> None:
-        mods = [self._module(i, name).op for i in on]  # type: ignore[union-attr]
-        conv: nn.Conv2d = mods[0][1]
-        x = self.gather(on)
-        y = F.conv2d(x, _cat([m[1].weight for m in mods]), None, conv.stride, conv.padding,
-                     conv.dilation, len(on))
-        y = batch_norm_blocks(y, [m[2] for m in mods])
-        blocks.add(y, len(on), [(k, i, pos) for k, i in enumerate(on)])
-
-    # -- parameter-free op types: once per source state --------------------------------------
-    def pools(self, blocks: _Blocks, pools: list[tuple[str, int, list[int]]]) -> None:
-        """Every pool on the sources its active edges read, with one shared BN when the BN
-        output is the same for all readers (training, non-affine), else one BN per edge."""
-        if not pools:
-            return
-        wave = self.wave
-        outs, slots_of, groups = [], [], []
-        for name, _pos, on in pools:
-            x, slots = self.sources(sorted({wave.slot[i] for i in on}))
-            pool = self._module(on[0], name)
-            outs.append(pool[0](x))  # type: ignore[index]
-            slots_of.append(slots)
-            groups.append([[self._module(i, name)[1] for i in on if wave.slot[i] == s]
-                           for s in slots] if len(pool) > 1 else None)  # type: ignore[arg-type]
-        shared_ok = all(g is not None for g in groups)
-        if shared_ok:
-            y = shared_batch_norm(_cat(outs, 1), [bn for g in groups for bn in g])
-            if y is not None:
-                base = 0
-                readers = []
-                for (_name, pos, on), slots in zip(pools, slots_of, strict=True):
-                    readers.extend((base + slots.index(wave.slot[i]), i, pos) for i in on)
-                    base += len(slots)
-                blocks.add(y, base, readers)
-                return
-        for (name, pos, on), out, slots, group in zip(pools, outs, slots_of, groups,
-                                                      strict=True):
-            if group is None:  # no BN after the pool
-                blocks.add(out, len(slots), [(slots.index(wave.slot[i]), i, pos) for i in on])
-                continue
-            c = self.c
-            if len(slots) == 1 and len(on) == 1:
-                per_edge = out
-            else:
-                index = torch.tensor([slots.index(wave.slot[i]) * c + j for i in on
-                                      for j in range(c)], device=out.device)
-                per_edge = gather_channels(out, index)
-            y = batch_norm_blocks(per_edge, [self._module(i, name)[1] for i in on])  # type: ignore[index]
-            blocks.add(y, len(on), [(k, i, pos) for k, i in enumerate(on)])
 
 
 class SuperNet(nn.Module):
@@ -604,16 +184,23 @@ class SuperNet(nn.Module):
     ``fused`` (default True) selects the batched execution of the cells (module docstring);
     False runs every op module one by one, as the DARTS code does. Set :attr:`op_counter` to a
     ``collections.Counter`` to count op executions on either path.
+
+    ``channels_last``: the memory format of the cells' activations; None (default) picks
+    channels_last for CPU inputs when the op list has a pooling op, NCHW otherwise (module
+    docstring). ``skip_bn`` builds
+    skip_connect at stride 1 as a non-affine BatchNorm2d, as GOLD-NAS's search network does
+    (:func:`spaces.ops.create_op`).
     """
 
     def __init__(self, layout: ArchLayout, channels: int, in_channels: int, num_classes: int,
                  stem_multiplier: int = 3, affine: bool = False, pool_bn: bool = True,
                  auxiliary: bool = False, fused: bool = True,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool | None = None, skip_bn: bool = False) -> None:
         super().__init__()
         self.layout = layout
         self.fused = fused
         self.channels_last = channels_last
+        self.skip_bn = skip_bn
         self.op_counter: Counter[OpKey] | None = None
         layers = layout.layers
         c_curr = stem_multiplier * channels
@@ -630,7 +217,7 @@ class SuperNet(nn.Module):
                 c *= 2
             group = layout.cell_groups[i]
             self.cells.append(SuperCell(layout, group, c_pp, c_p, c, reduction_prev, affine,
-                                        pool_bn, index=i))
+                                        pool_bn, index=i, skip_bn=skip_bn))
             reduction_prev = layout.group_reduction[group]
             c_pp, c_p = c_p, layout.nodes * c
             if i == self.aux_index:
@@ -640,6 +227,8 @@ class SuperNet(nn.Module):
         self.classifier = nn.Linear(c_p, num_classes)
         # Every module under the cells' edges: a hook on any of them asks for the module path.
         self._edge_modules = [m for cell in self.cells for m in cell.edges.modules()]
+        # Whether the op list has pools: then channels_last pays off on the CPU (docstring).
+        self._pools = any(isinstance(m, Pool) for m in self._edge_modules)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor,
                 active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -649,7 +238,9 @@ class SuperNet(nn.Module):
         mask = active.tolist()
         fused = self.fused and not self._observed()
         s0 = s1 = self.stem(x)
-        if self.channels_last:
+        channels_last = (x.device.type == "cpu" and self._pools if self.channels_last is None
+                         else self.channels_last)
+        if channels_last:
             # After the stem, not before: a 1-channel input is both NCHW and channels_last,
             # and oneDNN then keeps the stem's output NCHW.
             s0 = s1 = s0.contiguous(memory_format=torch.channels_last)
@@ -667,9 +258,6 @@ class SuperNet(nn.Module):
         if torch._C._len_torch_dispatch_stack() > 0 or _global_module_hooks():
             return True
         return any(m._forward_hooks or m._forward_pre_hooks for m in self._edge_modules)
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        return list(self.parameters())
 
 
 def _global_module_hooks() -> bool:

@@ -47,7 +47,7 @@ def test_finite_difference_hvp_matches_autograd_double_backward() -> None:
     method.supernet.double()
     with torch.no_grad():
         method.alpha.data = method.alpha.data.double()
-    method.cfg.hvp_r = 1e-4
+    method.cfg.hvp_r = 1e-6  # the BN skip (GOLD-NAS's) curves the loss sharply: 1e-4 is too coarse
     x, y = _batch(3)
     batch = (x.double(), y)
     params = tuple(method.supernet.parameters())

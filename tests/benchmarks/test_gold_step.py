@@ -9,6 +9,12 @@ is recorded in ``extra_info`` and never asserted (times vary from machine to mac
 8x8 a step is bound by kernel launches, which the batched supernet does not reduce until an
 op type leaves a whole wave; at 32x32 the FLOPs dominate.
 
+At CIFAR size the full supernet's step is also timed against a naive sigmoid-gated network
+(tests/benchmarks/official_darts.py with ``gate="sigmoid"``: every op of every edge computed
+and multiplied by its gate, GOLD-NAS's BN skip and auxiliary head, one-level step), in turn
+with the suite's step in the same run: ``extra_info["naive_ratio"] = naive_s / full_s``.
+Both networks build skip_connect as GOLD-NAS's search network does (a non-affine BN).
+
 Run with ``pytest tests/benchmarks --benchmark-only``.
 """
 
@@ -21,7 +27,9 @@ import spaces
 from methods.base import SearchContext
 from methods.gold import Gold, GoldConfig
 from spaces import NetShape
-from tests.benchmarks.timing import median_step
+from spaces.supernet import SuperNet
+from tests.benchmarks.official_darts import SearchNetwork, gold_step
+from tests.benchmarks.timing import interleaved_medians, machine_info, median_step
 
 WARMUP, ROUNDS = 3, 10
 
@@ -48,7 +56,9 @@ def test_gold_step_cost_falls_with_pruning(benchmark, size: str) -> None:
     in_channels, image = SIZES[size]
     space = spaces.create_space("relaxed", NetShape(8, 5, in_channels, 10, image))
     cfg = GoldConfig(min_flops_fraction=0.30887)  # the mini preset's floor
-    supernet = space.supernet(auxiliary=Gold.uses_auxiliary(cfg))
+    s = space.shape
+    supernet = SuperNet(space.layout, s.channels, s.in_channels, s.num_classes,
+                        auxiliary=Gold.uses_auxiliary(cfg), skip_bn=True)
     ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
     method = Gold(space, supernet, cfg, ctx)
     gen = torch.Generator().manual_seed(0)
@@ -58,12 +68,21 @@ def test_gold_step_cost_falls_with_pruning(benchmark, size: str) -> None:
     def step() -> object:
         return method.step(batch, None)
 
+    extra: dict[str, object] = {}
+    if image >= 32:
+        naive_net = SearchNetwork(s.channels, s.num_classes, s.layers, s.in_channels,
+                                  ops=space.ops, per_cell=True, gate="sigmoid", skip_bn=True,
+                                  auxiliary=True)
+        medians = interleaved_medians({"naive": gold_step(naive_net, batch), "full": step},
+                                      1, ROUNDS)
+        extra = {"naive_s": medians["naive"], "naive_full_s": medians["full"],
+                 "naive_ratio": medians["naive"] / medians["full"]}
     first = median_step(step, WARMUP, ROUNDS)
     full_ops = int(method.active.sum())
     _prune_half(method)
     later = median_step(step, WARMUP, ROUNDS)
     benchmark.extra_info.update({
-        "threads": torch.get_num_threads(),
+        **machine_info(torch.get_num_threads()), **extra,
         "step_full_s": first, "step_pruned_s": later, "ratio": later / first,
         "macs_full": method.initial_macs, "macs_pruned": method.macs,
         "macs_share": method.macs / method.initial_macs,
