@@ -57,3 +57,66 @@ def test_thread_count_follows_a_narrowed_mask() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "1"
+
+
+# --- The processes that train: the CLI, a sweep trial, an evaluation worker ------------------
+
+_SEARCH = {"batch_size": 32, "channels": 4, "layers": 3, "max_train_images": 128,
+           "eval_batch_size": 128, "bn_calib_batches": 2}
+
+
+def _cli(args: list[str], tmp_path, env_extra: dict[str, str], one_cpu: bool = False):
+    """``nasbench ARGS`` in a fresh process whose environment has no wait policy unless
+    ``env_extra`` gives one; ``one_cpu`` narrows its affinity mask to one CPU."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+    env.update(env_extra)
+    first = min(os.sched_getaffinity(0))
+    return subprocess.run(
+        [sys.executable, "-m", "nasbench_suite.cli", *args], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=900,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {first})) if one_cpu else None)
+
+
+def _sets(values: dict) -> list[str]:
+    return [arg for k, v in values.items() for arg in ("--set", f"{k}={v}")]
+
+
+@pytest.mark.parametrize(("env_extra", "policy"), [({}, "PASSIVE"),
+                                                     ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE")])
+def test_a_cli_run_is_passive_unless_told_and_fits_its_cpus(tmp_path, env_extra, policy) -> None:
+    from nasbench_suite.runfolder import find_runs
+
+    narrowed = len(os.sched_getaffinity(0)) >= 2
+    proc = _cli(["run", "--method", "gold", "--space", "relaxed", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "runs"), *_sets(_SEARCH)], tmp_path, env_extra,
+                one_cpu=narrowed)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = find_runs([tmp_path / "runs"])
+    info = run.info()
+    assert info.omp_wait_policy == policy
+    assert info.threads == (1 if narrowed else len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.slow
+def test_sweep_trials_and_evaluation_workers_are_passive_with_their_cpus(tmp_path) -> None:
+    """One tiny `reproduce darts-failure` (its searches are sweep trials, its trainings from
+    scratch Ray tasks), started from a shell without a wait policy, threads left to default:
+    every trial and every training ran with the passive policy and one thread per CPU given."""
+    from nasbench_suite.runfolder import find_runs
+
+    proc = _cli(["reproduce", "darts-failure", "--seeds", "0", "--epochs", "1",
+                 "--eval-epochs", "1", "--cpus-per-trial", "1",
+                 "--eval-cpus", "1", "--max-concurrent", "2", "--quiet",
+                 "--out", str(tmp_path), "--name", "threads", *_sets(_SEARCH),
+                 "--eval-set", "channels=4", "--eval-set", "batch_size=64"], tmp_path, {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = find_runs([tmp_path / "threads"])
+    assert len(runs) == 3
+    for run in runs:
+        info = run.info()
+        assert (info.omp_wait_policy, info.threads) == ("PASSIVE", 1), run.path
+        results = run.evaluations()
+        assert results, f"no training from scratch for {run.path}"
+        for label, result in results.items():
+            assert (result.omp_wait_policy, result.threads) == ("PASSIVE", 1), (run.path, label)
