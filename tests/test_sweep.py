@@ -7,6 +7,7 @@ times as much per step).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -219,16 +220,19 @@ def test_tune_results_carry_the_hyper_parameters(sweep4) -> None:
 
 
 def _worker_pids() -> set[int]:
-    """Ray worker processes that run a Tune function trainable."""
+    """This test's Ray worker processes that run a Tune function trainable: descendants of
+    this process only (the local session's raylet is its child), never another Ray on the
+    machine (a sweep or experiment running beside the tests)."""
+    from tests.ray_cluster import descendants
+
     pids = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                text = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "ImplicitFunc" in text:
-                pids.add(int(proc.name))
+    for pid in descendants(os.getpid()):
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "ImplicitFunc" in text:
+            pids.add(pid)
     return pids
 
 
