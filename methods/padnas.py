@@ -102,7 +102,6 @@ from methods.training import (
     weight_optimizer,
 )
 from spaces import Genotype, Space
-from spaces.latency import latency_table
 from spaces.supernet import SuperNet
 
 COSTS = ("flops", "latency")
@@ -258,6 +257,10 @@ class PadNas(Method):
 
     def begin_epoch(self, epoch: int) -> None:
         if self.cfg.cost == "latency" and self.latency is None:
+            # imported here: torch.utils.benchmark imports torch's C++-extension module,
+            # which logs a CUDA warning that would precede every error line of the CLI
+            from spaces.latency import latency_table
+
             self.latency = latency_table(self.space, self.ctx.device, self.cfg.latency_batch,
                                          self.cfg.latency_repeats, self.cfg.latency_warmup)
             self.pending.append(self._latency_event())
