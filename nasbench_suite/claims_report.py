@@ -320,6 +320,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     """report.md, claims.csv, the data and figures from ``sweep_dir``; the same folder
     always gives the same files."""
     import matplotlib
+    import matplotlib.pyplot as plt
 
     from nasbench_suite.claims_plots import figures
     from nasbench_suite.plots import save_figure
@@ -338,6 +339,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     shown = []
     for stem, title, fig in figures(tables):
         written.extend(save_figure(fig, out, stem, ("png",)))
+        plt.close(fig)  # pyplot keeps every figure open until told otherwise
         shown.append((stem, title))
     finished = sum(RunFolder(sweep_dir / t).status() == FINISHED for t in trials)
     atomic_write(out / "report.md", report_text(cfg, rows, shown, sweep_dir, finished,

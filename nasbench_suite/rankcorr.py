@@ -218,9 +218,13 @@ def write_figure(run: RunFolder, result: RankCorr) -> list[Path]:
     """Tau per stage, and one-shot against stand-alone accuracy per stage (PNG)."""
     from nasbench_suite.plots import save_figure
 
+    import matplotlib.pyplot as plt
+
     fig = figure(result)
     folder, stem = run.rankcorr_figure()
-    return save_figure(fig, folder, stem, ("png",))
+    written = save_figure(fig, folder, stem, ("png",))
+    plt.close(fig)
+    return written
 
 
 def figure(result: RankCorr) -> Any:
