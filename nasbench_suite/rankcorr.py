@@ -216,9 +216,9 @@ def finish(run: RunFolder, settings: RankCorrSettings) -> RankCorr:
 
 def write_figure(run: RunFolder, result: RankCorr) -> list[Path]:
     """Tau per stage, and one-shot against stand-alone accuracy per stage (PNG)."""
-    from nasbench_suite.plots import save_figure
-
     import matplotlib.pyplot as plt
+
+    from nasbench_suite.plots import save_figure
 
     fig = figure(result)
     folder, stem = run.rankcorr_figure()
