@@ -15,11 +15,18 @@ chosen ops; alpha per (edge, op), p = sigmoid(alpha). Within a round:
   loss adds ``mac_weight * (|E[MACs] - target| / unit) ** mac_power``. The public code's unit
   is a million MACs with weight 1e-5 and power 2 (``mac_alpha``, ``mac_beta``): at the suite's
   small networks that penalty is about 1e-9 of the loss, inert. Here the unit is, by
-  default, the full supernet's MACs (``mac_unit: null``) and the weight 10, so the penalty
-  has the same pull at every size (a few percent of the loss while the search is off its
-  budget; ``mac_penalty_share`` per epoch); ``mac_unit: 1e6, mac_weight: 1e-5`` gives the
-  public code's. Adam lr 5e-3, betas (0, 0.999). After each alpha step every op with
-  alpha < ``drop_threshold`` (-2) leaves its subset for good.
+  default, the MACs of the network NSE searches (``mac_unit: null``: the mean MACs of the
+  ``pilot_samples`` architectures drawn at the start, the same draw that sets the target),
+  so the penalty reads "relative deviation from the budget" and pulls equally at every
+  network size and on both spaces. (The full supernet's MACs, every op on every edge, were
+  the unit before: in DARTS's space a derived cell is a few percent of them, the penalty was
+  0.1-0.6% of the loss at the mini size, and its share differed between the spaces.) With
+  the weight ``mac_weight`` 1 and the search starting 25% above the target, the penalty is
+  0.06, a few percent of a cross-entropy of 2.3, as the public code's 1e-5 x (400 - 333)^2
+  is of an ImageNet loss; ``mac_penalty_share`` per epoch records it (a test holds it above
+  1% in the first epoch at the mini size on both spaces). ``mac_unit: 1e6, mac_weight:
+  1e-5`` gives the public code's. Adam lr 5e-3, betas (0, 0.999). After each alpha step
+  every op with alpha < ``drop_threshold`` (-2) leaves its subset for good.
 * end of a round: architectures are drawn from p within a cost window around the target,
   together with the previous round's front, and scored with inherited, BN-recalibrated
   weights on the method's own held-out split (``SearchContext.choose``); their Pareto front
@@ -105,9 +112,9 @@ class NseConfig(MethodConfig, AlphaAdam, WeightSGD):
     a_init: float = 0.0
     drop_threshold: float = -2.0
     preserve_front: bool = True
-    mac_weight: float = 10.0
+    mac_weight: float = 1.0
     mac_power: float = 2.0
-    #: the penalty's unit of MACs; None: the full supernet's MACs (module docstring)
+    #: the penalty's unit of MACs; None: the searched network's (the pilot samples' mean)
     mac_unit: float | None = None
     #: the budget in multiply-adds; None: mac_target_fraction x the pilot samples' mean
     mac_target: float | None = None
@@ -182,9 +189,11 @@ class Nse(Method):
         self.expected_macs = math.nan
         self._bits: dict[int, torch.Tensor] = {}
         self._make_optimisers()
-        self.unit = cfg.mac_unit or space.cost.mask_cost(space.layout.full_mask()).macs
+        pilot = self._pilot_target()
+        # the penalty's unit: the MACs of the network NSE searches (its sampled paths' mean)
+        self.unit = cfg.mac_unit or pilot
         self.target = (cfg.mac_target if cfg.mac_target is not None
-                       else cfg.mac_target_fraction * self._pilot_target())
+                       else cfg.mac_target_fraction * pilot)
         self.penalty_shares: list[float] = []
 
     @staticmethod

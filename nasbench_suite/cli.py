@@ -22,7 +22,7 @@ from nasbench_suite.threads import configure_openmp
 #: Modules that add more subcommands: each has ``register(subparsers, parents)`` and imports
 #: its heavy dependencies (Ray, matplotlib) inside the command functions only.
 COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli_results", "nasbench_suite.cli_evaluate",
-                                     "nasbench_suite.cli_reproduce")
+                                     "nasbench_suite.cli_reproduce", "nasbench_suite.cli_rankcorr")
 
 #: ``--resume`` accepts only overrides that cannot change a run's result
 RESUME_SAFE = frozenset({"threads", "device", "out", "data_dir"})
@@ -241,7 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--space", help="search space: restricted (default) or relaxed")
     run.add_argument("--config", help="YAML file of config fields (e.g. a run's config.yaml)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
-    run.add_argument("--epochs", type=int, help="search epochs (GOLD-NAS: a cap)")
+    run.add_argument("--epochs", type=int,
+                     help="search epochs (GOLD-NAS: a cap; PAD-NAS: split over its M stages "
+                          "(hp.stages, default 4) as evenly as possible, earlier stages "
+                          "taking the remainder, e.g. 10 = 3+3+2+2, each ending with its "
+                          "search; hp.stage_epochs lists them instead and must sum to it; at "
+                          "least M)")
     run.add_argument("--batch-size", dest="batch_size", type=int, help="batch size")
     run.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
     run.add_argument("--out", help="folder for run folders (default results/runs)")

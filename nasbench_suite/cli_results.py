@@ -134,11 +134,11 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
     ``out`` is ever touched (the build keeps a manifest of what it wrote)."""
     import matplotlib
 
+    from nasbench_suite.cli_reproduce import write_any_report
     from nasbench_suite.files import atomic_write, read_json, write_json
     from nasbench_suite.index import load_index
     from nasbench_suite.plots import make_plots, save_figure
     from nasbench_suite.reproduce import MANIFEST
-    from nasbench_suite.reproduce_report import write_report
     from nasbench_suite.runfolder import find_runs
     from nasbench_suite.tables import DEFAULT_METRICS, make_table
 
@@ -164,7 +164,7 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
     write_json(out / FIGURES_BUILD, {"matplotlib": matplotlib.__version__})
     written.append(out / FIGURES_BUILD)
     for experiment in sorted(reference.glob(f"*/{MANIFEST}")):
-        written.extend(write_report(experiment.parent, out / experiment.parent.name))
+        written.extend(write_any_report(experiment.parent, out / experiment.parent.name))
     for path in before:
         if path not in written and path.is_file():
             path.unlink()

@@ -114,8 +114,9 @@ def evaluations_of(run: RunFolder, settings: Settings) -> list[tuple[str, Any]]:
 
 
 def train_one(run_dir: str, label: str, genotype_json: str, overrides: dict[str, Any],
-              threads: int) -> str:
-    """One training from scratch into the run's evaluation folder ``label`` (a Ray task)."""
+              threads: int, out_dir: str | None = None) -> str:
+    """One training from scratch into ``out_dir`` (default: the run's evaluation folder
+    ``label``), a Ray task."""
     import torch
 
     from nasbench_suite.train import resolve_eval_config, train_from_scratch
@@ -128,18 +129,36 @@ def train_one(run_dir: str, label: str, genotype_json: str, overrides: dict[str,
     ops = tuple(config["ops"]) if config.get("ops") else None
     out = train_from_scratch(cfg, label, Genotype.from_json(genotype_json), ops,
                              progress=False, log=lambda line: None,
-                             run_dir=run.evaluation_dir(label))
+                             run_dir=Path(out_dir) if out_dir else run.evaluation_dir(label))
     return str(out)
+
+
+#: what an experiment trains for a finished search: (label, genotype, folder) triples
+Plan = Callable[[RunFolder], list[tuple[str, Any, Path]]]
+
+
+def default_plan(settings: Settings) -> Plan:
+    """darts-failure's plan: :func:`evaluations_of` into the runs' evaluation folders."""
+
+    def plan(run: RunFolder) -> list[tuple[str, Any, Path]]:
+        return [(label, g, run.evaluation_dir(label))
+                for label, g in evaluations_of(run, settings)]
+
+    return plan
 
 
 class Launcher:
     """Submits the trainings of finished searches as Ray tasks and collects them."""
 
     def __init__(self, settings: Settings, overrides_of: Callable[[RunFolder], dict[str, Any]],
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], plan: Plan | None = None) -> None:
+        """``plan`` says what to train for a finished search (default: darts-failure's
+        architectures, :func:`default_plan`); other experiments pass their own (NSE's rounds,
+        the rank-correlation architectures of a PAD-NAS run)."""
         import ray
 
         self.settings = settings
+        self.plan = plan or default_plan(settings)
         self.overrides_of = overrides_of
         self.log = log
         self.task = ray.remote(num_cpus=settings.eval_cpus,
@@ -153,14 +172,14 @@ class Launcher:
         run = RunFolder(run_dir)
         if run.status() != FINISHED:
             return
-        for label, genotype in evaluations_of(run, self.settings):
+        for label, genotype, folder in self.plan(run):
             key = f"{run.name}/{label}"
-            if key in self.submitted or EvalFolder(run.evaluation_dir(label)).done():
+            if key in self.submitted or EvalFolder(folder).done():
                 continue
             self.submitted.add(key)
             ref = self.task.remote(str(run.path), label, genotype.to_json(),
                                    self.overrides_of(run),
-                                   max(1, int(self.settings.eval_cpus)))
+                                   max(1, int(self.settings.eval_cpus)), str(folder))
             self.pending[ref] = key
             self.log(f"evaluation {key}: submitted")
 

@@ -18,6 +18,9 @@ below, never by file name. A run folder::
                        checkpoint.prev.pt, the one before, in case the newest is unreadable)
       checkpoints/     checkpoints a method keeps for good (PAD-NAS: stage-N.pt, the state
                        after each stage: `nasbench rankcorr` reads them)
+      rankcorr.json    RankCorr: `nasbench rankcorr`'s one-shot and stand-alone accuracies
+                       of fixed architectures and Kendall's tau per stage (PAD-NAS);
+                       rankcorr.png its figure; rankcorr/arch-N/ the trainings from scratch
       tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
       trial.json       Trial: a sweep trial's identity (sweeps only)
       failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
@@ -77,6 +80,8 @@ _KEPT = "checkpoints"
 _TRIAL = "trial.json"
 _FAILURE = "failure.json"
 _TENSORBOARD = "tb"
+_RANKCORR = "rankcorr.json"
+_RANKCORR_DIR = "rankcorr"
 
 #: the folder beside an experiment's runs that holds their trainings from scratch
 EVALS = "evals"
@@ -201,6 +206,31 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RankCorr:
+    """rankcorr.json: does one-shot accuracy rank architectures as training them does?
+
+    ``genotypes`` are sampled once (seeded) from the unpruned search space within the cost
+    window; ``oneshot[stage]`` their accuracies under that stage's supernet (inherited
+    weights, batch norm recalibrated, on ``split``), ``standalone`` their test accuracies
+    after one short training from scratch (the same schedule for all), ``tau[stage]``
+    scipy.stats.kendalltau of the two (None when undefined: constant accuracies).
+    """
+
+    archs: int
+    seed: int
+    eval_epochs: int
+    split: str
+    stages: list[str]
+    genotypes: list[dict[str, Any]]
+    macs: list[float]
+    oneshot: dict[str, list[float]]
+    standalone: list[float]
+    tau: dict[str, float | None]
+    p_value: dict[str, float | None] = field(default_factory=dict)
+    cost_window: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -456,6 +486,27 @@ class RunFolder:
         return {p.name: EvalFolder(p).result() for p in sorted(root.iterdir())
                 if EvalFolder(p).done()}
 
+    # -- rank correlation (PAD-NAS) ----------------------------------------------------------
+    def rankcorr_eval_dir(self, index: int) -> Path:
+        """Where `nasbench rankcorr` trains its architecture ``index`` from scratch."""
+        return self.path / _RANKCORR_DIR / f"arch-{index}"
+
+    def rankcorr_figure(self) -> tuple[Path, str]:
+        """(folder, file stem) of the rank-correlation figure."""
+        return self.path, Path(_RANKCORR).stem
+
+    def has_rankcorr(self) -> bool:
+        return (self.path / _RANKCORR).exists()
+
+    def rankcorr(self) -> RankCorr:
+        path = self.path / _RANKCORR
+        if not path.exists():
+            raise UsageError(f"{self.path} has no rank correlation yet (nasbench rankcorr)")
+        return record(RankCorr, read_json(path), str(path))
+
+    def write_rankcorr(self, result: RankCorr) -> None:
+        write_json(self.path / _RANKCORR, asdict(result))
+
     # -- sweeps -----------------------------------------------------------------------------
     def trial(self) -> TrialRecord | None:
         path = self.path / _TRIAL
@@ -599,6 +650,6 @@ def inside(path: Path, root: Path) -> bool:
 
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
-           "DerivedCost", "Failure", "Inherited", "RunFolder", "RunInfo", "Summary",
+           "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
            "TrialRecord", "atomic_write", "check_output", "find_runs", "inside", "read_json",
            "read_jsonl", "write_json", "write_jsonl"]

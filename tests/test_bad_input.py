@@ -204,6 +204,36 @@ def cases(root: Path) -> dict[str, Case]:
                                             "--out", out], "runs backwards"),
         "reproduce: out is a file": Case(["reproduce", "darts-failure", "--out",
                                           f"{r}/a-file"], "is a file"),
+        "reproduce: a claims flag": Case(["reproduce", "darts-failure", "--rankcorr-archs",
+                                          "5", "--out", out], "applies to `reproduce claims`"),
+        # reproduce claims
+        "claims: name ..": Case(["reproduce", "claims", "--name", "..", "--out", out],
+                                "one folder name"),
+        "claims: bad eval field": Case(["reproduce", "claims", "--eval-set", "bogus=1",
+                                        "--out", out], "bogus"),
+        "claims: bad search field": Case(["reproduce", "claims", "--set", "batch_size=0",
+                                          "--out", out], "batch_size"),
+        "claims: one rankcorr architecture": Case(["reproduce", "claims", "--rankcorr-archs",
+                                                   "1", "--out", out], "--rankcorr-archs"),
+        "claims: confidence 1": Case(["reproduce", "claims", "--confidence", "1", "--out",
+                                      out], "--confidence"),
+        "claims: zero padnas epochs": Case(["reproduce", "claims", "--padnas-epochs", "0",
+                                            "--out", out], "padnas epochs"),
+        "claims: darts-failure is not one": Case(["reproduce", "claims", "--darts-failure",
+                                                  f"{r}/resumable", "--out", out],
+                                                 "not a reproduce darts-failure folder"),
+        "claims: a darts-failure flag": Case(["reproduce", "claims", "--series-seeds", "0",
+                                              "--out", out], "applies to `reproduce "
+                                                             "darts-failure`"),
+        "claims: out is a file": Case(["reproduce", "claims", "--out", f"{r}/a-file"],
+                                      "is a file"),
+        "claims: report of no experiment": Case(["reproduce", "claims", "--report-only",
+                                                 "--dir", f"{r}/resumable"], "reproduce.json"),
+        # rankcorr
+        "rankcorr: not a PAD-NAS run": Case(["rankcorr", f"{r}/resumable"], "PAD-NAS"),
+        "rankcorr: missing folder": Case(["rankcorr", f"{r}/nowhere"], "not a folder"),
+        "rankcorr: one architecture": Case(["rankcorr", f"{r}/resumable", "--archs", "1"],
+                                           "--archs"),
     }
 
 

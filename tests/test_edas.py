@@ -201,3 +201,63 @@ def test_bad_options_are_refused(hp: dict[str, Any]) -> None:
 
     with pytest.raises(UsageError):
         build_dataclass(EdasConfig, hp, "edas hyper-parameter")
+
+
+# -- EDAS learns (the issue's must-show) -------------------------------------------------------
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A few EDAS epochs on digits with the mini preset's alpha budget (DARTS's)."""
+    from nasbench_suite.config import resolve_config
+    from nasbench_suite.runfolder import RunFolder
+    from nasbench_suite.search import run_search
+    from tests.conftest import TINY
+
+    cfg = resolve_config({**TINY, "method": "edas", "space": "restricted", "epochs": 3,
+                          "out": str(tmp_path_factory.mktemp("edas"))})
+    assert cfg.hp["alpha_budget_steps"] == 19550  # the mini preset's: DARTS's budget
+    return RunFolder(run_search(cfg, progress=False, log=lambda _: None))
+
+
+def test_every_edges_alphas_move_more_than_their_initial_spread(learned: Any) -> None:
+    moves = [e for e in learned.events() if e["kind"] == "edge_moves"]
+    visits = [e for e in learned.events() if e["kind"] == "edge_visits"]
+    assert len(moves) == 3 and all(v["unvisited"] == 0 for v in visits)  # every edge, every epoch
+    last = moves[-1]
+    smallest = min(min(row) for row in last["max_move"].values())
+    assert smallest > last["init_spread"] > 0, (smallest, last["init_spread"])
+
+
+def test_the_derived_genotype_left_the_initial_argmax_in_every_cell_type(learned: Any) -> None:
+    initial = learned.arch()[0]  # epoch -1: the genotype of the initial alphas
+    assert initial.epoch == -1
+    final = learned.genotype().to_dict()
+    for group, cell in final["groups"].items():
+        before = {tuple(e) for e in initial.genotype["groups"][group]["edges"]}
+        after = {tuple(e) for e in cell["edges"]}
+        assert after != before, f"{group}: the derived cell is the initial argmax's"
+
+
+def test_the_gap_is_measured_on_the_searching_supernet() -> None:
+    """With clamp=derived the fully clamped supernet *is* the derived network (gap 0 by
+    construction); the reported supernet relaxes the next step's edges, so it differs."""
+    method = make("restricted", clamp="derived", edges_per_step=None)
+    weights, active = method.mixing()
+    clamped, clamped_active = method.clamped()
+    assert torch.equal(clamped_active, method.space.mask_of(method.genotype()))
+    relaxed = method.peek_edges()
+    assert relaxed and not torch.equal(weights, clamped)
+    for g, e in relaxed:  # a relaxed edge mixes every op with a softmax weight
+        assert active[g, e].all() and 0 < float(weights[g, e].max()) < 1
+
+
+def test_a_run_reports_a_nonzero_gap_where_derived_clamping_has_none(tiny_config) -> None:
+    from nasbench_suite.runfolder import RunFolder
+    from nasbench_suite.search import run_search
+
+    run = RunFolder(run_search(tiny_config(method="edas", space="restricted", epochs=2,
+                                           hp={"clamp": "derived"}),
+                               progress=False, log=lambda _: None))
+    inh = run.summary().inherited
+    assert inh.supernet_acc is not None and inh.derived_acc is not None
+    assert inh.gap == pytest.approx(inh.supernet_acc - inh.derived_acc)
+    assert inh.gap != 0.0

@@ -247,3 +247,41 @@ def test_resume_across_a_round_continues_identically() -> None:
     for (k, v), w in zip(a.supernet.state_dict().items(), b.supernet.state_dict().values(),
                          strict=True):
         assert torch.equal(v, w), k
+
+
+# -- the penalty is active at the mini size; the default run evolves (the must-show) ---
+#: the mini preset's network on digits: 5 cells of 8 channels, 8x8 grey images
+MINI_SHAPE = NetShape(channels=8, layers=5, in_channels=1, num_classes=10, image_size=8)
+#: the stated floor: the penalty is at least this share of the alpha loss while the search
+#: starts off its budget (methods/nse.py; measured 2.7% restricted, 1.9% relaxed over the
+#: first mini epoch on digits)
+PENALTY_FLOOR = 0.01
+
+
+@pytest.mark.parametrize("space_name", ["restricted", "relaxed"])
+def test_the_penalty_share_is_above_the_floor_at_the_mini_size(space_name: str) -> None:
+    torch.manual_seed(0)
+    space = create_space(space_name, MINI_SHAPE, POOL if space_name == "relaxed" else None)
+    ctx = SearchContext(device=torch.device("cpu"), epochs=10, steps_per_epoch=10, seed=0,
+                        report_accuracy=fake_score, choice_accuracy=fake_score)
+    method = Nse(space, space.supernet(), NseConfig(), ctx)  # the defaults
+    assert method.unit == pytest.approx(method.target / NseConfig().mac_target_fraction)
+    method.begin_epoch(0)
+    for batch in batches(6, seed=11):
+        method.alpha_step(batch)
+    share = method.epoch_metrics()["mac_penalty_share"]
+    assert share > PENALTY_FLOOR, share
+
+
+def test_a_default_run_has_at_least_three_rounds_that_evolve_the_space(tiny_config) -> None:
+    from nasbench_suite.runfolder import RunFolder
+    from nasbench_suite.search import run_search
+
+    assert NseConfig().rounds >= 3
+    cfg = tiny_config(method="nse", space="restricted", epochs=3, samples=4)
+    run = RunFolder(run_search(cfg, progress=False, log=lambda _: None))
+    rounds = [e for e in run.events() if e["kind"] == "round"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    # the pool (7 ops) is larger than K (3): both refills bring never-tried ops in
+    assert all(r["added"] > 0 for r in rounds[:-1])
+    assert len(rounds[-1]["budget_acc_by_round"]) == 3

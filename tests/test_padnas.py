@@ -331,3 +331,58 @@ def test_whole_run_on_digits(tiny_config) -> None:
     assert summary.series and all("val_acc" in p and "acc" in p for p in summary.series)
     kinds = [event["kind"] for event in run.events()]
     assert kinds == ["schedule", "op_visits", "search", "prune", "op_visits", "search"]
+
+
+# -- pruning on evidence, kept checkpoints (the must-show) ----------------------------
+def test_fewer_architectures_than_the_evidence_minimum_prune_nothing() -> None:
+    G, E, O = 2, 3, 4
+    active = torch.ones(G, E, O, dtype=torch.bool)
+    masks = torch.zeros(30, G, E, O, dtype=torch.bool)
+    masks[..., 0] = True  # every counted architecture uses op 0: ops 1-3 have frequency 0
+    freq, counts = op_frequencies(masks), masks.any(-1).sum(0)
+    assert int(counts.min()) == 30
+    kept = prune_by_frequency(active, freq, 0.01, counts, min_evidence=100)
+    assert torch.equal(kept, active)  # 30 < 100 architectures: no evidence, nothing goes
+    pruned = prune_by_frequency(active, freq, 0.01, counts, min_evidence=30)
+    assert torch.equal(pruned, masks[0])  # with enough evidence the same votes prune
+
+
+def test_the_default_evidence_makes_the_threshold_one_architecture() -> None:
+    cfg = PadNasConfig()
+    assert cfg.min_evidence * cfg.prune_threshold >= 1
+    from nasbench_suite.config import load_preset
+
+    mini = load_preset("mini")["methods"]["padnas"]["hp"]
+    assert mini["min_evidence"] * mini["prune_threshold"] >= 1
+
+
+def test_a_stage_at_chance_accuracy_prunes_nothing() -> None:
+    chance = make("restricted", epochs=2, scorer=lambda genotype: 0.1, chance_margin=0.05)
+    before = chance.active.clone()
+    events = []
+    for epoch in range(2):
+        chance.begin_epoch(epoch)
+        events += chance.end_epoch(epoch)
+    kinds = [e["kind"] for e in events]
+    assert "prune" not in kinds and kinds.count("prune_skipped") == 1
+    assert torch.equal(chance.active, before)
+    # the same searches with a scorer above chance do prune
+    above = make("restricted", epochs=2, chance_margin=0.05)
+    for epoch in range(2):
+        above.begin_epoch(epoch)
+        above.end_epoch(epoch)
+    assert int(above.active.sum()) < int(before.sum())
+
+
+def test_one_checkpoint_is_kept_per_stage(tiny_config) -> None:
+    cfg = tiny_config(method="padnas", space="restricted", population=4, generations=1,
+                      max_train_images=64, bn_calib_batches=1, epochs=3, stages=3)
+    run = RunFolder(run_search(cfg, progress=False, log=lambda _: None))
+    kept = run.kept_checkpoints()
+    assert sorted(kept) == ["stage-1", "stage-2", "stage-3"]
+    # each is the state after its stage's last epoch (stages of one epoch here)
+    assert [run.load_kept(f"stage-{s}")["epoch"] for s in (1, 2, 3)] == [1, 2, 3]
+    prune = [e for e in run.events() if e["kind"] in ("prune", "prune_skipped")]
+    assert len(prune) == 2  # stages 1 and 2 end with a pruning decision, logged
+    with pytest.raises(UsageError, match="stage-9"):
+        run.load_kept("stage-9")
