@@ -295,7 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    configure_openmp()  # before torch loads: OpenMP threads sleep, never spin, when waiting
+    try:  # before torch loads: OpenMP threads must not spin against other work
+        configure_openmp()
+    except ValueError as exc:  # a bad NASBENCH_WAIT_POLICY
+        sys.stderr.write(f"nasbench: error: {exc}\n")
+        raise SystemExit(2) from None
     raise SystemExit(main())
 
 

@@ -31,11 +31,34 @@ the same plus two CPU-bound processes       10.7 s           52.5 s            0
 ==========================================  ===============  ================  =========
 
 On a loaded machine the default policy is 5x slower on the median and unpredictable (one run
-in ten as fast as PASSIVE, others 10x slower); PASSIVE costs nothing measurable there. The
-idle-machine cost is in :data:`IDLE_COST`.
+in ten as fast as PASSIVE, others 10x slower). On an idle machine PASSIVE is not free: the
+same step, each policy in its own process, in turn, 2 threads, median of a process's 5-6
+steps, median over 3-7 processes (``python tests/benchmarks/wait_policy.py``):
 
+==========================================  ========  ===============  ===================
+machine                                     PASSIVE   default          ``GOMP_SPINCOUNT``
+                                                      (300,000 spins)  10,000 / 30,000
+==========================================  ========  ===============  ===================
+idle                                        1.55 s    1.19 s           1.26 s / 1.07 s
+two CPU-bound single-thread processes       1.93 s    5.05 s (max 42)  3.60 s / 8.60 s
+==========================================  ========  ===============  ===================
+
+So PASSIVE costs about 30% of a step (8% of a whole one-epoch search process) on an idle
+machine, more than the 5% the suite allows, and no shorter spin keeps its gain under load.
+The policy is therefore chosen by what the machine is doing (:func:`configure_openmp`,
+``NASBENCH_WAIT_POLICY``):
+
+- ``auto`` (default): PASSIVE when other work is running as the process starts
+  (:func:`machine_busy`), libgomp's default when the machine is idle. A process that starts
+  on an idle machine keeps the default if work starts beside it later: set ``passive`` for
+  long runs on a machine you share.
+- ``passive`` / ``default``: always that policy.
+- Ray workers (sweep trials, trainings from scratch) are always PASSIVE: a sweep shares its
+  machine by construction.
+
+A value the user set (``OMP_WAIT_POLICY``, or libgomp's ``GOMP_SPINCOUNT``) always wins.
 The wait policy is read once, when libgomp loads (with torch), so
-:func:`configure_openmp` must run before ``import torch``; a value the user set is kept.
+:func:`configure_openmp` must run before ``import torch``.
 :func:`default_threads` gives a thread count that fits the CPUs this process may run on
 (its affinity mask, and in a Ray worker the CPUs Ray assigned), never more.
 """
@@ -44,29 +67,72 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from collections.abc import MutableMapping
 
 #: What :func:`configure_openmp` sets when the user has not set it.
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 
-#: PASSIVE against the default policy on an idle machine, whole process (module docstring).
-#: To measure: the same fixed-step search run in turn with and without the variable, under
-#: ``/usr/bin/time -v``, nothing else running; the policy only changes how idle threads wait.
-IDLE_COST = "not measured yet: the machine was never idle while this module was written"
+#: The environment variable that chooses how the wait policy is set (module docstring).
+POLICY_VARIABLE = "NASBENCH_WAIT_POLICY"
+POLICY_MODES = ("auto", "passive", "default")
 
 
-def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Make OpenMP threads sleep, not spin, when they wait: ``OMP_WAIT_POLICY=PASSIVE``.
+def other_runnable(samples: int = 5, interval: float = 0.01) -> int | None:
+    """How many tasks besides this one are running or ready to run, right now: the median of
+    a few reads of the kernel's count (``/proc/loadavg``'s fourth field, which counts the
+    reader itself). None where the kernel does not publish it (not Linux).
+
+    Why not the load average: it remembers the last minutes, so a search started right after
+    another (a shell loop, a benchmark) would see its predecessor as "other work".
+    """
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, IndexError, ValueError):
+            return None
+        if i + 1 < samples:
+            time.sleep(interval)
+    return max(0, sorted(counts)[len(counts) // 2] - 1)
+
+
+def machine_busy() -> bool:
+    """Is other work competing for the CPUs as this process starts? At least one other
+    runnable task (Linux), or a one-minute load average of 0.5 or more elsewhere; a machine
+    that cannot tell counts as busy (the safe choice: PASSIVE only costs speed)."""
+    others = other_runnable()
+    if others is not None:
+        return others >= 1
+    try:
+        return os.getloadavg()[0] >= 0.5
+    except (AttributeError, OSError):
+        return True
+
+
+def configure_openmp(environ: MutableMapping[str, str] | None = None,
+                     busy: bool | None = None) -> dict[str, str]:
+    """Make OpenMP threads sleep, not spin, when they wait (``OMP_WAIT_POLICY=PASSIVE``) if
+    the machine is shared; leave libgomp's default on an idle one.
 
     Call it before torch is imported (libgomp reads the variable once, when it loads).
     A wait policy the user set (``OMP_WAIT_POLICY``, or libgomp's own ``GOMP_SPINCOUNT``) is
-    left alone. Returns the variables it set (empty if none). If torch is already imported
-    the variable is still set (child processes inherit it) and a warning says that this
-    process keeps the policy it loaded with.
+    left alone. ``NASBENCH_WAIT_POLICY`` (in ``environ``) chooses: ``auto`` (default) asks
+    ``busy``, or :func:`machine_busy` when ``busy`` is None; ``passive`` and ``default`` do
+    not ask. Returns the variables it set (empty if none). If torch is already imported the
+    variable is still set (child processes inherit it) and a warning says that this process
+    keeps the policy it loaded with. A bad ``NASBENCH_WAIT_POLICY`` raises ValueError.
     """
     env = os.environ if environ is None else environ
-    if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
+    mode = env.get(POLICY_VARIABLE, "auto").strip().lower() or "auto"
+    if mode not in POLICY_MODES:
+        raise ValueError(f"{POLICY_VARIABLE}={env[POLICY_VARIABLE]!r}: expected one of "
+                         f"{', '.join(POLICY_MODES)}")
+    if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env or mode == "default":
+        return {}
+    if mode == "auto" and not (machine_busy() if busy is None else busy):
         return {}
     env.update(PASSIVE)
     if environ is None and "torch" in sys.modules:
@@ -115,10 +181,12 @@ def default_threads(allowed_cpus: float | None = None) -> int:
 
 
 def worker_environment(cpus: float) -> dict[str, str]:
-    """The environment of a Ray worker running a trial or a training from scratch: the wait
-    policy this process has (the passive one unless the user set another) and at most
-    ``cpus`` OpenMP threads."""
-    env = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
-    configure_openmp(env)  # the passive policy, unless one was set (and is passed on)
+    """The environment of a Ray worker running a trial or a training from scratch: the
+    passive wait policy unless the user set one (or ``NASBENCH_WAIT_POLICY=default``), and at
+    most ``cpus`` OpenMP threads."""
+    env = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", POLICY_VARIABLE)
+           if k in os.environ}
+    configure_openmp(env, busy=True)  # trials share the machine: passive unless told
+    env.pop(POLICY_VARIABLE, None)
     env["OMP_NUM_THREADS"] = str(default_threads(cpus))
     return env
