@@ -16,6 +16,7 @@ without Date and with a fixed hash salt), so the same inputs give the same bytes
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -227,25 +228,28 @@ def plot_search_cost(df: pd.DataFrame) -> Figure:
     scale, unit = _time_unit(float(data["search_time_s"].max()))
     data = data.assign(time=data["search_time_s"] * scale)
     datasets = sorted(data["dataset"].unique())
+    # horizontal bars, one panel per row: variant labels are long ("darts (max_train_
+    # images=5000)") and must be read whole, not rotated under the axis and clipped
+    wrapped = {label: textwrap.fill(label, 34) for label in data["label"].unique()}
+    heights = [0.9 + sum(0.18 + 0.17 * wrapped[label].count("\n") + 0.17 for label in
+                         data.loc[data["dataset"] == d, "label"].unique()) for d in datasets]
     with _style():
-        fig, axes = _panels(len(datasets), 2.4)
+        fig = Figure(figsize=(COLUMN_WIDTH * 2, sum(heights)), layout="constrained")
+        axes = list(fig.subplots(len(datasets), 1, squeeze=False, height_ratios=heights).flat)
         for ax, dataset in zip(axes, datasets, strict=True):
             panel = data[data["dataset"] == dataset]
             labels = sorted(panel["label"].unique())
             one_space = panel["space"].nunique() == 1
-            sns.barplot(data=panel, x="label", y="time", hue="label" if one_space else "space",
+            sns.barplot(data=panel, y="label", x="time", hue="label" if one_space else "space",
                         order=labels, hue_order=labels if one_space else sorted(
-                            panel["space"].unique()), errorbar="sd",
+                            panel["space"].unique()), errorbar="sd", orient="h",
                         palette=palette(df["label"]) if one_space else "Greys",
                         legend=not one_space, edgecolor="black", linewidth=0.6, capsize=0.15,
                         err_kws={"linewidth": 0.8}, ax=ax)
+            ax.set_yticks(range(len(labels)), [wrapped[label] for label in labels])
             ax.set_title(f"dataset: {dataset}")
-            ax.set_xlabel("Method")
-            ax.set_ylabel(f"Search time ({unit})")
-            if max(len(s) for s in labels) > 8:
-                for tick in ax.get_xticklabels():
-                    tick.set_rotation(25)
-                    tick.set_horizontalalignment("right")
+            ax.set_ylabel("Method")
+            ax.set_xlabel(f"Search time ({unit})")
             _legend(ax, title="space", loc="best")
     return fig
 
