@@ -91,9 +91,12 @@ def _epoch_axis(ax: Axes, epochs: Iterable[int]) -> None:
 
 
 def _legend(ax: Axes, **kwargs: Any) -> None:
+    """The axes' legend without a frame, long labels (variants name their hyper-parameters)
+    wrapped so that they never run over the panels."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, frameon=False, **kwargs)
+        ax.legend(handles, [textwrap.fill(label, 40) for label in labels], frameon=False,
+                  **kwargs)
 
 
 #: y-axis labels of the accuracies a figure can show
@@ -135,8 +138,12 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
     spaces = sorted(finished["space"].unique())
     scale = 1e-6
     with _style():
+        lines = max(sum(textwrap.fill(label, 40).count("\n") + 1 for label in
+                        finished.loc[finished["dataset"] == d, "label"].unique()) * len(spaces)
+                    for d in datasets)
         fig = Figure(figsize=(COLUMN_WIDTH * min(len(datasets), 2),
-                              2.6 * math.ceil(len(datasets) / 2)), layout="constrained")
+                              (2.6 + 0.5 + 0.16 * lines) * math.ceil(len(datasets) / 2)),
+                     layout="constrained")
         axes = fig.subplots(math.ceil(len(datasets) / 2), min(len(datasets), 2), squeeze=False)
         drawn = 0
         for ax, dataset in zip(axes.flat, datasets, strict=False):
@@ -163,7 +170,9 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
             values = points[x] * scale
             if values.min() > 0 and values.max() / values.min() > 20:
                 _readable_log_axis(ax, values)
-            _legend(ax, title="Pareto front per method", loc="best")
+            # below the panel: a legend inside would hide the points it names
+            _legend(ax, title="Pareto front per method", loc="upper center",
+                    bbox_to_anchor=(0.5, -0.22), fontsize="small")
         for ax in list(axes.flat)[len(datasets):]:
             ax.set_visible(False)
         if not drawn:

@@ -54,8 +54,8 @@ def test_parameter_free_share_and_search_cost(results: Path, tmp_path: Path) -> 
     assert share.axes[0].get_legend() is not None
     _saved(share, tmp_path, "param-free")
     cost = plot_search_cost(load_index([results]))
-    assert _labels(cost) == [("Method", "Search time (s)")]
-    assert [t.get_text() for t in cost.axes[0].get_xticklabels()] == ["darts", "gold"]
+    assert _labels(cost) == [("Search time (s)", "Method")]  # horizontal bars
+    assert [t.get_text() for t in cost.axes[0].get_yticklabels()] == ["darts", "gold"]
     _saved(cost, tmp_path, "search-cost")
 
 
