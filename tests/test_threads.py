@@ -157,6 +157,24 @@ def test_a_cli_run_has_the_policy_it_was_told_and_fits_its_cpus(tmp_path, env_ex
     assert info.threads == (1 if narrowed else len(os.sched_getaffinity(0)))
 
 
+def test_a_cli_run_started_beside_other_work_is_passive(tmp_path) -> None:
+    """The default (auto) policy in a real CLI process: a CPU-bound process is running as
+    the search starts, so the run is PASSIVE and says so in run.json."""
+    from nasbench_suite.runfolder import find_runs
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        proc = _cli(["run", "--method", "darts", "--space", "restricted", "--epochs", "1",
+                     "--quiet", "--out", str(tmp_path / "runs"), *_sets(_SEARCH)], tmp_path, {})
+    finally:
+        burner.kill()
+        burner.wait()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = find_runs([tmp_path / "runs"])
+    assert run.info().omp_wait_policy == "PASSIVE"
+
+
 @pytest.mark.slow
 def test_sweep_trials_and_evaluation_workers_are_passive_with_their_cpus(tmp_path) -> None:
     """One tiny `reproduce darts-failure` (its searches are sweep trials, its trainings from
