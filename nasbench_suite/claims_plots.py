@@ -37,24 +37,33 @@ def plot_gaps(gaps: pd.DataFrame) -> Any:
 
 def plot_lines(frame: pd.DataFrame, x: str, y: str, title: str, xlabel: str,
                ylabel: str) -> Any:
-    """One line per seed."""
+    """One line per seed over an integer axis (stages, rounds)."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = _axes(title, xlabel, ylabel)
     for seed, group in frame.groupby("seed"):
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker="o", label=f"seed {seed}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_gold(gold: pd.DataFrame) -> Any:
+    """Each run's recorded architectures: accuracy from scratch (test split, solid) and with
+    the supernet's weights (scoring split, dotted), one colour per seed."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = _axes("GOLD-NAS series", "M multiply-adds", "accuracy")
-    for seed, group in gold.groupby("seed"):
+    for i, (seed, group) in enumerate(gold.groupby("seed")):
         group = group.sort_values("macs")
-        ax.plot(group["macs"] / 1e6, group["scratch_acc"], marker="o",
-                label=f"seed {seed}, from scratch")
+        colour = f"C{i}"
+        ax.plot(group["macs"] / 1e6, group["scratch_acc"], marker="o", color=colour,
+                label=f"seed {seed}, from scratch (test split)")
         ax.plot(group["macs"] / 1e6, group["inherited_acc"], marker="x", linestyle=":",
-                label=f"seed {seed}, inherited")
+                color=colour, label=f"seed {seed}, inherited (scoring split)")
+    ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -74,7 +83,7 @@ def figures(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, Any]]:
         frame = nse.assign(round=nse["round"] + 1)
         out.append(("nse-rounds", "NSE best-at-budget per round",
                     plot_lines(frame, "round", "scratch_acc", "NSE best at budget", "round",
-                               "accuracy from scratch")))
+                               "accuracy from scratch (test split)")))
     gold = tables["gold"].dropna(subset=["macs"]) if not tables["gold"].empty else \
         tables["gold"]
     if not gold.empty:

@@ -90,6 +90,34 @@ def _epoch_axis(ax: Axes, epochs: Iterable[int]) -> None:
         ax.set_xlim(values[0] - 1, values[0] + 1)
 
 
+def _panels_with_legends(n: int, height: float, legend_lines: int
+                         ) -> tuple[Figure, list[Axes], list[Axes]]:
+    """``n`` panels, two per row, each with an empty axes below it that holds its legend
+    (``legend_lines`` lines tall): a legend of many variants would cover the data inside the
+    panel, and one hung below it is not given room by the layout."""
+    cols, rows = min(n, 2), math.ceil(n / 2)
+    below = 0.3 + 0.15 * legend_lines
+    fig = Figure(figsize=(COLUMN_WIDTH * cols, (height + below) * rows), layout="constrained")
+    grid = fig.subplots(2 * rows, cols, squeeze=False, height_ratios=[height, below] * rows)
+    axes = [grid[2 * (i // cols), i % cols] for i in range(rows * cols)]
+    holders = [grid[2 * (i // cols) + 1, i % cols] for i in range(rows * cols)]
+    for ax in holders:
+        ax.set_axis_off()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n], holders[:n]
+
+
+def _legend_below(ax: Axes, holder: Axes, **kwargs: Any) -> None:
+    """``ax``'s legend (wrapped labels, no frame) drawn in ``holder``, the axes below it."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        holder.legend(handles, [textwrap.fill(label, 40) for label in labels], frameon=False,
+                      loc="upper center", fontsize="small", **kwargs)
+
+
 def _legend(ax: Axes, **kwargs: Any) -> None:
     """The axes' legend without a frame, long labels (variants name their hyper-parameters)
     wrapped so that they never run over the panels."""
@@ -138,15 +166,16 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
     spaces = sorted(finished["space"].unique())
     scale = 1e-6
     with _style():
-        lines = max(sum(textwrap.fill(label, 40).count("\n") + 1 for label in
-                        finished.loc[finished["dataset"] == d, "label"].unique()) * len(spaces)
-                    for d in datasets)
-        fig = Figure(figsize=(COLUMN_WIDTH * min(len(datasets), 2),
-                              (2.6 + 0.5 + 0.16 * lines) * math.ceil(len(datasets) / 2)),
-                     layout="constrained")
-        axes = fig.subplots(math.ceil(len(datasets) / 2), min(len(datasets), 2), squeeze=False)
+        def legend_lines(dataset: str) -> int:  # one entry per (label, space) drawn
+            pairs = finished.loc[finished["dataset"] == dataset, ["label", "space"]]
+            return sum(textwrap.fill(label if len(spaces) == 1 else f"{label}, {space}", 40)
+                       .count("\n") + 1 for label, space in pairs.drop_duplicates().itertuples(
+                           index=False))
+
+        lines = max(legend_lines(d) for d in datasets)
+        fig, panels, holders = _panels_with_legends(len(datasets), 2.6, lines)
         drawn = 0
-        for ax, dataset in zip(axes.flat, datasets, strict=False):
+        for ax, holder, dataset in zip(panels, holders, datasets, strict=True):
             panel = finished[finished["dataset"] == dataset]
             y = accuracy_column(panel, inherited)
             points = panel.dropna(subset=[y, x])
@@ -170,11 +199,7 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
             values = points[x] * scale
             if values.min() > 0 and values.max() / values.min() > 20:
                 _readable_log_axis(ax, values)
-            # below the panel: a legend inside would hide the points it names
-            _legend(ax, title="Pareto front per method", loc="upper center",
-                    bbox_to_anchor=(0.5, -0.22), fontsize="small")
-        for ax in list(axes.flat)[len(datasets):]:
-            ax.set_visible(False)
+            _legend_below(ax, holder, title="Pareto front per method")
         if not drawn:
             raise UsageError(f"no run has both an accuracy and {x}")
     return fig
@@ -200,9 +225,15 @@ def plot_param_free(epochs: pd.DataFrame) -> Figure:
     if data.empty:
         raise UsageError("no run logged param_free_share")
     datasets = sorted(data["dataset"].unique())
+
+    def legend_lines(panel: pd.DataFrame) -> int:  # labels, wrapped; plus space entries
+        lines = sum(textwrap.fill(label, 40).count("\n") + 1 for label in panel["label"].unique())
+        return lines if panel["space"].nunique() == 1 else lines + panel["space"].nunique() + 2
+
+    lines = max(legend_lines(data[data["dataset"] == d]) for d in datasets)
     with _style():
-        fig, axes = _panels(len(datasets), 2.4)
-        for ax, dataset in zip(axes, datasets, strict=True):
+        fig, axes, holders = _panels_with_legends(len(datasets), 2.6, lines)
+        for ax, holder, dataset in zip(axes, holders, datasets, strict=True):
             panel = data[data["dataset"] == dataset]
             one_space = panel["space"].nunique() == 1
             sns.lineplot(data=panel, x="epoch_1", y="share", hue="method",
@@ -215,7 +246,7 @@ def plot_param_free(epochs: pd.DataFrame) -> Figure:
             ax.set_ylabel("Parameter-free ops in cell (%)")
             ax.set_ylim(-2, 102)
             _epoch_axis(ax, panel["epoch_1"])
-            _legend(ax, title="method" if one_space else None, loc="best")
+            _legend_below(ax, holder, title="method" if one_space else None)
     return fig
 
 
@@ -351,8 +382,12 @@ def make_plots(paths: Sequence[str | Path], kinds: Sequence[str] = KINDS,
             if first_seed_only:
                 chosen = chosen.sort_values("seed", kind="stable").drop_duplicates(
                     ["label", "space", "dataset"]).sort_values(["label", "space", "dataset"])
+            repeated = set(chosen["run"][chosen["run"].duplicated()])
             for path, run in zip(chosen["path"], chosen["run"], strict=True):
-                figures.append((f"arch-weights-{run}", plot_arch_weights(Path(path), group)))
+                # two experiments may hold runs of one name: the experiment's name keeps
+                # their figures apart
+                stem = f"{Path(path).parent.name}-{run}" if run in repeated else run
+                figures.append((f"arch-weights-{stem}", plot_arch_weights(Path(path), group)))
     return figures
 
 

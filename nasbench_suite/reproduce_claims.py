@@ -126,12 +126,16 @@ def check_darts_failure(folder: Path) -> None:
 
 
 def resolve_darts_failure(cfg: ClaimsConfig, sweep_dir: Path) -> Path | None:
-    """The darts-failure folder the report reads: ``darts_failure`` if given, else the last
+    """The darts-failure folder the report reads: ``darts_failure`` if given (a relative
+    path that is not found from here is looked for beside the experiment), else the last
     ``darts-failure-long-*`` beside the experiment (in results/reference/: the committed
     long reference), else None. Resolved when the report is built, so `nasbench figures`
     picks up a long reference committed later."""
     if cfg.darts_failure:
-        return Path(cfg.darts_failure)
+        given = Path(cfg.darts_failure)
+        beside = sweep_dir.parent / given.name  # a relative path given from another folder
+        return beside if not given.is_absolute() and not given.exists() and beside.is_dir() \
+            else given
     found = sorted(p for p in sweep_dir.parent.glob(DARTS_FAILURE_PATTERN) if p.is_dir())
     return found[-1] if found else None
 
