@@ -189,7 +189,8 @@ class Method(abc.ABC):
         weights, active = self.mixing()
         return self.forward_loss(batch, weights, active)[0]
 
-    def hessian_eigenvalue(self, batches: list[Batch], iters: int) -> Eigenvalue:
+    def hessian_eigenvalue(self, batches: list[Batch], iters: int,
+                          tol: float = 1e-4) -> Eigenvalue:
         """The largest algebraic eigenvalue of the Hessian of the search loss (mean over
         ``batches``, fixed by the loop) w.r.t. the architecture parameters: RobustDARTS's
         sharpness measure (methods.hessian).
@@ -207,7 +208,7 @@ class Method(abc.ABC):
         self.supernet.train()
         try:
             return largest_eigenvalue(loss, self.arch_parameters(), iters=iters,
-                                      seed=self.ctx.seed)
+                                      seed=self.ctx.seed, tol=tol)
         finally:
             with torch.no_grad():
                 for buf, saved in zip(self.supernet.buffers(), buffers, strict=True):

@@ -185,7 +185,9 @@ class Instruments:
     def eigenvalue(self) -> dict[str, float]:
         if not self.hessian_batches:
             return {}
-        ev = self.method.hessian_eigenvalue(self.hessian_batches, self.search.cfg.hessian_iters)
+        cfg = self.search.cfg
+        ev = self.method.hessian_eigenvalue(self.hessian_batches, cfg.hessian_iters,
+                                            cfg.hessian_tol)
         return {"hessian_eig": ev.value, "hessian_residual": ev.residual,
                 "hessian_products": float(ev.products), "hessian_converged": ev.converged}
 

@@ -66,3 +66,20 @@ def test_the_routine_returns_the_largest_algebraic_eigenvalue_of_a_supernet() ->
     # measuring leaves the search untouched: batch-norm statistics are put back
     for b, saved in zip(net.buffers(), buffers, strict=True):
         assert torch.equal(b, saved)
+
+
+def test_a_looser_tolerance_spends_fewer_products_and_stays_within_one_percent() -> None:
+    """``hessian_tol`` is what makes a per-epoch eigenvalue affordable in a long search."""
+    method, batches = _darts_on_a_small_supernet()
+    tight = method.hessian_eigenvalue(batches, iters=6, tol=1e-8)
+    loose = method.hessian_eigenvalue(batches, iters=6, tol=1e-2)
+    assert loose.products < tight.products
+    assert loose.value == pytest.approx(tight.value, rel=0.01)
+
+
+def test_a_tolerance_outside_zero_one_is_rejected() -> None:
+    from nasbench_suite.config import RunConfig
+    from nasbench_suite.errors import UsageError
+
+    with pytest.raises(UsageError, match="hessian_tol"):
+        RunConfig(hessian_tol=0.0).validate()
