@@ -51,66 +51,47 @@ def _refuse_foreign(args: argparse.Namespace) -> None:
                                  f"{experiment}` only")
 
 
-def cmd_claims(args: argparse.Namespace) -> int:
-    from nasbench_suite.cli_results import output_dir, resources_arg, seeds_arg
-    from nasbench_suite.reproduce_claims import ClaimsConfig, run_claims
+#: flags both experiments take
+COMMON = ("name", "dataset", "data_dir", "preset", "seeds", "epochs", "eval_epochs", "threads",
+          "device", "skip_eval", "eval_cpus", "eval_gpus")
+#: flags that list seeds
+SEED_LISTS = ("seeds", "series_seeds")
 
-    cfg = ClaimsConfig(out=args.out)
-    for name in ("name", "dataset", "data_dir", "preset", "epochs", "padnas_epochs",
-                 "eval_epochs", "rankcorr_archs", "darts_failure", "gap_tolerance",
-                 "confidence", "resamples", "threads", "device", "eval_cpus", "eval_gpus"):
-        value = getattr(args, name)
+
+def _configure(cfg: Any, args: argparse.Namespace) -> Any:
+    """Copy the flags the user gave (and this experiment takes) onto its config."""
+    from nasbench_suite.cli_results import output_dir, seeds_arg
+
+    for name in COMMON + ONLY[args.experiment]:
+        value = getattr(args, name, None)
         if value is not None:
-            setattr(cfg, name, value)
-    if args.seeds:
-        cfg.seeds = seeds_arg(args.seeds)
-    cfg.skip_eval = args.skip_eval
+            setattr(cfg, name, seeds_arg(value) if name in SEED_LISTS else value)
     cfg.search_set = _overrides(args.set)
     cfg.eval_set = _overrides(args.eval_set)
     output_dir(cfg.out)
-    if args.report_only:
-        cfg.validate()
-        folder = Path(args.dir) if args.dir else Path(cfg.out) / cfg.sweep_name
-        for path in write_any_report(folder):
-            print(f"wrote {path}")
-        return 0
-    run_claims(cfg, resources_arg(args), quiet=args.quiet)
-    return 0
+    return cfg
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from nasbench_suite.cli_results import output_dir, resources_arg, seeds_arg
+    from nasbench_suite.cli_results import resources_arg
 
     _refuse_foreign(args)
     if args.experiment == "claims":
-        return cmd_claims(args)
-    from nasbench_suite.reproduce import ReproduceConfig, run_reproduce
+        from nasbench_suite.reproduce_claims import ClaimsConfig, run_claims
 
-    cfg = ReproduceConfig(experiment=args.experiment, out=args.out)
-    for name in ("name", "dataset", "data_dir", "preset", "epochs", "hessian_every",
-                 "hessian_iters", "eval_preset", "eval_epochs", "eval_depth", "threads",
-                 "device", "score_every", "collapse_threshold", "pdarts_skips", "eval_cpus",
-                 "eval_gpus"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(cfg, name, value)
-    if args.seeds:
-        cfg.seeds = seeds_arg(args.seeds)
-    if args.series_seeds:
-        cfg.series_seeds = seeds_arg(args.series_seeds)
-    cfg.second_order = bool(args.second_order)
-    cfg.skip_eval = args.skip_eval
-    cfg.darts_es = bool(args.darts_es)
-    cfg.search_set = _overrides(args.set)
-    cfg.eval_set = _overrides(args.eval_set)
-    output_dir(cfg.out)
+        cfg, run = _configure(ClaimsConfig(out=args.out), args), run_claims
+    else:
+        from nasbench_suite.reproduce import ReproduceConfig, run_reproduce
+
+        cfg = _configure(ReproduceConfig(experiment=args.experiment, out=args.out), args)
+        run = run_reproduce
     if args.report_only:
         cfg.validate()
         folder = Path(args.dir) if args.dir else Path(cfg.out) / cfg.sweep_name
         for path in write_any_report(folder):
             print(f"wrote {path}")
         return 0
-    run_reproduce(cfg, resources_arg(args), quiet=args.quiet)
+    run(cfg, resources_arg(args), quiet=args.quiet)
     return 0
 
 

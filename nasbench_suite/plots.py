@@ -108,13 +108,26 @@ def _panels_with_legends(n: int, height: float, legend_lines: int
     return fig, axes[:n], holders[:n]
 
 
+#: legend labels wrap at this many characters (variants name their hyper-parameters)
+LEGEND_WIDTH = 40
+
+
+def _wrap(label: str) -> str:
+    return textwrap.fill(label, LEGEND_WIDTH)
+
+
+def _lines(label: str) -> int:
+    """How many lines ``label`` takes in a legend."""
+    return _wrap(label).count("\n") + 1
+
+
 def _legend_below(ax: Axes, holder: Axes, **kwargs: Any) -> None:
     """``ax``'s legend (wrapped labels, no frame) drawn in ``holder``, the axes below it."""
     handles, labels = ax.get_legend_handles_labels()
     if ax.get_legend() is not None:
         ax.get_legend().remove()
     if handles:
-        holder.legend(handles, [textwrap.fill(label, 40) for label in labels], frameon=False,
+        holder.legend(handles, [_wrap(label) for label in labels], frameon=False,
                       loc="upper center", fontsize="small", **kwargs)
 
 
@@ -123,7 +136,7 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
     wrapped so that they never run over the panels."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, [textwrap.fill(label, 40) for label in labels], frameon=False,
+        ax.legend(handles, [_wrap(label) for label in labels], frameon=False,
                   **kwargs)
 
 
@@ -168,9 +181,8 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
     with _style():
         def legend_lines(dataset: str) -> int:  # one entry per (label, space) drawn
             pairs = finished.loc[finished["dataset"] == dataset, ["label", "space"]]
-            return sum(textwrap.fill(label if len(spaces) == 1 else f"{label}, {space}", 40)
-                       .count("\n") + 1 for label, space in pairs.drop_duplicates().itertuples(
-                           index=False))
+            return sum(_lines(label if len(spaces) == 1 else f"{label}, {space}")
+                       for label, space in pairs.drop_duplicates().itertuples(index=False))
 
         lines = max(legend_lines(d) for d in datasets)
         fig, panels, holders = _panels_with_legends(len(datasets), 2.6, lines)
@@ -227,7 +239,7 @@ def plot_param_free(epochs: pd.DataFrame) -> Figure:
     datasets = sorted(data["dataset"].unique())
 
     def legend_lines(panel: pd.DataFrame) -> int:  # labels, wrapped; plus space entries
-        lines = sum(textwrap.fill(label, 40).count("\n") + 1 for label in panel["label"].unique())
+        lines = sum(_lines(label) for label in panel["label"].unique())
         return lines if panel["space"].nunique() == 1 else lines + panel["space"].nunique() + 2
 
     lines = max(legend_lines(data[data["dataset"] == d]) for d in datasets)

@@ -41,16 +41,46 @@ MANIFEST = "reproduce.json"
 
 
 @dataclass
-class ReproduceConfig:
-    """The experiment's knobs; search and evaluation details come from their presets and
-    ``search_set`` / ``eval_set`` overrides."""
+class ExperimentConfig:
+    """What every `reproduce` experiment has: its data, its folder, its seeds and how its
+    searches and trainings from scratch are resourced. Search and evaluation details come
+    from their presets and ``search_set`` / ``eval_set`` overrides."""
 
-    experiment: str = "darts-failure"
+    experiment: str = ""
     name: str | None = None
     dataset: str = "digits"
     data_dir: str | None = None
     preset: str = "mini"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    search_set: dict[str, Any] = field(default_factory=dict)
+    eval_set: dict[str, Any] = field(default_factory=dict)
+    out: str = "results/reproduce"
+    threads: int | None = None
+    device: str | None = None
+    skip_eval: bool = False
+    #: resources of each training from scratch (a Ray task)
+    eval_cpus: float = 1.0
+    eval_gpus: int = 0
+
+    @property
+    def sweep_name(self) -> str:
+        from nasbench_suite.data import dataset_slug
+
+        return self.name or f"{self.experiment}-{dataset_slug(self.dataset)}"
+
+    def validate_common(self) -> None:
+        """The checks every experiment shares; the experiment's own ``validate`` adds its."""
+        if self.name is not None:
+            check_name(self.name, "--name")
+        if any(s < 0 or s >= 2**32 for s in self.seeds):
+            raise UsageError("seeds must be in [0, 2^32)")
+
+
+@dataclass
+class ReproduceConfig(ExperimentConfig):
+    """The darts-failure experiment's knobs."""
+
+    experiment: str = "darts-failure"
     #: search epochs of every method (GOLD-NAS: a cap; it stops at its floor)
     epochs: int = 20
     second_order: bool = False
@@ -64,12 +94,6 @@ class ReproduceConfig:
     eval_depth: str = "searched"
     #: evaluate every recorded architecture of the GOLD-NAS series of these seeds
     series_seeds: list[int] = field(default_factory=list)
-    search_set: dict[str, Any] = field(default_factory=dict)
-    eval_set: dict[str, Any] = field(default_factory=dict)
-    out: str = "results/reproduce"
-    threads: int | None = None
-    device: str | None = None
-    skip_eval: bool = False
     #: inherited accuracies on the scoring split every N epochs (0: at the end only)
     score_every: int = 0
     #: the first epoch whose parameter-free share exceeds this is an arm's collapse epoch
@@ -78,21 +102,9 @@ class ReproduceConfig:
     darts_es: bool = False
     #: P-DARTS's skip limit replayed on every restricted-space DARTS search (None: off)
     pdarts_skips: int | None = None
-    #: resources of each training from scratch (a Ray task)
-    eval_cpus: float = 1.0
-    eval_gpus: int = 0
-
-    @property
-    def sweep_name(self) -> str:
-        from nasbench_suite.data import dataset_slug
-
-        return self.name or f"{self.experiment}-{dataset_slug(self.dataset)}"
-
-    def check_names(self) -> None:
-        if self.name is not None:
-            check_name(self.name, "--name")
 
     def validate(self) -> None:
+        self.validate_common()
         if self.experiment not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {self.experiment!r}; choose from "
                              f"{', '.join(EXPERIMENTS)}")
@@ -110,9 +122,6 @@ class ReproduceConfig:
         missing = sorted(set(self.series_seeds) - set(self.seeds))
         if missing:
             raise UsageError(f"series seed {missing[0]} is not among the seeds")
-        self.check_names()
-        if any(s < 0 or s >= 2**32 for s in self.seeds):
-            raise UsageError("seeds must be in [0, 2^32)")
         if self.score_every < 0:
             raise UsageError(f"score-every must be 0 or more, got {self.score_every}")
         if not 0 < self.collapse_threshold < 1:

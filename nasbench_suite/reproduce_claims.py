@@ -32,9 +32,10 @@ from typing import Any
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.files import read_json, write_json
+from nasbench_suite.reproduce import ExperimentConfig
 from nasbench_suite.runfolder import FINISHED, RunFolder, inside
 from nasbench_suite.sweep import Resources, run_sweep, worker_env
-from nasbench_suite.sweep_spec import SweepSpec, check_name, expand
+from nasbench_suite.sweep_spec import SweepSpec, expand
 
 EXPERIMENT = "claims"
 #: the searches: method -> its space
@@ -45,14 +46,10 @@ DARTS_FAILURE_PATTERN = "darts-failure-long-*"
 
 
 @dataclass
-class ClaimsConfig:
-    """The experiment's knobs; search details come from the preset and ``search_set``."""
+class ClaimsConfig(ExperimentConfig):
+    """The claims experiment's knobs."""
 
     experiment: str = EXPERIMENT
-    name: str | None = None
-    dataset: str = "digits"
-    data_dir: str | None = None
-    preset: str = "mini"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     #: search epochs of DARTS, EDAS, NSE and GOLD-NAS (a cap for GOLD-NAS)
     epochs: int = 10
@@ -63,8 +60,6 @@ class ClaimsConfig:
     eval_epochs: int = 2
     #: architectures of PAD-NAS's rank correlation
     rankcorr_archs: int = 10
-    search_set: dict[str, Any] = field(default_factory=dict)
-    eval_set: dict[str, Any] = field(default_factory=dict)
     #: a `reproduce darts-failure` folder for the DARTS-in-the-relaxed-space row; None: the
     #: committed long reference if there is one (resolved when the experiment runs)
     darts_failure: str | None = None
@@ -72,22 +67,9 @@ class ClaimsConfig:
     gap_tolerance: float = 0.02
     confidence: float = 0.95
     resamples: int = 2000
-    out: str = "results/reproduce"
-    threads: int | None = None
-    device: str | None = None
-    skip_eval: bool = False
-    eval_cpus: float = 1.0
-    eval_gpus: int = 0
-
-    @property
-    def sweep_name(self) -> str:
-        from nasbench_suite.data import dataset_slug
-
-        return self.name or f"{self.experiment}-{dataset_slug(self.dataset)}"
 
     def validate(self) -> None:
-        if self.name is not None:
-            check_name(self.name, "--name")
+        self.validate_common()
         for key in ("epochs", "eval_epochs"):
             if getattr(self, key) <= 0:
                 raise UsageError(f"{key.replace('_', ' ')} must be a positive integer, got "
@@ -97,18 +79,12 @@ class ClaimsConfig:
                              f"{self.padnas_epochs}")
         if self.rankcorr_archs < 2:
             raise UsageError(f"--rankcorr-archs must be at least 2, got {self.rankcorr_archs}")
-        if not self.seeds:
-            raise UsageError("give at least one seed")
-        if any(s < 0 or s >= 2**32 for s in self.seeds):
-            raise UsageError("seeds must be in [0, 2^32)")
         if not 0 < self.confidence < 1:
             raise UsageError(f"--confidence must be in (0, 1), got {self.confidence}")
         if self.resamples < 100:
             raise UsageError(f"--resamples must be at least 100, got {self.resamples}")
         if not 0 <= self.gap_tolerance < 1:
             raise UsageError(f"--gap-tolerance must be in [0, 1), got {self.gap_tolerance}")
-        if not self.eval_cpus > 0 or self.eval_gpus < 0:
-            raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
         if self.darts_failure:
             check_darts_failure(Path(self.darts_failure))
 
