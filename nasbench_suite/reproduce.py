@@ -72,8 +72,12 @@ class ExperimentConfig:
         """The checks every experiment shares; the experiment's own ``validate`` adds its."""
         if self.name is not None:
             check_name(self.name, "--name")
+        if not self.seeds:
+            raise UsageError("give at least one seed")
         if any(s < 0 or s >= 2**32 for s in self.seeds):
             raise UsageError("seeds must be in [0, 2^32)")
+        if not self.eval_cpus > 0 or self.eval_gpus < 0:
+            raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
 
 
 @dataclass
@@ -114,8 +118,6 @@ class ReproduceConfig(ExperimentConfig):
             raise UsageError(f"eval epochs must be a positive integer, got {self.eval_epochs}")
         if self.hessian_every < 0:
             raise UsageError(f"hessian-every must be 0 or more, got {self.hessian_every}")
-        if not self.seeds:
-            raise UsageError("give at least one seed")
         if self.eval_depth not in ("searched", "preset"):
             raise UsageError(f"eval depth must be 'searched' or 'preset', got "
                              f"{self.eval_depth!r}")
@@ -131,8 +133,6 @@ class ReproduceConfig(ExperimentConfig):
             raise UsageError("--darts-es needs the eigenvalue every epoch (--hessian-every 1)")
         if self.pdarts_skips is not None and self.pdarts_skips < 0:
             raise UsageError(f"--pdarts-skips must be >= 0, got {self.pdarts_skips}")
-        if not self.eval_cpus > 0 or self.eval_gpus < 0:
-            raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
 
 
 # -- the sweep ---------------------------------------------------------------------------------

@@ -227,6 +227,10 @@ def cases(root: Path) -> dict[str, Case]:
                                                              "darts-failure`"),
         "claims: out is a file": Case(["reproduce", "claims", "--out", f"{r}/a-file"],
                                       "is a file"),
+        "claims: no eval cpus": Case(["reproduce", "claims", "--eval-cpus", "0", "--out", out],
+                                     "--eval-cpus"),
+        "reproduce: no eval cpus": Case(["reproduce", "darts-failure", "--eval-cpus", "0",
+                                         "--out", out], "--eval-cpus"),
         "claims: report of no experiment": Case(["reproduce", "claims", "--report-only",
                                                  "--dir", f"{r}/resumable"], "reproduce.json"),
         # rankcorr
