@@ -66,7 +66,7 @@ class RunConfig:
     hessian_iters: int = 20
     hessian_images: int = 256
     #: ARPACK's relative tolerance on the eigenvalue: 1e-2 is ample to see a 2-6x growth and
-    #: needs about a third of the Hessian-vector products of 1e-4 (each a double backward)
+    #: needs about a third fewer Hessian-vector products than 1e-4 (each a double backward)
     hessian_tol: float = 1e-4
     #: every N epochs (and at the last) the supernet's and the derived network's accuracy
     #: with inherited weights on the scoring split (batch norm recalibrated); 0: only at the end
