@@ -108,6 +108,13 @@ class Method(abc.ABC):
         return None
 
     @classmethod
+    def unrunnable(cls, hp: MethodConfig, epochs: int) -> str | None:
+        """Why these hyper-parameters cannot make a run of ``epochs`` epochs (None: they
+        can). Checked with the config, so a sweep refuses such a trial before it writes any
+        folder instead of failing it at its start."""
+        return None
+
+    @classmethod
     def uses_auxiliary(cls, cfg: MethodConfig) -> bool:
         return float(getattr(cfg, "auxiliary_weight", 0.0)) > 0
 

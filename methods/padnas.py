@@ -223,6 +223,15 @@ class PadNas(Method):
     description = ("PAD-NAS: single-path supernet, constrained NSGA-II, per-edge op pruning "
                    "over M stages")
     Config = PadNasConfig
+
+    @classmethod
+    def unrunnable(cls, hp: MethodConfig, epochs: int) -> str | None:
+        assert isinstance(hp, PadNasConfig)
+        try:
+            stage_schedule(epochs, hp.stages, hp.stage_epochs)
+        except ValueError as error:
+            return str(error)
+        return None
     # Not bi-level (there are no architecture parameters), but its searches choose by
     # held-out accuracy: the loop holds out a validation split for them, as SPOS and PAD-NAS
     # do; the numbers it reports come from the run's scoring split.

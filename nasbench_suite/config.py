@@ -116,7 +116,9 @@ class RunConfig:
         if reason:
             raise UsageError(f"method {self.method!r} cannot search the {self.space!r} "
                              f"space: {reason}")
-        self.method_config()
+        reason = get_method(self.method).unrunnable(self.method_config(), self.epochs)
+        if reason:
+            raise UsageError(reason)
 
     def method_config(self) -> MethodConfig:
         cls = get_method(self.method).Config

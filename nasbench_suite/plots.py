@@ -90,12 +90,17 @@ def _epoch_axis(ax: Axes, epochs: Iterable[int]) -> None:
         ax.set_xlim(values[0] - 1, values[0] + 1)
 
 
+def _grid(n: int) -> tuple[int, int]:
+    """Columns and rows for ``n`` panels, two per row: a page column holds two readably."""
+    return min(n, 2), math.ceil(n / 2)
+
+
 def _panels_with_legends(n: int, height: float, legend_lines: int
                          ) -> tuple[Figure, list[Axes], list[Axes]]:
     """``n`` panels, two per row, each with an empty axes below it that holds its legend
     (``legend_lines`` lines tall): a legend of many variants would cover the data inside the
     panel, and one hung below it is not given room by the layout."""
-    cols, rows = min(n, 2), math.ceil(n / 2)
+    cols, rows = _grid(n)
     below = 0.3 + 0.15 * legend_lines
     fig = Figure(figsize=(COLUMN_WIDTH * cols, (height + below) * rows), layout="constrained")
     grid = fig.subplots(2 * rows, cols, squeeze=False, height_ratios=[height, below] * rows)
@@ -219,7 +224,7 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
 
 def _panels(n: int, height: float) -> tuple[Figure, list[Axes]]:
     """A figure of ``n`` panels side by side (two per row), one column width each."""
-    cols, rows = min(n, 2), math.ceil(n / 2)
+    cols, rows = _grid(n)
     fig = Figure(figsize=(COLUMN_WIDTH * cols, height * rows), layout="constrained")
     axes = list(fig.subplots(rows, cols, squeeze=False).flat)
     for ax in axes[n:]:
