@@ -124,7 +124,10 @@ def test_the_default_run_learns_its_architecture(tmp_path) -> None:  # type: ign
     from nasbench_suite.runfolder import RunFolder
     from nasbench_suite.search import run_search
 
-    cfg = resolve_config({"method": "darts", "space": "restricted", "out": str(tmp_path)})
+    # One thread: the result does not depend on it, and two threads on cores another
+    # process also uses (a background experiment) made this 95 s test take over 10 minutes.
+    cfg = resolve_config({"method": "darts", "space": "restricted", "out": str(tmp_path),
+                          "threads": 1})
     run = RunFolder(run_search(cfg, progress=False, log=lambda _: None))
     arch = run.arch()
     first, last = torch.tensor(arch[1].weights), torch.tensor(arch[-1].weights)
