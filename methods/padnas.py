@@ -223,6 +223,12 @@ class PadNas(Method):
     description = ("PAD-NAS: single-path supernet, constrained NSGA-II, per-edge op pruning "
                    "over M stages")
     Config = PadNasConfig
+    # Not bi-level (there are no architecture parameters), but its searches choose by
+    # held-out accuracy: the loop holds out a validation split for them, as SPOS and PAD-NAS
+    # do; the numbers it reports come from the run's scoring split.
+    needs_heldout = True
+    measures_gap = False
+    cfg: PadNasConfig
 
     @classmethod
     def unrunnable(cls, hp: MethodConfig, epochs: int) -> str | None:
@@ -232,12 +238,6 @@ class PadNas(Method):
         except ValueError as error:
             return str(error)
         return None
-    # Not bi-level (there are no architecture parameters), but its searches choose by
-    # held-out accuracy: the loop holds out a validation split for them, as SPOS and PAD-NAS
-    # do; the numbers it reports come from the run's scoring split.
-    needs_heldout = True
-    measures_gap = False
-    cfg: PadNasConfig
 
     def __init__(self, space: Space, supernet: SuperNet, cfg: PadNasConfig,
                  ctx: SearchContext) -> None:
