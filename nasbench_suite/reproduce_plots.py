@@ -96,9 +96,10 @@ def plot_accuracy(trials: pd.DataFrame) -> Figure:
         if not scratch.empty:
             sns.scatterplot(data=scratch, x="mmacs", y="scratch_acc", hue="arm",
                             hue_order=order, palette=colours, style="arm", ax=right)
-        right.set_xlabel("FLOPs of the derived network (M multiply-adds)")
+        right.set_xlabel("FLOPs of the derived network\n(M multiply-adds)")
         right.set_ylabel("test accuracy, trained from scratch")
-        _legend(right, title=None, fontsize=6)
+        # Outside the panel: with six arms an inside legend hides points.
+        _legend(right, title=None, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
