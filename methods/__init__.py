@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-from methods.base import Method, MethodConfig, SearchContext
+from nasbench_suite.methods.base import Method, MethodConfig, SearchContext
 
 #: method name -> "module:Class"
 _MODULES: dict[str, str] = {
-    "darts": "methods.darts:Darts",
-    "padnas": "methods.padnas:PadNas",
-    "edas": "methods.edas:Edas",
-    "nse": "methods.nse:Nse",
-    "gold": "methods.gold:Gold",
+    "darts": "nasbench_suite.methods.darts:Darts",
+    "padnas": "nasbench_suite.methods.padnas:PadNas",
+    "edas": "nasbench_suite.methods.edas:Edas",
+    "nse": "nasbench_suite.methods.nse:Nse",
+    "gold": "nasbench_suite.methods.gold:Gold",
 }
 
 

@@ -18,15 +18,14 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-
-from methods.hessian import Eigenvalue, largest_eigenvalue
-from spaces import Capabilities, Genotype, Space
-from spaces.supernet import SuperNet
+from nasbench_suite.methods.hessian import Eigenvalue, largest_eigenvalue
+from nasbench_suite.spaces import Capabilities, Genotype, Space
+from nasbench_suite.spaces.supernet import SuperNet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 #: Accuracy of a genotype's network with weights inherited from the supernet as it is now,
-#: batch-norm statistics recalibrated on training batches (nasbench_suite.inherit).
+#: batch-norm statistics recalibrated on training batches (nasbench_suite.search.inherit).
 GenotypeScorer = Callable[[Genotype], float]
 
 
@@ -64,7 +63,7 @@ class SearchContext:
 @dataclass
 class MethodConfig:
     """Base of every method's hyper-parameters; subclasses add typed fields with defaults
-    (and the training kit's blocks, methods.training)."""
+    (and the training kit's blocks, nasbench_suite.methods.training)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -200,7 +199,7 @@ class Method(abc.ABC):
                           tol: float = 1e-4) -> Eigenvalue:
         """The largest algebraic eigenvalue of the Hessian of the search loss (mean over
         ``batches``, fixed by the loop) w.r.t. the architecture parameters: RobustDARTS's
-        sharpness measure (methods.hessian).
+        sharpness measure (nasbench_suite.methods.hessian).
 
         The forward is in train mode, as in a search step, but batch-norm running statistics
         are put back afterwards: measuring must not change the search.

@@ -14,7 +14,7 @@ code evaluates the unrolled model as a separate network, so the live supernet's 
 statistics see four updates per step (the train loss at w, the two finite-difference passes
 and the weight step), not five.
 
-Two remedies from the literature are options (methods.darts_rules): ``early_stop``
+Two remedies from the literature are options (nasbench_suite.methods.darts_rules): ``early_stop``
 (RobustDARTS's DARTS-ES: stop when the Hessian eigenvalue grows, return the architecture of
 ``es_k`` epochs before; it needs the loop's eigenvalue, ``hessian_every = 1``) and
 ``max_skips`` (P-DARTS: at most that many skip connections per normal cell).
@@ -26,12 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-from torch.func import functional_call
-
-from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.darts_rules import early_stop_epoch, limit_skips
-from methods.training import (
+from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.methods.darts_rules import early_stop_epoch, limit_skips
+from nasbench_suite.methods.training import (
     AlphaAdam,
     WeightSGD,
     alpha_adam,
@@ -40,8 +37,10 @@ from methods.training import (
     set_lr,
     weight_optimizer,
 )
-from spaces import Genotype, Space
-from spaces.supernet import SuperNet
+from nasbench_suite.spaces import Genotype, Space
+from nasbench_suite.spaces.supernet import SuperNet
+from torch import nn
+from torch.func import functional_call
 
 
 @dataclass

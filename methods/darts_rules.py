@@ -21,8 +21,7 @@ option would.
 from __future__ import annotations
 
 import torch
-
-from spaces import Genotype, Space
+from nasbench_suite.spaces import Genotype, Space
 
 SKIP = "skip_connect"
 

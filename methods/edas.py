@@ -62,10 +62,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-
-from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.training import (
+from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.methods.training import (
     AlphaAdam,
     WeightSGD,
     clip_and_step,
@@ -73,8 +71,9 @@ from methods.training import (
     set_lr,
     weight_optimizer,
 )
-from spaces import Genotype, Space
-from spaces.supernet import SuperNet
+from nasbench_suite.spaces import Genotype, Space
+from nasbench_suite.spaces.supernet import SuperNet
+from torch import nn
 
 EDGE_SAMPLING = ("sweep", "round_robin", "uniform")
 OPTIMISATION = ("bilevel", "one_level")

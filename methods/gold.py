@@ -58,12 +58,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.methods.training import (
+    WeightSGD,
+    clip_and_step,
+    scheduled_lr,
+    set_lr,
+    sgd,
+    weight_optimizer,
+)
+from nasbench_suite.spaces import Genotype, Space
+from nasbench_suite.spaces.supernet import SuperNet
 from torch import nn
-
-from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.training import WeightSGD, clip_and_step, scheduled_lr, set_lr, sgd, weight_optimizer
-from spaces import Genotype, Space
-from spaces.supernet import SuperNet
 
 
 @dataclass

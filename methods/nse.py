@@ -79,10 +79,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-
-from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.training import (
+from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.methods.training import (
     AlphaAdam,
     WeightSGD,
     clip_and_step,
@@ -91,9 +89,10 @@ from methods.training import (
     set_lr,
     weight_optimizer,
 )
-from spaces import Genotype, Space
-from spaces.ops import ZERO
-from spaces.supernet import SuperNet
+from nasbench_suite.spaces import Genotype, Space
+from nasbench_suite.spaces.ops import ZERO
+from nasbench_suite.spaces.supernet import SuperNet
+from torch import nn
 
 
 @dataclass

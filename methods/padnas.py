@@ -9,7 +9,7 @@ held-out split) and cheap (FLOPs, or a latency table measured on the run's devic
 spaces.latency); candidates outside ``[cost_min, cost_max]`` are discarded. Every stage but
 the last then counts, per edge, how often each op appears among the architectures of
 non-domination rank below ``rank_limit`` and prunes the ops whose normalised frequency is at
-most ``prune_threshold`` (methods.padnas_prune); the next stage fine-tunes the pruned
+most ``prune_threshold`` (nasbench_suite.methods.padnas_prune); the next stage fine-tunes the pruned
 supernet with the weights it has. The last stage's search is the final search: its Pareto
 front is the run's series, its most accurate member the genotype; each front member's
 accuracy is also measured on the run's scoring split (``SearchContext.report``), the number
@@ -42,7 +42,7 @@ Choices the paper leaves open, each a config value documented on :class:`PadNasC
   seeded from the run's seed and the stage, and runs inside ``end_epoch``, so a checkpoint
   never holds a search half done.
 * ``cost: latency`` (``--set cost=latency``): the forward time of every op at its input
-  shape on the run's device (spaces.latency: torch.utils.benchmark, median of
+  shape on the run's device (nasbench_suite.spaces.latency: torch.utils.benchmark, median of
   ``latency_repeats``), measured once before the first step, kept in the checkpoint and
   logged as a ``latency_table`` event. An architecture's latency is the sum over its ops
   (stem, pre-processing and classifier are the same for all and left out).
@@ -73,7 +73,7 @@ Choices the paper leaves open, each a config value documented on :class:`PadNasC
   one architecture); the paper preset keeps 1% and 100.
 * Kept checkpoints: the state after each stage (``checkpoints/stage-N.pt``), which
   ``nasbench rankcorr`` reads to measure the paper's claim (Kendall tau of one-shot against
-  stand-alone accuracy per stage, nasbench_suite.rankcorr).
+  stand-alone accuracy per stage, nasbench_suite.experiments.rankcorr).
 """
 
 from __future__ import annotations
@@ -83,17 +83,16 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
-from methods.padnas_prune import edge_counts, op_frequencies, prune_by_frequency
-from methods.padnas_search import (
+from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
+from nasbench_suite.methods.padnas_prune import edge_counts, op_frequencies, prune_by_frequency
+from nasbench_suite.methods.padnas_search import (
     Candidate,
     Encoding,
     NsgaSettings,
     constrained_nsga2,
     cost_range,
 )
-from methods.training import (
+from nasbench_suite.methods.training import (
     WeightSGD,
     clip_and_step,
     cosine,
@@ -101,8 +100,8 @@ from methods.training import (
     set_lr,
     weight_optimizer,
 )
-from spaces import Genotype, Space
-from spaces.supernet import SuperNet
+from nasbench_suite.spaces import Genotype, Space
+from nasbench_suite.spaces.supernet import SuperNet
 
 COSTS = ("flops", "latency")
 BOUNDS = ("relative", "absolute")
@@ -268,7 +267,7 @@ class PadNas(Method):
         if self.cfg.cost == "latency" and self.latency is None:
             # imported here: torch.utils.benchmark imports torch's C++-extension module,
             # which logs a CUDA warning that would precede every error line of the CLI
-            from spaces.latency import latency_table
+            from nasbench_suite.spaces.latency import latency_table
 
             self.latency = latency_table(self.space, self.ctx.device, self.cfg.latency_batch,
                                          self.cfg.latency_repeats, self.cfg.latency_warmup)

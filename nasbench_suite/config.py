@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from methods import MethodConfig, get_method, list_methods
-from nasbench_suite.augment import AUGMENTS
+from nasbench_suite.data.augment import AUGMENTS
 from nasbench_suite.errors import UsageError
-from spaces import list_spaces
+from nasbench_suite.methods import MethodConfig, get_method, list_methods
+from nasbench_suite.spaces import list_spaces
 
 
 @dataclass
@@ -109,7 +109,7 @@ class RunConfig:
         for name in ("cutout", "hessian_every", "score_every"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
-        from spaces import SPACES
+        from nasbench_suite.spaces import SPACES
 
         reason = get_method(self.method).unsupported(
             SPACES[self.space].capabilities_for(tuple(self.ops) if self.ops else None))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from spaces.base import Capabilities, NetShape, Space
-from spaces.cost import COUNTER, Cost, CostTable
-from spaces.genotype import DARTS_V2, CellGenotype, Genotype
-from spaces.relaxed import RelaxedSpace
-from spaces.restricted import RestrictedSpace
+from nasbench_suite.spaces.base import Capabilities, NetShape, Space
+from nasbench_suite.spaces.cost import COUNTER, Cost, CostTable
+from nasbench_suite.spaces.genotype import DARTS_V2, CellGenotype, Genotype
+from nasbench_suite.spaces.relaxed import RelaxedSpace
+from nasbench_suite.spaces.restricted import RestrictedSpace
 
 SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (RestrictedSpace, RelaxedSpace)}
 

@@ -7,13 +7,12 @@ from functools import cached_property
 from typing import ClassVar
 
 import torch
-
-from spaces.cost import Cost, CostTable, count_cost_table
-from spaces.genotype import CellGenotype, Genotype
-from spaces.layout import ArchLayout
-from spaces.network import Network
-from spaces.ops import ZERO, check_ops
-from spaces.supernet import SuperNet
+from nasbench_suite.spaces.cost import Cost, CostTable, count_cost_table
+from nasbench_suite.spaces.genotype import CellGenotype, Genotype
+from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.network import Network
+from nasbench_suite.spaces.ops import ZERO, check_ops
+from nasbench_suite.spaces.supernet import SuperNet
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from nasbench_suite.spaces.genotype import Genotype
+from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.supernet import SuperNet
 from torch.utils.flop_counter import FlopCounterMode
-
-from spaces.genotype import Genotype
-from spaces.layout import ArchLayout
-from spaces.supernet import SuperNet
 
 COUNTER = f"torch.utils.flop_counter.FlopCounterMode (torch {torch.__version__})"
 
@@ -54,7 +53,7 @@ class CostTable:
     fixed_flops: float
     fixed_params: int
     #: per (cell, edge): the (channels, height, width) of the edge's input, as the probe saw
-    #: it (what an op needs to be built and timed on its own: spaces.latency)
+    #: it (what an op needs to be built and timed on its own: nasbench_suite.spaces.latency)
     edge_inputs: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
 
     def group_flops(self) -> torch.Tensor:

@@ -33,14 +33,13 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from nasbench_suite.spaces.depthwise import depthwise_conv
+from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv, SkipBN
 from torch import nn
 
-from spaces.depthwise import depthwise_conv
-from spaces.layout import ArchLayout
-from spaces.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv, SkipBN
-
 if TYPE_CHECKING:
-    from spaces.supernet import SuperCell
+    from nasbench_suite.spaces.supernet import SuperCell
 
 #: (cell index, edge index, op name): the key of ``SuperNet.op_counter``.
 OpKey = tuple[int, int, str]

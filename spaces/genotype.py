@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spaces.ops import PARAMETER_FREE
+from nasbench_suite.spaces.ops import PARAMETER_FREE
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.utils.benchmark as benchmark
-
-from spaces.ops import ZERO, create_op
+from nasbench_suite.spaces.ops import ZERO, create_op
 
 if TYPE_CHECKING:
-    from spaces.base import Space
+    from nasbench_suite.spaces.base import Space
 
 #: (op, channels, height, width, stride): what fixes an op's latency
 OpShape = tuple[str, int, int, int, int]

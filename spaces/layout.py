@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import torch
-
-from spaces.ops import ZERO
+from nasbench_suite.spaces.ops import ZERO
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
+from nasbench_suite.spaces.genotype import Genotype
+from nasbench_suite.spaces.layout import reduction_cells
+from nasbench_suite.spaces.ops import SkipBN, create_op
+from nasbench_suite.spaces.supernet import AuxiliaryHead, SuperNet, preprocess
 from torch import nn
-
-from spaces.genotype import Genotype
-from spaces.layout import reduction_cells
-from spaces.ops import SkipBN, create_op
-from spaces.supernet import AuxiliaryHead, SuperNet, preprocess
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from nasbench_suite.spaces.depthwise import depthwise_conv
 from torch import nn
-
-from spaces.depthwise import depthwise_conv
 
 ZERO = "none"
 
@@ -41,7 +40,7 @@ class DepthwiseConv(nn.Conv2d):
     """A depthwise convolution whose backward may use the fast forward-only formulation.
 
     oneDNN's depthwise backward is 5-25x slower than its forward on the project's CPUs;
-    :func:`spaces.depthwise.depthwise_conv` computes the same gradients with
+    :func:`nasbench_suite.spaces.depthwise.depthwise_conv` computes the same gradients with
     forward convolutions where that is faster. The module stays an ``nn.Conv2d`` so that
     state dicts, FLOP counting and parameter counts are those of the reference code.
     """

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
-
-from spaces.base import Space
-from spaces.genotype import Genotype
-from spaces.layout import ArchLayout, reduction_cells
-from spaces.ops import GOLD_OPS
+from nasbench_suite.spaces.base import Space
+from nasbench_suite.spaces.genotype import Genotype
+from nasbench_suite.spaces.layout import ArchLayout, reduction_cells
+from nasbench_suite.spaces.ops import GOLD_OPS
 
 
 class RelaxedSpace(Space):

@@ -44,11 +44,10 @@ from __future__ import annotations
 from collections import Counter
 
 import torch
+from nasbench_suite.spaces.fused import OpKey, forward_fused, op_kind, plan_waves
+from nasbench_suite.spaces.layout import ArchLayout, reduction_cells
+from nasbench_suite.spaces.ops import ZERO, FactorizedReduce, Pool, ReLUConvBN, create_op
 from torch import nn
-
-from spaces.fused import OpKey, forward_fused, op_kind, plan_waves
-from spaces.layout import ArchLayout, reduction_cells
-from spaces.ops import ZERO, FactorizedReduce, Pool, ReLUConvBN, create_op
 
 __all__ = ["AuxiliaryHead", "MixedEdge", "OpKey", "SuperCell", "SuperNet", "preprocess"]
 
@@ -189,7 +188,7 @@ class SuperNet(nn.Module):
     channels_last for CPU inputs when the op list has a pooling op, NCHW otherwise (module
     docstring). ``skip_bn`` builds
     skip_connect at stride 1 as a non-affine BatchNorm2d, as GOLD-NAS's search network does
-    (:func:`spaces.ops.create_op`).
+    (:func:`nasbench_suite.spaces.ops.create_op`).
     """
 
     def __init__(self, layout: ArchLayout, channels: int, in_channels: int, num_classes: int,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_suite.ray_session import _session_pids, is_loopback, ray_programs
+from nasbench_suite.sweep.ray_session import _session_pids, is_loopback, ray_programs
 
 #: /proc/net files and the socket state that means "listening" (TCP) or "bound" (UDP)
 _NET = (("tcp", socket.AF_INET, "0A"), ("tcp6", socket.AF_INET6, "0A"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nasbench_suite.augment import Augment, cutout_mask
+from nasbench_suite.data.augment import Augment, cutout_mask
 
 
 def test_cutout_removes_exactly_a_16x16_square_inside_the_image() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
-from spaces.supernet import AuxiliaryHead
+from nasbench_suite.spaces.supernet import AuxiliaryHead
 
 
 def darts_formula(head: AuxiliaryHead, x: torch.Tensor) -> torch.Tensor:

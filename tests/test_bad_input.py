@@ -1,7 +1,7 @@
 """One error boundary: bad input anywhere is one line on stderr, exit code 2, no traceback,
 and nothing new on disk (the diverged run is the one exception: its folder records why).
 
-Every case runs the real command line (in-process, through ``nasbench_suite.cli.main``)
+Every case runs the real command line (in-process, through ``nasbench_suite.cli.main.main``)
 against inputs made in a temporary folder: broken data files, corrupt run folders, unsafe
 names, output paths that are files.
 """
@@ -18,8 +18,8 @@ import pytest
 import torch
 import yaml
 
-from nasbench_suite.cli import main
-from nasbench_suite.runfolder import RunFolder
+from nasbench_suite.cli.main import main
+from nasbench_suite.store.runfolder import RunFolder
 from tests._results import tiny_results
 from tests.conftest import TINY
 

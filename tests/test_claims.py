@@ -15,14 +15,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nasbench_suite.claims_report import REPORT, TITLES, verdicts, write_report
-from nasbench_suite.claims_stats import NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED, interval
-from nasbench_suite.cli import main
-from nasbench_suite.evalfolder import EvalFolder
-from nasbench_suite.reproduce_claims import ClaimsConfig, run_claims, sweep_spec
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.sweep import Resources
-from nasbench_suite.sweep_spec import expand
+from nasbench_suite.cli.main import main
+from nasbench_suite.experiments.claims.experiment import ClaimsConfig, run_claims, sweep_spec
+from nasbench_suite.experiments.claims.report import REPORT, TITLES, verdicts, write_report
+from nasbench_suite.experiments.claims.stats import (
+    NOT_MEASURABLE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    interval,
+)
+from nasbench_suite.store.evalfolder import EvalFolder
+from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.sweep.spec import expand
+from nasbench_suite.sweep.tune import Resources
 from tests.conftest import TINY
 
 SEARCH = {k: v for k, v in TINY.items() if k not in ("epochs", "threads")}
@@ -40,7 +45,7 @@ def tiny_cfg(out: Path, **kw) -> ClaimsConfig:
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.sweep.ray_session import ray_session
 
     with ray_session(num_cpus=2):
         out = tmp_path_factory.mktemp("claims")

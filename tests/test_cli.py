@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasbench_suite.cli import main
+from nasbench_suite.cli.main import main
 from tests.conftest import TINY
 
 TINY_ARGS = [f"--set={k}={v}" for k, v in TINY.items() if k != "epochs"] + ["--epochs", "1"]
@@ -102,13 +102,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: str, tmp_path: Pa
 
 def test_unknown_subcommand_and_console_script() -> None:
     """A mistyped command line: the error line, then the usage on one line; exit 2."""
-    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "frobnicate"],
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli.main", "frobnicate"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     error, usage = proc.stderr.strip().splitlines()
     assert error.startswith("nasbench: error:") and "frobnicate" in error
     assert usage.startswith("usage: nasbench")
-    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "run", "--method", "x"],
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli.main", "run", "--method", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
@@ -116,7 +116,7 @@ def test_unknown_subcommand_and_console_script() -> None:
 def test_version() -> None:
     from nasbench_suite import __version__
 
-    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", "--version"],
+    proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli.main", "--version"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == f"nasbench-suite {__version__}"
 
@@ -130,7 +130,7 @@ def _parsers(parser: argparse.ArgumentParser, name: str = "nasbench"):
 
 
 def test_every_flag_of_every_command_has_a_help_text() -> None:
-    from nasbench_suite.cli import build_parser
+    from nasbench_suite.cli.main import build_parser
 
     seen = 0
     for name, parser in _parsers(build_parser()):

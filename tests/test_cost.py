@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nasbench_suite.spaces import DARTS_V2, NetShape, create_space
+from nasbench_suite.spaces.network import count_parameters
 from torch.utils.flop_counter import FlopCounterMode
-
-from spaces import DARTS_V2, NetShape, create_space
-from spaces.network import count_parameters
 
 
 def _counted(net: torch.nn.Module, shape: NetShape) -> float:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from nasbench_suite.methods import SearchContext, get_method
+from nasbench_suite.spaces import NetShape, create_space
 
-from methods import SearchContext, get_method
-from nasbench_suite.data import load_digits_data, split_train_val
-from spaces import NetShape, create_space
+from nasbench_suite.data.datasets import load_digits_data, split_train_val
 
 SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 
@@ -121,8 +121,8 @@ def test_the_default_run_learns_its_architecture(tmp_path) -> None:  # type: ign
     weights move (median edge spread >= 0.05) and at least a quarter of the edges change
     their choice after the first epoch, so the derived cell is a search result."""
     from nasbench_suite.config import resolve_config
-    from nasbench_suite.runfolder import RunFolder
-    from nasbench_suite.search import run_search
+    from nasbench_suite.search.loop import run_search
+    from nasbench_suite.store.runfolder import RunFolder
 
     # One thread: the result does not depend on it, and two threads on cores another
     # process also uses (a background experiment) made this 95 s test take over 10 minutes.

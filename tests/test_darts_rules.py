@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-from methods import SearchContext, get_method
-from methods.darts_rules import SKIP, early_stop_epoch, limit_skips, normal_skips
-from spaces import NetShape, create_space
+from nasbench_suite.methods import SearchContext, get_method
+from nasbench_suite.methods.darts_rules import SKIP, early_stop_epoch, limit_skips, normal_skips
+from nasbench_suite.spaces import NetShape, create_space
 
 SHAPE = NetShape(4, 3, 1, 10, 8)
 

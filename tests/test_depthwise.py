@@ -12,9 +12,8 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from nasbench_suite.spaces.depthwise import DepthwiseConvFn, cropped_taps, depthwise_conv
 from torch.utils.flop_counter import FlopCounterMode
-
-from spaces.depthwise import DepthwiseConvFn, cropped_taps, depthwise_conv
 
 CASES = list(itertools.product((1, 2), (1, 2), (3, 5, 7), (7, 8)))
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from nasbench_suite.spaces import NetShape, create_space
 
-from nasbench_suite.cli import main
-from nasbench_suite.data import TensorSplit
-from nasbench_suite.evalfolder import EvalFolder
-from nasbench_suite.train import resolve_eval_config, train_from_scratch
-from spaces import NetShape, create_space
+from nasbench_suite.cli.main import main
+from nasbench_suite.data.datasets import TensorSplit
+from nasbench_suite.search.scratch import resolve_eval_config, train_from_scratch
+from nasbench_suite.store.evalfolder import EvalFolder
 
 
 def test_evaluate_trains_and_reads_the_test_split_once_at_the_end(

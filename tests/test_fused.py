@@ -14,16 +14,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import nasbench_suite.spaces.ops
 import pytest
 import torch
 import torch.nn.functional as F
-
-import spaces.ops
-from methods.base import SearchContext
-from methods.darts import Darts, DartsConfig
-from spaces import NetShape, create_space
-from spaces.fused import SPLIT_PIXELS
-from spaces.supernet import SuperNet
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.darts import Darts, DartsConfig
+from nasbench_suite.spaces import NetShape, create_space
+from nasbench_suite.spaces.fused import SPLIT_PIXELS
+from nasbench_suite.spaces.supernet import SuperNet
 
 
 def _plain_depthwise(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
@@ -34,12 +33,12 @@ def _plain_depthwise(x: torch.Tensor, weight: torch.Tensor, stride: int, padding
 @contextlib.contextmanager
 def plain_depthwise() -> Iterator[None]:
     """Every DepthwiseConv module computes plain F.conv2d (autograd's own backward)."""
-    saved = spaces.ops.depthwise_conv
-    spaces.ops.depthwise_conv = _plain_depthwise  # type: ignore[assignment]
+    saved = nasbench_suite.spaces.ops.depthwise_conv
+    nasbench_suite.spaces.ops.depthwise_conv = _plain_depthwise  # type: ignore[assignment]
     try:
         yield
     finally:
-        spaces.ops.depthwise_conv = saved  # type: ignore[assignment]
+        nasbench_suite.spaces.ops.depthwise_conv = saved  # type: ignore[assignment]
 
 
 def _pair(space_name: str, shape: NetShape, skip_bn: bool,
@@ -86,7 +85,7 @@ def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: boo
     layout = fast.layout
     gen = torch.Generator().manual_seed(size)
     active = torch.rand(layout.shape, generator=gen) < 0.7
-    nonzero = [i for i, op in enumerate(layout.ops) if op != spaces.ops.ZERO]
+    nonzero = [i for i, op in enumerate(layout.ops) if op != nasbench_suite.spaces.ops.ZERO]
     active[:, :, nonzero[0]] = True  # every node fed
     weights = torch.rand(layout.shape, generator=gen, dtype=torch.float64)
     x = torch.randn(6, 3, size, size, generator=gen, dtype=torch.float64)

@@ -9,19 +9,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+import nasbench_suite.spaces as spaces
 import pytest
 import torch
+from nasbench_suite.methods import get_method
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.gold import Gold, GoldConfig
+from nasbench_suite.spaces import Genotype, NetShape
 from torch.utils.flop_counter import FlopCounterMode
 
-import spaces
-from methods import get_method
-from methods.base import SearchContext
-from methods.gold import Gold, GoldConfig
-from nasbench_suite.cli import main
+from nasbench_suite.cli.main import main
 from nasbench_suite.config import RunConfig, resolve_config
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.search import prepare, run_search
-from spaces import Genotype, NetShape
+from nasbench_suite.search.loop import prepare, run_search
+from nasbench_suite.store.runfolder import RunFolder
 from tests.conftest import TINY
 
 #: A search that prunes fast: on the tiny config it records a stable architecture and

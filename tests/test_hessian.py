@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from methods import SearchContext, get_method
-from methods.hessian import largest_eigenvalue
-from spaces import NetShape, create_space
+from nasbench_suite.methods import SearchContext, get_method
+from nasbench_suite.methods.hessian import largest_eigenvalue
+from nasbench_suite.spaces import NetShape, create_space
 
 
 def test_a_known_quadratic_whose_negative_eigenvalue_is_larger_in_magnitude() -> None:

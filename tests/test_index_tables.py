@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nasbench_suite.cli import main
+from nasbench_suite.cli.main import main
 from nasbench_suite.errors import UsageError
-from nasbench_suite.index import load_epochs, load_index, runs
-from nasbench_suite.plots import pareto_front
-from nasbench_suite.runfolder import Failure, RunFolder, find_runs
-from nasbench_suite.tables import make_table
+from nasbench_suite.report.plots import pareto_front
+from nasbench_suite.report.tables import make_table
+from nasbench_suite.store.index import load_epochs, load_index, runs
+from nasbench_suite.store.runfolder import Failure, RunFolder, find_runs
 from tests._results import make_series_run, series_points, tiny_results
 from tests.conftest import markdown_rows
 
@@ -184,7 +184,7 @@ def test_pareto_front_keeps_non_dominated_points() -> None:
 
 def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
         tmp_path: Path, tiny_config) -> None:
-    from nasbench_suite.search import run_search
+    from nasbench_suite.search.loop import run_search
 
     for clamp in ("argmax", "derived"):
         run_search(tiny_config(method="edas", clamp=clamp, out=str(tmp_path / "runs")),

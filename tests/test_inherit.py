@@ -12,15 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from nasbench_suite.spaces import DARTS_V2, Genotype, NetShape, Space, create_space
 
-from nasbench_suite.data import TensorSplit
-from nasbench_suite.inherit import (
+from nasbench_suite.data.datasets import TensorSplit
+from nasbench_suite.search.inherit import (
     derived_network,
     inherited_accuracy,
     recalibrate_bn,
     supernet_accuracy,
 )
-from spaces import DARTS_V2, Genotype, NetShape, Space, create_space
 
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 DEVICE = torch.device("cpu")

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import torch
-
-from methods import SearchContext
-from methods.nse import Nse, NseConfig
-from spaces import Genotype, NetShape, Space, create_space
+from nasbench_suite.methods import SearchContext
+from nasbench_suite.methods.nse import Nse, NseConfig
+from nasbench_suite.spaces import Genotype, NetShape, Space, create_space
 
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 POOL = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -274,8 +273,8 @@ def test_the_penalty_share_is_above_the_floor_at_the_mini_size(space_name: str) 
 
 
 def test_a_default_run_has_at_least_three_rounds_that_evolve_the_space(tiny_config) -> None:
-    from nasbench_suite.runfolder import RunFolder
-    from nasbench_suite.search import run_search
+    from nasbench_suite.search.loop import run_search
+    from nasbench_suite.store.runfolder import RunFolder
 
     assert NseConfig().rounds >= 3
     cfg = tiny_config(method="nse", space="restricted", epochs=3, samples=4)

@@ -7,19 +7,19 @@ import io
 import json
 import zlib
 
+import nasbench_suite.spaces as spaces
 import numpy as np
 import pytest
 import torch
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.padnas import PadNas, PadNasConfig, stage_schedule
+from nasbench_suite.methods.padnas_prune import op_frequencies, prune_by_frequency
+from nasbench_suite.methods.padnas_search import Encoding
+from nasbench_suite.methods.training import nondominated_ranks
 
-import spaces
-from methods.base import SearchContext
-from methods.padnas import PadNas, PadNasConfig, stage_schedule
-from methods.padnas_prune import op_frequencies, prune_by_frequency
-from methods.padnas_search import Encoding
-from methods.training import nondominated_ranks
 from nasbench_suite.errors import UsageError
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.search import run_search
+from nasbench_suite.search.loop import run_search
+from nasbench_suite.store.runfolder import RunFolder
 
 SHAPE = spaces.NetShape(4, 3, 1, 10, 8)
 

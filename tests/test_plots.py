@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_suite.cli import main
-from nasbench_suite.index import load_epochs, load_index
-from nasbench_suite.plots import (
+from nasbench_suite.cli.main import main
+from nasbench_suite.report.plots import (
     plot_acc_cost,
     plot_arch_weights,
     plot_param_free,
     plot_search_cost,
     save_figure,
 )
+from nasbench_suite.store.index import load_epochs, load_index
 from tests._results import tiny_results
 
 
@@ -137,7 +137,7 @@ def test_figures_on_empty_reference_is_one_line_exit_2(
 
 def test_runs_of_two_datasets_are_drawn_in_separate_panels(results: Path,
                                                            tmp_path: Path) -> None:
-    from nasbench_suite.runfolder import RunFolder
+    from nasbench_suite.store.runfolder import RunFolder
 
     mixed = tmp_path / "mixed"
     shutil.copytree(results, mixed / "digits")

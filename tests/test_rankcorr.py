@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 from scipy.stats import kendalltau
 
-from nasbench_suite.cli import main
-from nasbench_suite.evalfolder import EvalFolder
-from nasbench_suite.rankcorr import RankCorrSettings, cost_window, plan, sample_genotypes
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.search import run_search
+from nasbench_suite.cli.main import main
+from nasbench_suite.experiments.rankcorr import (
+    RankCorrSettings,
+    cost_window,
+    plan,
+    sample_genotypes,
+)
+from nasbench_suite.search.loop import run_search
+from nasbench_suite.store.evalfolder import EvalFolder
+from nasbench_suite.store.runfolder import RunFolder
 
 EVAL = ["--eval-set", "channels=4", "--eval-set", "batch_size=64",
         "--eval-set", "auxiliary_weight=0.0", "--eval-set", "drop_path=0.0"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.ray_session import _split_address, is_loopback, ray_session
+from nasbench_suite.sweep.ray_session import _split_address, is_loopback, ray_session
 from tests.ray_cluster import (
     RayCluster,
     descendants,
@@ -112,7 +112,7 @@ def test_local_session_processes_end_when_the_block_raises() -> None:
 _DRIVER = textwrap.dedent("""
     import os, sys, time
     import ray
-    from nasbench_suite.ray_session import _split_address, is_loopback, ray_session
+    from nasbench_suite.sweep.ray_session import _split_address, is_loopback, ray_session
 
     @ray.remote
     def pid():

@@ -16,14 +16,25 @@ import pandas as pd
 import pytest
 import torch
 
-from nasbench_suite.cli import main
-from nasbench_suite.evalfolder import EvalFolder
-from nasbench_suite.reproduce import MANIFEST, ReproduceConfig, run_reproduce, sweep_spec
-from nasbench_suite.reproduce_report import BUILD, COLUMNS, INDICATORS, REPORT, write_report
-from nasbench_suite.runfolder import EVALS, RunFolder
-from nasbench_suite.search import run_search
-from nasbench_suite.sweep import Resources
-from nasbench_suite.sweep_spec import expand
+from nasbench_suite.cli.main import main
+from nasbench_suite.experiments.darts_failure.experiment import (
+    MANIFEST,
+    ReproduceConfig,
+    run_reproduce,
+    sweep_spec,
+)
+from nasbench_suite.experiments.darts_failure.report import (
+    BUILD,
+    COLUMNS,
+    INDICATORS,
+    REPORT,
+    write_report,
+)
+from nasbench_suite.search.loop import run_search
+from nasbench_suite.store.evalfolder import EvalFolder
+from nasbench_suite.store.runfolder import EVALS, RunFolder
+from nasbench_suite.sweep.spec import expand
+from nasbench_suite.sweep.tune import Resources
 from tests.conftest import TINY, markdown_rows
 from tests.ray_cluster import ray_cluster  # noqa: F401 (a pytest fixture)
 
@@ -43,7 +54,7 @@ def tiny_cfg(out: Path, **kw) -> ReproduceConfig:
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.sweep.ray_session import ray_session
 
     with ray_session(num_cpus=2):
         out = tmp_path_factory.mktemp("reproduce")
@@ -126,9 +137,9 @@ def test_trainings_from_scratch_are_ray_tasks_that_overlap(experiment: Path,
                                                            tmp_path: Path) -> None:
     """Two trainings on a 2-CPU local Ray with one CPU each run at the same time (20 epochs:
     long enough that the second worker process is up before the first training ends)."""
-    from nasbench_suite.ray_session import ray_session
-    from nasbench_suite.reproduce import eval_overrides, eval_settings
-    from nasbench_suite.reproduce_evals import Launcher, evaluations_of
+    from nasbench_suite.experiments.darts_failure.experiment import eval_overrides, eval_settings
+    from nasbench_suite.experiments.evals import Launcher, evaluations_of
+    from nasbench_suite.sweep.ray_session import ray_session
 
     copy = tmp_path / experiment.name
     shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(EVALS, REPORT, ".ray"))
@@ -151,7 +162,7 @@ def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: P
     results = sorted(p for p in (experiment / EVALS).rglob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
     before = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
-    from nasbench_suite.ray_session import ray_session
+    from nasbench_suite.sweep.ray_session import ray_session
 
     cfg = tiny_cfg(experiment.parent)
     with ray_session(num_cpus=2):
@@ -231,7 +242,7 @@ def _same_files(rebuilt: Path, committed: Path) -> None:
 
 @pytest.mark.parametrize("folder", _reference_experiments(), ids=lambda p: p.name)
 def test_committed_reference_report_rebuilds_exactly(folder: Path, tmp_path: Path) -> None:
-    from nasbench_suite.cli_reproduce import write_any_report  # darts-failure or claims
+    from nasbench_suite.cli.reproduce import write_any_report  # darts-failure or claims
 
     write_any_report(folder, tmp_path / folder.name)
     _same_files(tmp_path / folder.name, FIGURES / folder.name)
@@ -259,7 +270,7 @@ def test_a_real_cluster_runs_the_sweep_and_the_experiment_as_local_ray_does(
     env["PYTHONPATH"] = str(repo)
 
     def nasbench(*argv: str) -> None:
-        proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli", *argv], cwd=repo,
+        proc = subprocess.run([sys.executable, "-m", "nasbench_suite.cli.main", *argv], cwd=repo,
                               env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr[-2000:]
 

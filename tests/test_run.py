@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nasbench_suite.methods import list_methods
+from nasbench_suite.spaces import list_spaces
 
-from methods import list_methods
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.search import run_search
-from spaces import list_spaces
+from nasbench_suite.search.loop import run_search
+from nasbench_suite.store.runfolder import RunFolder
 
 #: Fields that measure the machine, not the search.
 TIMING = {"epoch_time_s", "search_time_s"}

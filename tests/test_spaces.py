@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
-
-from spaces import DARTS_V2, Genotype, NetShape, create_space, list_spaces
-from spaces.ops import OPS, ZERO, create_op
+from nasbench_suite.spaces import DARTS_V2, Genotype, NetShape, create_space, list_spaces
+from nasbench_suite.spaces.ops import OPS, ZERO, create_op
 
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nasbench_suite.methods import list_methods
 
-import nasbench_suite.search as search_module
-from methods import list_methods
-from nasbench_suite.data import Splits
-from nasbench_suite.runfolder import RunFolder
-from nasbench_suite.search import prepare, run_search
+import nasbench_suite.search.loop as search_module
+from nasbench_suite.data.datasets import Splits
+from nasbench_suite.search.loop import prepare, run_search
+from nasbench_suite.store.runfolder import RunFolder
 
 #: settings that keep each method's tiny search tiny (its searches score architectures)
 FAST_HP = {"padnas": {"population": 4, "generations": 1, "stages": 2}, "nse": {"samples": 2}}
@@ -81,14 +81,14 @@ def test_digits_are_scikit_learns_without_importing_it() -> None:
 
     from sklearn.datasets import load_digits
 
-    from nasbench_suite.data import _digits_arrays
+    from nasbench_suite.data.datasets import _digits_arrays
 
     images, targets = _digits_arrays()
     digits = load_digits()
     assert images.shape == (1797, 8, 8) and images.dtype == np.float32
     assert np.array_equal(images, digits.images.astype(np.float32))
     assert np.array_equal(targets, digits.target)
-    probe = ("import sys; from nasbench_suite.data import load_dataset; "
+    probe = ("import sys; from nasbench_suite.data.datasets import load_dataset; "
              "load_dataset('digits', None); print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout

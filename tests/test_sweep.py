@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nasbench_suite.cli import main
+from nasbench_suite.cli.main import main
 from nasbench_suite.config import resolve_config
 from nasbench_suite.errors import UsageError
-from nasbench_suite.index import load_index, runs
-from nasbench_suite.runfolder import FAILED, FINISHED, RunFolder
-from nasbench_suite.search import run_search
-from nasbench_suite.sweep import Resources, run_sweep
-from nasbench_suite.sweep_spec import SweepSpec, expand, load_sweep_file, spec_from_dict
+from nasbench_suite.search.loop import run_search
+from nasbench_suite.store.index import load_index, runs
+from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder
+from nasbench_suite.sweep.spec import SweepSpec, expand, load_sweep_file, spec_from_dict
+from nasbench_suite.sweep.tune import Resources, run_sweep
 from tests.conftest import TINY
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -29,7 +29,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray for the module (loopback only), joined by every sweep."""
-    from nasbench_suite.ray_session import ray_session as session
+    from nasbench_suite.sweep.ray_session import ray_session as session
 
     with session(num_cpus=2):
         yield
@@ -302,7 +302,7 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
     repo = Path(__file__).resolve().parents[1]
     fixed = [f"--set={k}={v}" for k, v in {**TINY, "epochs": 50, "max_train_images": 256}.items()]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "nasbench_suite.cli", "sweep", "--name", "loop", "--out",
+        [sys.executable, "-m", "nasbench_suite.cli.main", "sweep", "--name", "loop", "--out",
          str(tmp_path), "--quiet", *fixed], cwd=repo, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(repo)})
     try:

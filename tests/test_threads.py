@@ -129,7 +129,7 @@ def _cli(args: list[str], tmp_path, env_extra: dict[str, str], one_cpu: bool = F
     env.update(env_extra)
     first = min(os.sched_getaffinity(0))
     return subprocess.run(
-        [sys.executable, "-m", "nasbench_suite.cli", *args], env=env, cwd=tmp_path,
+        [sys.executable, "-m", "nasbench_suite.cli.main", *args], env=env, cwd=tmp_path,
         capture_output=True, text=True, timeout=900,
         preexec_fn=(lambda: os.sched_setaffinity(0, {first})) if one_cpu else None)
 
@@ -144,7 +144,7 @@ def _sets(values: dict) -> list[str]:
     ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE")])
 def test_a_cli_run_has_the_policy_it_was_told_and_fits_its_cpus(tmp_path, env_extra,
                                                                 policy) -> None:
-    from nasbench_suite.runfolder import find_runs
+    from nasbench_suite.store.runfolder import find_runs
 
     narrowed = len(os.sched_getaffinity(0)) >= 2
     proc = _cli(["run", "--method", "gold", "--space", "relaxed", "--epochs", "1", "--quiet",
@@ -160,7 +160,7 @@ def test_a_cli_run_has_the_policy_it_was_told_and_fits_its_cpus(tmp_path, env_ex
 def test_a_cli_run_started_beside_other_work_is_passive(tmp_path) -> None:
     """The default (auto) policy in a real CLI process: a CPU-bound process is running as
     the search starts, so the run is PASSIVE and says so in run.json."""
-    from nasbench_suite.runfolder import find_runs
+    from nasbench_suite.store.runfolder import find_runs
 
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -181,7 +181,7 @@ def test_sweep_trials_and_evaluation_workers_are_passive_with_their_cpus(tmp_pat
     scratch Ray tasks), started from a shell without a wait policy on a machine the driver
     may find idle, threads left to default: every trial and every training ran with the
     passive policy and one thread per CPU given."""
-    from nasbench_suite.runfolder import find_runs
+    from nasbench_suite.store.runfolder import find_runs
 
     proc = _cli(["reproduce", "darts-failure", "--seeds", "0", "--epochs", "1",
                  "--eval-epochs", "1", "--cpus-per-trial", "1",

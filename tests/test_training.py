@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from methods import get_method, list_methods
-from methods.training import (
+from nasbench_suite.methods import get_method, list_methods
+from nasbench_suite.methods.training import (
     AlphaAdam,
     WeightSGD,
     cosine,
@@ -53,6 +52,6 @@ def test_every_method_spells_weight_settings_the_same_way(name: str) -> None:
     assert isinstance(cfg, WeightSGD)
     assert cfg.w_lr > 0 and cfg.grad_clip > 0
     params = [torch.nn.Parameter(torch.zeros(2))]
-    from methods.training import sgd
+    from nasbench_suite.methods.training import sgd
 
     assert sgd(params, cfg.w_lr, cfg.w_momentum, cfg.w_weight_decay).defaults["lr"] == cfg.w_lr

@@ -20,14 +20,14 @@ Run with ``pytest tests/benchmarks --benchmark-only``.
 
 from __future__ import annotations
 
+import nasbench_suite.spaces as spaces
 import pytest
 import torch
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.gold import Gold, GoldConfig
+from nasbench_suite.spaces import NetShape
+from nasbench_suite.spaces.supernet import SuperNet
 
-import spaces
-from methods.base import SearchContext
-from methods.gold import Gold, GoldConfig
-from spaces import NetShape
-from spaces.supernet import SuperNet
 from tests.benchmarks.official_darts import SearchNetwork, gold_step
 from tests.benchmarks.timing import interleaved_medians, machine_info, median_step
 

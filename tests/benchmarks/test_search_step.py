@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import nasbench_suite.spaces as spaces
 import pytest
 import torch
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.darts import Darts, DartsConfig
+from nasbench_suite.spaces import NetShape
 
-import spaces
-from methods.base import SearchContext
-from methods.darts import Darts, DartsConfig
-from spaces import NetShape
 from tests.benchmarks.official_darts import SearchNetwork, darts_step
 from tests.benchmarks.timing import interleaved_medians, machine_info
 

@@ -31,10 +31,10 @@ POLICIES = {"passive": {"OMP_WAIT_POLICY": "PASSIVE"},
 _CHILD = """
 import statistics, sys, time
 import torch
-import spaces
-from methods.base import SearchContext
-from methods.darts import Darts, DartsConfig
-from spaces import NetShape
+import nasbench_suite.spaces as spaces
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.darts import Darts, DartsConfig
+from nasbench_suite.spaces import NetShape
 torch.set_num_threads({threads})
 torch.manual_seed(0)
 shape = NetShape(8, 5, 3, 10, 16)

@@ -1,0 +1,307 @@
+"""The ``nasbench`` command line.
+
+Every user error (unknown names, impossible method/space pairs, bad numbers, missing or
+corrupt files, unwritable output folders) is one line on stderr and exit code 2, caught
+before a run folder is written; a mistyped command line also gets its usage line. Heavy
+imports (torch, Ray, matplotlib) happen inside the commands, not at import time. Flags shared
+by several commands are declared once, in the parent parsers of :func:`parents`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from nasbench_suite import __version__
+from nasbench_suite.errors import Diverged, UsageError
+from nasbench_suite.threads import configure_openmp
+
+#: Modules that add more subcommands: each has ``register(subparsers, parents)`` and imports
+#: its heavy dependencies (Ray, matplotlib) inside the command functions only.
+COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suite.cli.evaluate",
+                                     "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr")
+
+#: ``--resume`` accepts only overrides that cannot change a run's result
+RESUME_SAFE = frozenset({"threads", "device", "out", "data_dir"})
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is the error line plus the usage on one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split())
+        sys.stderr.write(f"{self.prog}: error: {message}\n{usage}\n")
+        raise SystemExit(2)
+
+
+def parents() -> dict[str, argparse.ArgumentParser]:
+    """Parent parsers: each group of shared flags, declared once."""
+
+    def parser() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False)
+
+    quiet = parser()
+    quiet.add_argument("--quiet", action="store_true", help="no progress bars")
+    data = parser()
+    data.add_argument("--dataset", help="digits (embedded, the default), cifar10, cifar100, "
+                                        "npz:PATH (Keras layout) or imagefolder:PATH")
+    data.add_argument("--data-dir", dest="data_dir",
+                      help="where torchvision keeps cifar10/cifar100 (downloaded if missing)")
+    compute = parser()
+    compute.add_argument("--device", help="auto (default: CUDA if available), cpu, cuda or "
+                                          "cuda:N")
+    compute.add_argument("--threads", type=int,
+                         help="torch threads (default: the CPUs this process may use)")
+    preset = parser()
+    preset.add_argument("--preset", help="mini (default: a laptop CPU in minutes) or paper "
+                                         "(the papers' settings, for GPUs)")
+    overrides = parser()
+    overrides.add_argument("--set", action="append", metavar="KEY=VALUE",
+                           help="any config field or method hyper-parameter (hp.NAME); the "
+                                "value is read as YAML; repeatable")
+    cluster = parser()
+    cluster.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, default=1.0,
+                         help="CPUs Ray gives each trial (default 1); its torch threads follow")
+    cluster.add_argument("--gpus-per-trial", dest="gpus_per_trial", type=int, default=0,
+                         help="whole GPUs per trial (default 0)")
+    cluster.add_argument("--max-concurrent", dest="max_concurrent", type=int,
+                         help="at most this many trials at once (default: as resources allow)")
+    cluster.add_argument("--address",
+                         help="join this Ray cluster (HOST:PORT or auto) instead of starting a "
+                              "local one bound to 127.0.0.1")
+    cluster.add_argument("--max-failures", dest="max_failures", type=int, default=2,
+                         help="Tune restarts a trial whose worker died this many times; it "
+                              "resumes from its checkpoint (default 2)")
+    cluster.add_argument("--join-timeout", dest="join_timeout", type=float, default=30.0,
+                         help="seconds to wait for the cluster at --address (default 30)")
+    return {"quiet": quiet, "data": data, "compute": compute, "preset": preset,
+            "set": overrides, "cluster": cluster}
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from nasbench_suite.config import parse_override
+
+    overrides: dict[str, Any] = {}
+    for name in ("method", "space", "dataset", "data_dir", "preset", "seed", "epochs",
+                 "batch_size", "device", "out", "threads"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if args.amp:
+        overrides["amp"] = True
+    for item in args.set or []:
+        key, value = parse_override(item)
+        overrides[key] = value
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nasbench_suite.config import resolve_config
+    from nasbench_suite.search.loop import run_search
+    from nasbench_suite.store.runfolder import FINISHED, RunFolder
+
+    overrides = _run_overrides(args)
+    if args.resume:
+        if args.config:
+            raise UsageError("--resume continues a run with its own config; drop --config")
+        folder = RunFolder(args.resume).check()
+        if folder.status() == FINISHED:
+            print(f"{folder.path} has already finished; nothing to resume")
+            return 0
+        saved = folder.config_dict()
+        changed = sorted(k for k, v in overrides.items()
+                         if k not in RESUME_SAFE and saved.get(k) != v
+                         and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:])
+                                  == v))
+        if changed:
+            raise UsageError(f"--resume keeps the run's config; {', '.join(changed)} would "
+                             f"change its result (start a new run instead)")
+        cfg = resolve_config({**saved, **{k: v for k, v in overrides.items()
+                                          if k in RESUME_SAFE}})
+        run_search(cfg, resume_dir=folder.path, progress=not args.quiet)
+        return 0
+    cfg = resolve_config(overrides, args.config)
+    run_search(cfg, progress=not args.quiet)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from nasbench_suite.config import PRESETS
+    from nasbench_suite.data.datasets import DATASETS
+    from nasbench_suite.methods import get_method, list_methods
+    from nasbench_suite.spaces import SPACES
+
+    what = args.what
+    if what in ("methods", "all"):
+        print("methods:")
+        for name in list_methods():
+            cls = get_method(name)
+            able = [s for s, sp in sorted(SPACES.items())
+                    if cls.unsupported(sp.capabilities_for()) is None]
+            print(f"  {name:8s} {cls.description} [spaces: {', '.join(able)}]")
+    if what in ("spaces", "all"):
+        print("spaces:")
+        for name, space in sorted(SPACES.items()):
+            print(f"  {name:10s} {space.description}; ops: {', '.join(space.default_ops)}")
+    if what in ("datasets", "all"):
+        print("datasets:")
+        for name in DATASETS:
+            print(f"  {name}")
+    if what in ("presets", "all"):
+        print("presets:")
+        for name in PRESETS:
+            print(f"  {name}")
+    return 0
+
+
+def _acc(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.4f}"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder
+
+    folder = RunFolder(args.run_dir).check()
+    cfg = folder.config_dict()
+    info = folder.info()
+    print(f"run: {folder.path}")
+    print(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
+          f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
+    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epochs "
+          f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
+    hp = cfg.get("hp") or {}
+    if hp:
+        print("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
+    status = folder.status()
+    if status == FAILED:
+        failure = folder.failure()
+        print(f"failed after {folder.epochs_done()} epoch(s): "
+              f"{failure.reason if failure else 'unknown'}")
+        return 0
+    if status != FINISHED:
+        print(f"unfinished: {folder.epochs_done()} epoch(s) done; resume with nasbench run "
+              f"--resume {folder.path}")
+        return 0
+    summary = folder.summary()
+    final, derived, inh = summary.final, summary.derived, summary.inherited
+    print(f"epochs {summary.epochs_run}, search time {summary.search_time_s:.1f} s, "
+          f"device {summary.device}" + (f", stopped by the {summary.stop_reason} rule"
+                                        if summary.stop_reason == "method" else ""))
+    print(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
+          f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
+          f"(scoring split, running batch-norm statistics, not recalibrated)")
+    print(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
+          f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
+    print(f"derived: {derived.macs / 1e6:.2f} M multiply-adds, {derived.params / 1e6:.3f} M "
+          f"params, parameter-free share {derived.param_free_share:.2f}")
+    if summary.learning:
+        ln = summary.learning
+        print(f"architecture learning (from the start): median edge move "
+              f"{ln.get('alpha_move_median', float('nan')):.4f}, max "
+              f"{ln.get('alpha_move_max', float('nan')):.4f}; median edge spread "
+              f"{ln.get('edge_spread_median', float('nan')):.4f}; edges whose choice changed "
+              f"{100 * ln.get('choice_changed_share', float('nan')):.0f}%")
+    series = summary.series
+    if series:
+        # The cost and accuracy columns first (summary.json stores keys sorted).
+        lead = [k for k in ("index", "epoch", "stage", "round", "reason", "macs", "params",
+                            "acc", "val_acc") if k in series[0]]
+        keys = lead + [k for k in series[0] if k not in lead
+                       and not isinstance(series[0][k], (dict, list))]
+        print(f"recorded architectures (macs: multiply-adds, the papers' FLOPs; acc: "
+              f"inherited weights, {inh.split} split):")
+        print("  " + "  ".join(f"{k:>12s}" for k in keys))
+        for point in series:
+            print("  " + "  ".join(_fmt(point.get(k)) for k in keys))
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:12.4g}"
+    return f"{value!s:>12s}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nasbench", description="Benchmark differentiable NAS methods.")
+    parser.add_argument("--version", action="version", version=f"nasbench-suite {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
+    p = parents()
+
+    run = sub.add_parser("run", help="run one search",
+                         parents=[p["data"], p["compute"], p["preset"], p["set"], p["quiet"]],
+                         description="Run one search and write a run folder. Prints the "
+                                     "resolved config and the folder it writes.")
+    run.add_argument("--method", help="search method (nasbench list methods); default darts")
+    run.add_argument("--space", help="search space: restricted (default) or relaxed")
+    run.add_argument("--config", help="YAML file of config fields (e.g. a run's config.yaml)")
+    run.add_argument("--seed", type=int, help="random seed (default 0)")
+    run.add_argument("--epochs", type=int,
+                     help="search epochs (GOLD-NAS: a cap; PAD-NAS: split over its M stages "
+                          "(hp.stages, default 4) as evenly as possible, earlier stages "
+                          "taking the remainder, e.g. 10 = 3+3+2+2, each ending with its "
+                          "search; hp.stage_epochs lists them instead and must sum to it; at "
+                          "least M)")
+    run.add_argument("--batch-size", dest="batch_size", type=int, help="batch size")
+    run.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    run.add_argument("--out", help="folder for run folders (default results/runs)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue an interrupted run from its last checkpoint (only "
+                          "--threads, --device and --data-dir may change)")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list methods, spaces, datasets, presets",
+                         description="List what the suite offers.")
+    lst.add_argument("what", nargs="?", default="all",
+                     choices=["all", "methods", "spaces", "datasets", "presets"],
+                     help="what to list (default all)")
+    lst.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="print a run's summary",
+                          description="Print a run's config, final metrics, accuracies with "
+                                      "their split, learning stats and series.")
+    show.add_argument("run_dir", metavar="RUN_DIR", help="a run folder")
+    show.set_defaults(func=cmd_show)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return int(args.func(args))
+        except Diverged as exc:
+            raise UsageError(f"the search diverged ({exc}); the failure is recorded in its "
+                             "run folder; lower the learning rate") from None
+    except UsageError as exc:
+        sys.stderr.write(f"nasbench: error: {exc}\n")
+        return 2
+    except OSError as exc:  # an output path that cannot be written, a file that vanished
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"nasbench: error: {exc.strerror or exc}{where}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("nasbench: interrupted; resume from the last checkpoint with "
+                         "nasbench run --resume RUN_DIR\n")
+        return 130
+
+
+def entry() -> None:
+    try:  # before torch loads: OpenMP threads must not spin against other work
+        configure_openmp()
+    except ValueError as exc:  # a bad NASBENCH_WAIT_POLICY
+        sys.stderr.write(f"nasbench: error: {exc}\n")
+        raise SystemExit(2) from None
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,186 @@
+"""`nasbench reproduce EXPERIMENT`: the suite's packaged experiments (darts-failure, claims)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    from nasbench_suite.config import parse_override
+
+    return dict(parse_override(item) for item in items or [])
+
+
+#: flags of one experiment that the other refuses (given, they would be silently ignored)
+ONLY = {"darts-failure": ("second_order", "hessian_every", "hessian_iters", "eval_preset",
+                          "eval_depth", "score_every", "collapse_threshold", "darts_es",
+                          "pdarts_skips", "series_seeds"),
+        "claims": ("padnas_epochs", "rankcorr_archs", "darts_failure", "gap_tolerance",
+                   "confidence", "resamples")}
+
+
+def write_any_report(folder: Path, out: Path | None = None) -> list[Path]:
+    """The report of whichever experiment ``folder`` holds (its manifest says which)."""
+    from nasbench_suite.errors import UsageError
+    from nasbench_suite.experiments.darts_failure.experiment import MANIFEST
+    from nasbench_suite.files import read_json
+
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise UsageError(f"{folder} is not a reproduce folder (no {MANIFEST})")
+    if read_json(manifest).get("config", {}).get("experiment") == "claims":
+        from nasbench_suite.experiments.claims.report import write_report as claims_report
+
+        return claims_report(folder, out)
+    from nasbench_suite.experiments.darts_failure.report import write_report
+
+    return write_report(folder, out)
+
+
+def _refuse_foreign(args: argparse.Namespace) -> None:
+    from nasbench_suite.errors import UsageError
+
+    for experiment, names in ONLY.items():
+        if experiment == args.experiment:
+            continue
+        for name in names:
+            if getattr(args, name, None) not in (None, False):
+                raise UsageError(f"--{name.replace('_', '-')} applies to `reproduce "
+                                 f"{experiment}` only")
+
+
+#: flags both experiments take
+COMMON = ("name", "dataset", "data_dir", "preset", "seeds", "epochs", "eval_epochs", "threads",
+          "device", "skip_eval", "eval_cpus", "eval_gpus")
+#: flags that list seeds
+SEED_LISTS = ("seeds", "series_seeds")
+
+
+def _configure(cfg: Any, args: argparse.Namespace) -> Any:
+    """Copy the flags the user gave (and this experiment takes) onto its config."""
+    from nasbench_suite.cli.results import output_dir, seeds_arg
+
+    for name in COMMON + ONLY[args.experiment]:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(cfg, name, seeds_arg(value) if name in SEED_LISTS else value)
+    cfg.search_set = _overrides(args.set)
+    cfg.eval_set = _overrides(args.eval_set)
+    output_dir(cfg.out)
+    return cfg
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from nasbench_suite.cli.results import resources_arg
+
+    _refuse_foreign(args)
+    if args.experiment == "claims":
+        from nasbench_suite.experiments.claims.experiment import ClaimsConfig, run_claims
+
+        cfg, run = _configure(ClaimsConfig(out=args.out), args), run_claims
+    else:
+        from nasbench_suite.experiments.darts_failure.experiment import (
+            ReproduceConfig,
+            run_reproduce,
+        )
+
+        cfg = _configure(ReproduceConfig(experiment=args.experiment, out=args.out), args)
+        run = run_reproduce
+    if args.report_only:
+        cfg.validate()
+        folder = Path(args.dir) if args.dir else Path(cfg.out) / cfg.sweep_name
+        for path in write_any_report(folder):
+            print(f"wrote {path}")
+        return 0
+    run(cfg, resources_arg(args), quiet=args.quiet)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction,
+             parents: dict[str, argparse.ArgumentParser]) -> None:
+    rep = sub.add_parser(
+        "reproduce", help="run a packaged experiment end to end (darts-failure, claims)",
+        parents=[parents["data"], parents["compute"], parents["preset"], parents["cluster"],
+                 parents["quiet"]],
+        description="darts-failure: DARTS (1st order, or --second-order) on the restricted "
+                    "and the relaxed space and GOLD-NAS on the relaxed space, several seeds, "
+                    "the same data and epochs, as one sweep; every derived architecture "
+                    "trained from scratch; a report (Markdown, CSV, figures) with the "
+                    "parameter-free share, FLOPs, params, inherited-weight drop, accuracy "
+                    "from scratch and the Hessian eigenvalue over epochs. claims: each paper's "
+                    "headline claim with one data set and budget (DARTS and EDAS gaps, "
+                    "PAD-NAS's Kendall tau per stage, NSE's best-at-budget per round, "
+                    "GOLD-NAS's Pareto series, DARTS in the relaxed space from a darts-failure "
+                    "folder) and a report whose verdicts come from bootstrap intervals over "
+                    "seeds. Running either again skips what is done and resumes what was "
+                    "interrupted.")
+    rep.add_argument("experiment", choices=["darts-failure", "claims"],
+                     help="the experiment to run")
+    rep.add_argument("--seeds", help="darts-failure: 0,1,2 (default); claims: 0,1 (default); "
+                                     "or a range 0-4")
+    rep.add_argument("--epochs", type=int, help="search epochs of every method (default 20 "
+                                                "for darts-failure, 10 for claims; GOLD-NAS "
+                                                "stops earlier at its floor)")
+    rep.add_argument("--padnas-epochs", dest="padnas_epochs", type=int,
+                     help="claims: PAD-NAS's epochs, split over its stages (default: the "
+                          "preset's, 40 in mini)")
+    rep.add_argument("--rankcorr-archs", dest="rankcorr_archs", type=int,
+                     help="claims: architectures of PAD-NAS's rank correlation (default 10)")
+    rep.add_argument("--darts-failure", dest="darts_failure", metavar="DIR",
+                     help="claims: a reproduce darts-failure folder for the DARTS-in-the-"
+                          "relaxed-space row (default: results/reference/darts-failure-long-* "
+                          "if committed)")
+    rep.add_argument("--gap-tolerance", dest="gap_tolerance", type=float,
+                     help="claims: EDAS's gap interval must lie below this (default 0.02)")
+    rep.add_argument("--confidence", type=float,
+                     help="claims: confidence level of the bootstrap intervals (default 0.95)")
+    rep.add_argument("--resamples", type=int,
+                     help="claims: bootstrap resamples (default 2000)")
+    rep.add_argument("--second-order", dest="second_order", action="store_true", default=None,
+                     help="DARTS second order (unrolled) instead of first order")
+    rep.add_argument("--hessian-every", dest="hessian_every", type=int,
+                     help="eigenvalue every N epochs and at the last (default 2; 0: off)")
+    rep.add_argument("--hessian-iters", dest="hessian_iters", type=int,
+                     help="Lanczos basis size of the eigenvalue (default 20)")
+    rep.add_argument("--eval-preset", dest="eval_preset",
+                     help="training from scratch: mini (default) or paper (DARTS recipe)")
+    rep.add_argument("--eval-epochs", dest="eval_epochs", type=int,
+                     help="epochs of every training from scratch (darts-failure default: the "
+                          "preset's; claims: 2)")
+    rep.add_argument("--eval-depth", dest="eval_depth", choices=["searched", "preset"],
+                     help="searched (default): every architecture at its searched depth; "
+                          "preset: the evaluation preset's (DARTS: 20 cells)")
+    rep.add_argument("--score-every", dest="score_every", type=int,
+                     help="supernet and derived accuracy with inherited weights (scoring "
+                          "split) every N epochs (default 0: at the end only)")
+    rep.add_argument("--collapse-threshold", dest="collapse_threshold", type=float,
+                     help="report the first epoch whose parameter-free share exceeds this "
+                          "(default 0.5)")
+    rep.add_argument("--darts-es", dest="darts_es", action="store_true", default=None,
+                     help="add the DARTS-ES arm: RobustDARTS's early stop on the eigenvalue's "
+                          "growth, replayed on each DARTS search (needs --hessian-every 1)")
+    rep.add_argument("--pdarts-skips", dest="pdarts_skips", type=int, metavar="M",
+                     help="add P-DARTS's arm: each restricted-space DARTS search derived with "
+                          "at most M skip connections per normal cell")
+    rep.add_argument("--eval-cpus", dest="eval_cpus", type=float,
+                     help="CPUs of each training from scratch, a Ray task (default 1)")
+    rep.add_argument("--eval-gpus", dest="eval_gpus", type=int,
+                     help="whole GPUs of each training from scratch (default 0)")
+    rep.add_argument("--series-seeds", dest="series_seeds",
+                     help="also train every recorded GOLD-NAS architecture of these seeds")
+    rep.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="a search config field for every trial; repeatable")
+    rep.add_argument("--eval-set", dest="eval_set", action="append", metavar="KEY=VALUE",
+                     help="an evaluation config field; repeatable")
+    rep.add_argument("--name", help="experiment folder name, one path component (default "
+                                    "EXPERIMENT-DATASET)")
+    rep.add_argument("--out", default="results/reproduce",
+                     help="parent folder (default results/reproduce)")
+    rep.add_argument("--skip-eval", dest="skip_eval", action="store_true",
+                     help="searches only; no training from scratch")
+    rep.add_argument("--report-only", dest="report_only", action="store_true",
+                     help="only rebuild the report from the experiment folder")
+    rep.add_argument("--dir", help="with --report-only: the experiment folder")
+    rep.set_defaults(func=cmd_reproduce)

@@ -1,0 +1,369 @@
+"""The report of `nasbench reproduce darts-failure`, from the experiment folder alone.
+
+:func:`collect` reads the run folders and trainings from scratch (no checkpoints needed) into
+four tables; :func:`write_report` turns them into report/: report.md, the CSVs and the
+figures (experiments.darts_failure.plots), each with the data it plots. The same folder
+always gives the same files.
+
+* ``trials``: one row per arm and seed at the end of the search: the derived architecture's
+  parameter-free share, skip connections in normal cells, FLOPs, params, accuracies with
+  inherited weights (scoring split) and from scratch (test split), the first and last
+  eigenvalue, how far the alphas moved, the collapse epoch (the first whose parameter-free
+  share exceeds the threshold), the search time. The remedies' arms (DARTS-ES, P-DARTS's
+  skip limit) are rows of their own, replayed on the DARTS searches.
+* ``trajectories``: every epoch of every search: the indicators of the architecture the
+  method would derive at that epoch.
+* ``series``: the GOLD-NAS architectures trained from scratch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nasbench_suite.errors import UsageError
+from nasbench_suite.experiments.darts_failure.experiment import MANIFEST, ReproduceConfig
+from nasbench_suite.experiments.evals import Settings, remedy_genotypes, space_of, trained_as
+from nasbench_suite.files import atomic_write, read_json, write_json
+from nasbench_suite.store.runfolder import FINISHED, RunFolder
+
+REPORT = "report"
+BUILD = "build.json"
+#: the searches of the experiment, in report order
+ARMS = (("darts", "restricted"), ("darts", "relaxed"), ("gold", "relaxed"))
+#: per-epoch indicators: (metrics.jsonl column, label)
+INDICATORS: tuple[tuple[str, str], ...] = (
+    ("param_free_share", "parameter-free share"),
+    ("skip_share_normal", "skip share, normal cells"),
+    ("derived_mmacs", "derived MFLOPs (mult-adds)"),
+    ("hessian_eig", "Hessian eigenvalue (largest)"),
+    ("supernet_acc_score", "supernet acc. (score split)"),
+    ("derived_acc_score", "derived acc. (score split)"),
+    ("edge_spread_median", "median edge spread"),
+)
+#: report columns: (column, header, how to print it)
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("param_free_share", "param-free share", "{:.2f}"),
+    ("skip_share_normal", "skip share (normal)", "{:.2f}"),
+    ("mmacs", "MFLOPs (mult-adds)", "{:.2f}"),
+    ("mparams", "params (M)", "{:.4f}"),
+    ("supernet_acc", "supernet acc", "{:.3f}"),
+    ("inherited_acc", "derived acc (inherited)", "{:.3f}"),
+    ("drop", "drop", "{:.3f}"),
+    ("scratch_acc", "acc from scratch", "{:.3f}"),
+    ("eig_start", "eigenvalue start", "{:.3g}"),
+    ("eig_end", "eigenvalue end", "{:.3g}"),
+    ("edge_spread_median", "edge spread", "{:.3f}"),
+    ("choice_changed_share", "choices changed", "{:.2f}"),
+    ("collapse_epoch", "collapse epoch", "{:.0f}"),
+    ("search_time_s", "search (s)", "{:.0f}"),
+)
+_TRIAL_COLUMNS = ["arm", "method", "space", "seed", "trial", "label", *[c for c, _, _ in COLUMNS],
+                  "stop_epoch", "split", "epochs_run"]
+_TRAJECTORY = ["arm", "seed", "epoch", *[c for c, _ in INDICATORS], "alpha_move_median",
+               "choice_changed_share"]
+_SERIES = ["arm", "seed", "point", "epoch", "mmacs", "mparams", "inherited_acc",
+           "scratch_acc"]
+
+
+def arm_name(method: str, space: str, order: int, remedy: str = "") -> str:
+    name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
+    base = name.get(method, method)
+    if remedy == "darts-es":
+        base = f"DARTS-ES ({'2nd' if order == 2 else '1st'} order)"
+    elif remedy.startswith("pdarts-m"):
+        base = f"{base} + P-DARTS skip limit (M={remedy.removeprefix('pdarts-m')})"
+    return f"{base}, {space}"
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _collapse(rows: list[dict[str, Any]], threshold: float, until: int | None = None) -> float:
+    """The first epoch (1-based) whose parameter-free share exceeds ``threshold``."""
+    for row in rows:
+        if until is not None and row["epoch"] > until:
+            break
+        if row.get("param_free_share", 0.0) > threshold:
+            return float(row["epoch"] + 1)
+    return math.nan
+
+
+def _settings(manifest: dict[str, Any]) -> ReproduceConfig:
+    from dataclasses import fields
+
+    known = {f.name for f in fields(ReproduceConfig)}
+    return ReproduceConfig(**{k: v for k, v in manifest["config"].items() if k in known})
+
+
+def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
+    """The report's tables (module docstring) from the experiment folder."""
+    manifest_path = sweep_dir / MANIFEST
+    if not manifest_path.exists():
+        raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
+    manifest = read_json(manifest_path)
+    cfg = _settings(manifest)
+    settings = Settings(series_seeds=tuple(cfg.series_seeds), darts_es=cfg.darts_es,
+                        pdarts_skips=cfg.pdarts_skips)
+    rows, trajectory, series_rows = [], [], []
+    for trial_id in manifest["trials"]:
+        run = RunFolder(sweep_dir / trial_id)
+        if run.status() != FINISHED:
+            continue
+        config = run.config_dict()
+        summary = run.summary()
+        order = int((config.get("hp") or {}).get("order", 1))
+        arm = arm_name(config["method"], config["space"], order)
+        metrics = run.metrics()
+        eig = [(m["epoch"], m["hessian_eig"]) for m in metrics if m.get("hessian_eig")
+               is not None]
+        for m in metrics:
+            trajectory.append({"arm": arm, "seed": config["seed"], "epoch": m["epoch"],
+                               **{c: _nan(m.get(c)) for c, _ in INDICATORS
+                                  if c != "derived_mmacs"},
+                               "derived_mmacs": _nan(m.get("derived_macs")) / 1e6,
+                               "alpha_move_median": _nan(m.get("alpha_move_median")),
+                               "choice_changed_share": _nan(m.get("choice_changed_share"))})
+        evaluations = run.evaluations()
+        labels = trained_as(run, settings) if summary.layout >= 2 else {"final": "final"}
+        inh, derived = summary.inherited, summary.derived
+        supernet = _nan(inh.supernet_acc)
+        final_genotype = run.genotype()
+        scratch = evaluations.get(labels.get("final", "final"))
+        rows.append({
+            "arm": arm, "method": config["method"], "space": config["space"],
+            "seed": config["seed"], "trial": trial_id, "label": "final",
+            "param_free_share": derived.param_free_share,
+            "skip_share_normal": final_genotype.op_share("skip_connect", reduction=False),
+            "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
+            "supernet_acc": supernet, "inherited_acc": _nan(inh.derived_acc),
+            "drop": supernet - _nan(inh.derived_acc), "split": inh.split,
+            "scratch_acc": scratch.test_acc if scratch else math.nan,
+            "eig_start": eig[0][1] if eig else math.nan,
+            "eig_end": eig[-1][1] if eig else math.nan,
+            "edge_spread_median": _nan(summary.learning.get("edge_spread_median")),
+            "choice_changed_share": _nan(summary.learning.get("choice_changed_share")),
+            "collapse_epoch": _collapse(metrics, cfg.collapse_threshold),
+            "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run,
+            "stop_epoch": math.nan})
+        if summary.layout >= 2:
+            rows += _remedy_rows(run, settings, labels, evaluations, metrics, eig, order,
+                                 cfg.collapse_threshold)
+        if run.has_series() and config["seed"] in cfg.series_seeds:
+            for n, point in enumerate(run.series()):
+                label = f"point{point.get('index', n)}"
+                trained = evaluations.get(labels.get(label, label))
+                if point["genotype"] == final_genotype.to_dict():
+                    trained = evaluations.get(labels.get("final", "final"))
+                if trained is not None:
+                    series_rows.append({
+                        "arm": arm, "seed": config["seed"], "point": point.get("index", n),
+                        "epoch": point["epoch"], "mmacs": point["macs"] / 1e6,
+                        "mparams": point["params"] / 1e6,
+                        "inherited_acc": _nan(point.get("acc")),
+                        "scratch_acc": trained.test_acc})
+    if not rows:
+        raise UsageError(f"{sweep_dir} has no finished trial yet")
+    trials = pd.DataFrame(rows, columns=_TRIAL_COLUMNS)
+    order = _arm_order(trials["arm"])
+    trials = trials.sort_values(["arm", "seed"], kind="stable",
+                                key=lambda c: c.map(order) if c.name == "arm" else c)
+    traj = pd.DataFrame(trajectory, columns=_TRAJECTORY)
+    traj = traj.sort_values(["arm", "seed", "epoch"], kind="stable",
+                            key=lambda c: c.map(order) if c.name == "arm" else c)
+    return {"trials": trials.reset_index(drop=True), "trajectories": traj.reset_index(drop=True),
+            "series": pd.DataFrame(series_rows, columns=_SERIES)}
+
+
+def _arm_order(arms: pd.Series) -> dict[str, int]:
+    """Base arms in ARMS order, each followed by its remedies."""
+    names = list(dict.fromkeys(arms))
+    keys = {}
+    for name in names:
+        base = next((i for i, (m, s) in enumerate(ARMS)
+                     if name.endswith(f", {s}") and (("GOLD" in name) == (m == "gold"))), 9)
+        remedy = 1 if "DARTS-ES" in name else 2 if "P-DARTS" in name else 0
+        keys[name] = base * 10 + remedy
+    return keys
+
+
+def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
+                 evaluations: dict[str, Any], metrics: list[dict[str, Any]],
+                 eig: list[tuple[int, float]], order: int,
+                 threshold: float) -> list[dict[str, Any]]:
+    """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes)."""
+    config = run.config_dict()
+    out = []
+    space = None
+    for label, (genotype, facts) in remedy_genotypes(run, settings).items():
+        space = space or space_of(run)
+        cost = space.genotype_cost(genotype)
+        epoch = facts.get("epoch", metrics[-1]["epoch"])
+        at = next((m for m in metrics if m["epoch"] == epoch), {})
+        trained = evaluations.get(labels.get(label, label))
+        stop = facts.get("stopped_at")
+        until = stop if label.startswith("darts-es") else None
+        out.append({
+            "arm": arm_name("darts", config["space"], order, label), "method": "darts",
+            "space": config["space"], "seed": config["seed"], "trial": run.name,
+            "label": label, "param_free_share": genotype.parameter_free_share(),
+            "skip_share_normal": genotype.op_share("skip_connect", reduction=False),
+            "mmacs": cost.macs / 1e6, "mparams": cost.params / 1e6,
+            "supernet_acc": _nan(at.get("supernet_acc_score")) if label == "darts-es"
+            else math.nan,
+            "inherited_acc": _nan(at.get("derived_acc_score")) if label == "darts-es"
+            else math.nan,
+            "drop": (_nan(at.get("supernet_acc_score")) - _nan(at.get("derived_acc_score")))
+            if label == "darts-es" else math.nan,
+            "split": "score", "scratch_acc": trained.test_acc if trained else math.nan,
+            "eig_start": eig[0][1] if eig else math.nan,
+            "eig_end": next((v for e, v in eig if e == epoch), math.nan) if eig else math.nan,
+            "edge_spread_median": _nan(at.get("edge_spread_median")),
+            "choice_changed_share": _nan(at.get("choice_changed_share")),
+            "collapse_epoch": _collapse(metrics, threshold, until),
+            "search_time_s": _nan(at.get("search_time_s")) if stop is not None
+            else run.summary().search_time_s,
+            "epochs_run": (stop + 1) if stop is not None else run.summary().epochs_run,
+            "stop_epoch": float(stop + 1) if stop is not None else math.nan})
+    return out
+
+
+def summarise(trials: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per arm (std 0 for a single seed); the collapse epoch's
+    mean is over the seeds that collapsed, and ``collapsed`` counts them."""
+    cols = [c for c, _, _ in COLUMNS]
+    grouped = trials.groupby("arm", sort=False)[cols]
+    mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+    out = pd.concat({"mean": mean, "std": std}, axis=1)
+    out.columns = [f"{c}_{s}" for s, c in out.columns]
+    out.insert(0, "seeds", grouped.size())
+    out.insert(1, "collapsed", trials.groupby("arm", sort=False)["collapse_epoch"].count())
+    return out.reset_index()
+
+
+def _pm(mean: float, std: float, fmt: str) -> str:
+    if math.isnan(mean):
+        return "not measured"
+    return f"{fmt.format(mean)} ± {fmt.format(std)}"
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def markdown_tables(trials: pd.DataFrame, summary: pd.DataFrame,
+                    series: pd.DataFrame) -> tuple[str, str, str]:
+    """(summary, per-seed, series) Markdown tables (pandas)."""
+    heads = [h for _, h, _ in COLUMNS]
+    table = pd.DataFrame(
+        {"arm": summary["arm"], "seeds": summary["seeds"].astype(str),
+         "collapsed": summary["collapsed"].astype(str),
+         **{h: [_pm(m, s, f) for m, s in zip(summary[f"{c}_mean"], summary[f"{c}_std"],
+                                             strict=True)] for c, h, f in COLUMNS}},
+        columns=["arm", "seeds", "collapsed", *heads])
+    per = pd.DataFrame({"arm": trials["arm"], "seed": trials["seed"].astype(str),
+                        **{h: ["–" if pd.isna(v) else f.format(v) for v in trials[c]]
+                           for c, h, f in COLUMNS}}, columns=["arm", "seed", *heads])
+    ser = pd.DataFrame({
+        "run": series["arm"], "seed": series["seed"].astype(str),
+        "point": series["point"].astype(str), "epoch": series["epoch"].astype(str),
+        "MFLOPs": series["mmacs"].map("{:.2f}".format),
+        "params (M)": series["mparams"].map("{:.4f}".format),
+        "inherited acc": series["inherited_acc"].map("{:.3f}".format),
+        "acc from scratch": series["scratch_acc"].map("{:.3f}".format)},
+        columns=["run", "seed", "point", "epoch", "MFLOPs", "params (M)", "inherited acc",
+                 "acc from scratch"])
+    return _markdown(table), _markdown(per), _markdown(ser)
+
+
+def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
+    """report.md, its CSVs and figures (each with the data it plots) from ``sweep_dir``;
+    the same folder always gives the same files."""
+    import matplotlib
+
+    from nasbench_suite.experiments.darts_failure.plots import figures
+    from nasbench_suite.report.plots import save_figure
+
+    out = out or sweep_dir / REPORT
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder")
+    tables = collect(sweep_dir)
+    trials, traj, series = tables["trials"], tables["trajectories"], tables["series"]
+    summary = summarise(trials)
+    cfg = _settings(read_json(sweep_dir / MANIFEST))
+    eig = traj.dropna(subset=["hessian_eig"])[["arm", "seed", "epoch", "hessian_eig"]].rename(
+        columns={"hessian_eig": "eigenvalue"})
+    written: list[Path] = []
+    for name, frame in (("trials.csv", trials), ("summary.csv", summary),
+                        ("trajectories.csv", traj), ("eigenvalues.csv", eig),
+                        ("series.csv", series)):
+        atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
+        written.append(out / name)
+    shown = []
+    for stem, title, fig in figures(trials, traj, series, cfg.collapse_threshold):
+        written.extend(save_figure(fig, out, stem, ("png",)))
+        shown.append((stem, title))
+    text = _report_text(cfg, summary, trials, series, shown, sweep_dir)
+    atomic_write(out / "report.md", text)
+    # PNG bytes depend on the matplotlib that drew them; the tables and data do not.
+    write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
+    return [out / "report.md", *written, out / BUILD]
+
+
+def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFrame,
+                 series: pd.DataFrame, figures: Sequence[tuple[str, str]],
+                 sweep_dir: Path) -> str:
+    table, per_trial, series_table = markdown_tables(trials, summary, series)
+    order = "second" if cfg.second_order else "first"
+    eval_epochs = cfg.eval_epochs or f"the {cfg.eval_preset} preset's"
+    missing = sorted(set(read_json(sweep_dir / MANIFEST)["trials"]) - set(trials["trial"]))
+    remedies = []
+    if cfg.darts_es:
+        remedies.append("DARTS-ES (RobustDARTS's early stop on the eigenvalue's growth, "
+                        "replayed on each DARTS search: the architecture 5 epochs before the "
+                        "stop)")
+    if cfg.pdarts_skips is not None:
+        remedies.append(f"P-DARTS's skip limit (at most {cfg.pdarts_skips} skip connections "
+                        "per normal cell, on each restricted-space DARTS search's final "
+                        "alphas)")
+    parts = [
+        f"# {cfg.experiment}: DARTS in the enlarged space\n",
+        f"DARTS ({order} order, bi-level, softmax per edge) on the restricted and the relaxed "
+        f"space, GOLD-NAS on the relaxed space; dataset `{cfg.dataset}`, search preset "
+        f"`{cfg.preset}`, {cfg.epochs} search epochs each (GOLD-NAS stops at its FLOPs "
+        f"floor), seeds {cfg.seeds}; every architecture trained from scratch for "
+        f"{eval_epochs} epochs (preset `{cfg.eval_preset}`, depth: {cfg.eval_depth})."
+        + (" Remedy arms: " + "; ".join(remedies) + "." if remedies else "")
+        + " Mean ± std over seeds. FLOPs are multiply-adds. Accuracies with inherited "
+        "weights (batch norm recalibrated) are on the split named in trials.csv (runs of "
+        "layout 2: the scoring split, which no search reads); drop = supernet - derived; "
+        "accuracy from scratch: the test split, read once after training. Eigenvalue: the "
+        "largest (algebraic) eigenvalue of the Hessian of the search loss w.r.t. the alphas "
+        "(DARTS: validation images; GOLD-NAS: its training images), on the same fixed images "
+        "each time, first and last measurement. Edge spread: median over edges of the "
+        "spread of the mixing weights at the end (0: uniform); choices changed: share of "
+        f"edges whose strongest op changed since the start. Collapse epoch: the first epoch "
+        f"whose parameter-free share exceeds {cfg.collapse_threshold:g} ('collapsed' counts "
+        f"the seeds that did; the mean is over them).\n",
+        table,
+        "## Per seed\n",
+        per_trial,
+    ]
+    if missing:
+        parts.append("Not finished (left out above): " + ", ".join(missing) + "\n")
+    if len(series):
+        parts += ["## GOLD-NAS series trained from scratch\n", series_table]
+    for stem, title in figures:
+        parts.append(f"![{title}]({stem}.png)\n")
+    parts.append(f"Rebuild: `nasbench reproduce {cfg.experiment} --report-only --dir "
+                 f"{sweep_dir.name}` from its parent folder, or `nasbench figures`.\n")
+    return "\n".join(parts)
+
+
+__all__ = ["ARMS", "BUILD", "COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",
+           "write_report"]

@@ -1,0 +1,210 @@
+"""The results index: any set of run folders (single runs, sweeps, references) as a DataFrame.
+
+Tables, plots and ad-hoc analysis all start here, so that every number shown anywhere comes
+from the files a run wrote, read one way (through nasbench_suite.store.runfolder).
+:func:`load_index` gives one ``row="run"`` row per run and one ``row="series"`` row per
+recorded architecture of methods that return a series (GOLD-NAS, PAD-NAS, NSE). Columns
+common to both kinds mean the same thing, so a plot of ``acc`` against ``macs`` can take both:
+
+* identity: ``method``, ``variant`` (every resolved setting that differs among the loaded
+  runs of the same method, space and dataset, seed aside: ``clamp=derived, epochs=4``),
+  ``label`` (method plus variant: what tables and plots group by), ``space``, ``dataset``
+  (the dataset's identity: its name plus a content hash for files, so two paths to the same
+  file are one dataset), ``seed``, ``preset``, ``status``, ``sweep``, ``run``, ``path``,
+  ``point`` (series index)
+* the derived architecture: ``acc`` (accuracy with inherited weights, batch norm
+  recalibrated, on the split named in ``acc_split``: ``score`` for runs of layout 2),
+  ``scratch_acc`` (test accuracy trained from scratch, where an experiment did so),
+  ``macs`` (multiply-adds, what papers call FLOPs), ``flops`` (the counter's raw FLOPs),
+  ``params``, ``param_free_share``, ``genotype`` (JSON)
+* run rows only: ``supernet_acc``, ``gap`` (missing where a method measures none),
+  ``search_time_s``, ``epochs_run``, the learning stats (``alpha_move_median``, ...), the
+  final epoch's metrics under their own names, ``counter``, ``torch``, ``device``,
+  ``space_log10_size``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nasbench_suite.errors import UsageError
+from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_runs
+
+RUN, SERIES = "run", "series"
+
+ID_COLUMNS = ["row", "label", "method", "variant", "space", "dataset", "seed", "preset",
+              "status", "sweep", "run", "point"]
+#: run-level columns, in display order; final-epoch metrics and series extras follow
+VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", "macs", "flops", "params",
+                 "param_free_share", "supernet_acc", "gap", "search_time_s", "epochs_run",
+                 "space_log10_size", "counter", "torch", "device", "failure", "genotype",
+                 "path"]
+#: config fields that never make a variant: the run's identity, and where or how it ran
+_NOT_VARIANT = frozenset({"method", "space", "dataset", "seed", "preset", "out", "threads",
+                          "device", "data_dir", "amp"})
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, str]:
+    """Every resolved setting of a run as ``key`` / ``hp.key`` -> its JSON text."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if key == "hp" and isinstance(value, dict):
+            for k, v in value.items():
+                flat[f"hp.{k}"] = json.dumps(v, sort_keys=True)
+        elif key not in _NOT_VARIANT:
+            flat[key] = json.dumps(value, sort_keys=True)
+    return flat
+
+
+def _short(key: str, value: str) -> str:
+    text = json.loads(value)
+    if isinstance(text, list):
+        text = "_".join(str(v) for v in text)
+    return f"{key.removeprefix('hp.')}={text}"
+
+
+def variants(configs: dict[str, dict[str, Any]], groups: dict[str, tuple[str, ...]]
+             ) -> dict[str, str]:
+    """Per run (by path), the settings that differ among the runs of its group."""
+    flats = {path: flat_config(cfg) for path, cfg in configs.items()}
+    out: dict[str, str] = {}
+    by_group: dict[tuple[str, ...], list[str]] = {}
+    for path, key in groups.items():
+        by_group.setdefault(key, []).append(path)
+    for paths in by_group.values():
+        keys = sorted({k for p in paths for k in flats[p]})
+        differing = [k for k in keys if len({flats[p].get(k) for p in paths}) > 1]
+        for p in paths:
+            out[p] = ", ".join(_short(k, flats[p][k]) for k in differing if k in flats[p])
+    return out
+
+
+def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar entries, with nested mappings flattened one level (``cost_macs``)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and not prefix:
+            out.update(_scalars(value, f"{key}_"))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _identity(folder: RunFolder, config: dict[str, Any], variant: str) -> dict[str, Any]:
+    trial = folder.trial()
+    method = str(config.get("method", ""))
+    return {"label": f"{method} ({variant})" if variant else method, "method": method,
+            "variant": variant, "space": config.get("space"),
+            "dataset": folder.info().dataset_id or config.get("dataset"),
+            "seed": config.get("seed"), "preset": config.get("preset"),
+            "status": folder.status(), "sweep": trial.sweep if trial else "",
+            "run": folder.name, "path": str(folder.path)}
+
+
+def _run_row(folder: RunFolder, ident: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"row": RUN, **ident}
+    if ident["status"] != FINISHED:
+        metrics = folder.metrics()
+        row.update(_scalars(metrics[-1]) if metrics else {})
+        row["epochs_run"] = len(metrics)
+        if ident["status"] == FAILED:
+            failure = folder.failure()
+            row["failure"] = failure.reason if failure else ""
+        return row
+    summary = folder.summary()
+    row.update(_scalars(summary.final))
+    row.update(summary.learning)
+    inh, derived = summary.inherited, summary.derived
+    row.update(acc=inh.derived_acc, acc_split=inh.split, supernet_acc=inh.supernet_acc,
+               gap=inh.gap, macs=derived.macs, flops=derived.flops, params=derived.params,
+               param_free_share=derived.param_free_share, search_time_s=summary.search_time_s,
+               epochs_run=summary.epochs_run, space_log10_size=summary.space_log10_size,
+               counter=summary.counter, torch=summary.torch, device=summary.device)
+    scratch = folder.evaluations().get("final")
+    row["scratch_acc"] = scratch.test_acc if scratch else None
+    row["genotype"] = json.dumps(folder.genotype().to_dict(), sort_keys=True)
+    return row
+
+
+def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    evaluations = folder.evaluations()
+    rows = []
+    for n, point in enumerate(folder.series()):
+        row: dict[str, Any] = {"row": SERIES, **ident, "counter": run.get("counter"),
+                               "acc_split": run.get("acc_split")}
+        values = _scalars({k: v for k, v in point.items() if k != "genotype"})
+        row["point"] = values.pop("index", n)
+        row.update(values)
+        scratch = evaluations.get(f"point{row['point']}")
+        if scratch is not None:
+            row["scratch_acc"] = scratch.test_acc
+        if isinstance(point.get("genotype"), dict):
+            row["genotype"] = json.dumps(point["genotype"], sort_keys=True)
+        rows.append(row)
+    return rows
+
+
+def _identified(paths: list[str | Path], include_unfinished: bool = False
+                ) -> list[tuple[RunFolder, dict[str, Any]]]:
+    """Each run folder under ``paths`` (finished ones unless ``include_unfinished``) with its
+    identity row; variants are computed over all of them."""
+    folders = [f for f in find_runs(paths)
+               if include_unfinished or f.status() == FINISHED]
+    if not folders:
+        raise UsageError(f"no finished runs in {', '.join(str(p) for p in paths)}")
+    configs = {str(f.path): f.config_dict() for f in folders}
+    groups = {str(f.path): (str(c.get("method")), str(c.get("space")),
+                            f.info().dataset_id or str(c.get("dataset")))
+              for f, c in zip(folders, configs.values(), strict=True)}
+    labels = variants(configs, groups)
+    return [(f, _identity(f, configs[str(f.path)], labels[str(f.path)])) for f in folders]
+
+
+def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) -> pd.DataFrame:
+    """One row per run (and per recorded architecture) of every run folder under ``paths``.
+
+    Only finished runs unless ``include_unfinished`` (failed and interrupted runs then
+    appear with ``status`` and, for failures, ``failure`` (the reason); their metrics are the
+    last epoch's).
+    """
+    rows: list[dict[str, Any]] = []
+    for folder, ident in _identified(list(paths), include_unfinished):
+        run = _run_row(folder, ident)
+        rows.append(run)
+        if ident["status"] == FINISHED:
+            rows.extend(_series_rows(folder, ident, run))
+    df = pd.DataFrame(rows)
+    for column in ("point", "scratch_acc", "supernet_acc", "gap"):
+        if column not in df.columns:
+            df[column] = math.nan
+    extra = sorted(c for c in df.columns if c not in ID_COLUMNS and c not in VALUE_COLUMNS)
+    columns = [c for c in ID_COLUMNS + VALUE_COLUMNS[:-2] + extra + VALUE_COLUMNS[-2:]
+               if c in df.columns]
+    df = df[columns]
+    df["seed"] = df["seed"].astype(int)
+    order = df.assign(_kind=(df["row"] == SERIES).astype(int)).sort_values(
+        ["label", "space", "dataset", "seed", "run", "_kind", "point"], kind="stable",
+        na_position="first")
+    return order.drop(columns="_kind").reset_index(drop=True)
+
+
+def runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The run rows of an index (one per run)."""
+    return df[df["row"] == RUN].reset_index(drop=True)
+
+
+def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every epoch of every finished run: the metrics.jsonl rows plus the run's identity."""
+    rows = []
+    for folder, ident in _identified(list(paths)):
+        for metrics in folder.metrics():
+            rows.append({**ident, **_scalars(metrics)})
+    return pd.DataFrame(rows).sort_values(["label", "space", "dataset", "seed", "run", "epoch"],
+                                          kind="stable").reset_index(drop=True)

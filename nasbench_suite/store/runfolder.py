@@ -1,0 +1,655 @@
+"""A run on disk: the one module that knows the layout of run and evaluation folders.
+
+Every other module (the search loop, ``show``, the results index, plots, tables, sweeps,
+experiments) reads and writes run folders through :class:`RunFolder` and the typed records
+below, never by file name. A run folder::
+
+    <method>-<space>-<dataset>-s<seed>-<time>/
+      config.yaml      the resolved config (RunConfig): the run can be repeated from it alone
+      run.json         RunInfo, written when the run starts: layout version, suite version,
+                       the dataset's identity (name + content hash), the space's layout
+                       (groups, ops, edges) that every per-op file refers to
+      metrics.jsonl    one row per epoch (losses, accuracies with their split, costs, ...)
+      events.jsonl     prunes, recorded architectures, rounds, each with its epoch
+      arch.jsonl       architecture weights (G x E x O), active mask and genotype per epoch
+      genotype.json    the final Genotype; series.json the recorded series, if any
+      summary.json     Summary, written last: its presence means the run finished
+      checkpoint.pt    everything needed to resume after the last finished epoch (and
+                       checkpoint.prev.pt, the one before, in case the newest is unreadable)
+      checkpoints/     checkpoints a method keeps for good (PAD-NAS: stage-N.pt, the state
+                       after each stage: `nasbench rankcorr` reads them)
+      rankcorr.json    RankCorr: `nasbench rankcorr`'s one-shot and stand-alone accuracies
+                       of fixed architectures and Kendall's tau per stage (PAD-NAS);
+                       rankcorr.png its figure; rankcorr/arch-N/ the trainings from scratch
+      tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
+      trial.json       Trial: a sweep trial's identity (sweeps only)
+      failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
+
+An evaluation folder (``nasbench evaluate``, experiments' ``evals/``) has its own module,
+nasbench_suite.store.evalfolder. An experiment keeps
+the trainings from scratch of a run ``<dir>/<run>`` in ``<dir>/evals/<run>/<label>/``
+(``final``: the run's genotype, ``pointN``: point N of its series); :meth:`RunFolder.evaluations`
+finds them.
+
+Every file is written to a temporary name, flushed to disk and renamed, so an interrupted
+write never leaves a half file behind; a run folder itself appears only once its config is
+in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasbench_suite.errors import UsageError
+from nasbench_suite.files import (
+    UMASK,
+    atomic_write,
+    fsync_dir,
+    load_checkpoint,
+    read_json,
+    read_jsonl,
+    save_checkpoint,
+    write_json,
+    write_jsonl,
+)
+from nasbench_suite.store.evalfolder import EvalResult
+
+#: the run folder's format; run.json carries it (folders without run.json are layout 1)
+LAYOUT = 2
+
+_CONFIG = "config.yaml"
+_INFO = "run.json"
+_SUMMARY = "summary.json"
+_METRICS = "metrics.jsonl"
+_EVENTS = "events.jsonl"
+_ARCH = "arch.jsonl"
+_GENOTYPE = "genotype.json"
+_SERIES = "series.json"
+_CHECKPOINT = "checkpoint.pt"
+_PREVIOUS = "checkpoint.prev.pt"
+_KEPT = "checkpoints"
+_TRIAL = "trial.json"
+_FAILURE = "failure.json"
+_TENSORBOARD = "tb"
+_RANKCORR = "rankcorr.json"
+_RANKCORR_DIR = "rankcorr"
+
+#: the folder beside an experiment's runs that holds their trainings from scratch
+EVALS = "evals"
+
+FINISHED, FAILED, UNFINISHED, PENDING = "finished", "failed", "unfinished", "pending"
+
+
+# -- typed records ----------------------------------------------------------------------------
+def record(cls: type, data: Any, where: str) -> Any:
+    """A dataclass from a mapping: unknown keys are ignored (newer writers), missing keys
+    take the field's default, a missing key without one is a UsageError naming ``where``."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} does not hold a JSON object")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            values[f.name] = data[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UsageError(f"{where} lacks {f.name!r}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where} is malformed ({exc})") from None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """run.json: what a run is, written when it starts (before its first epoch)."""
+
+    layout: int
+    suite: str
+    created: str
+    dataset_id: str
+    #: the space's layout, in the order of every (G, E, O) array of the run
+    groups: list[str]
+    ops: list[str]
+    #: per edge, (input node, node it feeds)
+    edges: list[list[int]]
+    #: per group: whether it drives reduction cells
+    reduction: list[bool] = field(default_factory=list)
+    #: what the data gave the network: image channels, classes, image size (pixels a side)
+    in_channels: int | None = None
+    num_classes: int | None = None
+    image_size: int | None = None
+    #: how the process ran: torch threads and OpenMP's wait policy (nasbench_suite.threads)
+    threads: int | None = None
+    omp_wait_policy: str | None = None
+
+    def net_shape(self, config: dict[str, Any]) -> Any:
+        """The space's NetShape of this run (cost tables, derivations after the fact)."""
+        from nasbench_suite.spaces import NetShape
+
+        if None in (self.in_channels, self.num_classes, self.image_size):
+            raise UsageError("this run folder (layout 1) does not record its input shape")
+        return NetShape(int(config["channels"]), int(config["layers"]), int(self.in_channels),
+                        int(self.num_classes), int(self.image_size),
+                        int(config.get("nodes", 4)))
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """Accuracies with the supernet's weights (batch norm recalibrated) on one split.
+
+    ``supernet_acc`` is the supernet as the method searches it; ``derived_acc`` the derived
+    network; ``gap`` their difference. A method whose supernet *is* its derived path
+    (PAD-NAS) measures no gap: both are None there, never 0.
+    """
+
+    split: str
+    derived_acc: float | None
+    supernet_acc: float | None = None
+    gap: float | None = None
+
+
+@dataclass(frozen=True)
+class DerivedCost:
+    """The derived network at the search size (multiply-adds: what papers call FLOPs)."""
+
+    macs: float
+    flops: float
+    params: int
+    param_free_share: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """summary.json, written last: the run's outcome."""
+
+    method: str
+    space: str
+    dataset: str
+    seed: int
+    epochs_run: int
+    search_time_s: float
+    inherited: Inherited
+    derived: DerivedCost
+    dataset_id: str = ""
+    preset: str = ""
+    device: str = ""
+    stop_reason: str = ""
+    final: dict[str, Any] = field(default_factory=dict)
+    #: how far the architecture parameters moved (learning stats of the last epoch)
+    learning: dict[str, float] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    space_log10_size: float | None = None
+    counter: str = ""
+    torch: str = ""
+    layout: int = 1
+    series: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Summary:
+        if not isinstance(data, dict):
+            raise UsageError(f"{where} does not hold a JSON object")
+        data = dict(data)
+        inherited = data.get("inherited") or {}
+        data["inherited"] = record(Inherited, {"split": data.get("heldout_split", "?"),
+                                                **inherited}, f"{where} (inherited)")
+        data["derived"] = record(DerivedCost, data.get("derived"), f"{where} (derived)")
+        return record(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RankCorr:
+    """rankcorr.json: does one-shot accuracy rank architectures as training them does?
+
+    ``genotypes`` are sampled once (seeded) from the unpruned search space within the cost
+    window; ``oneshot[stage]`` their accuracies under that stage's supernet (inherited
+    weights, batch norm recalibrated, on ``split``), ``standalone`` their test accuracies
+    after one short training from scratch (the same schedule for all), ``tau[stage]``
+    scipy.stats.kendalltau of the two (None when undefined: constant accuracies).
+    """
+
+    archs: int
+    seed: int
+    eval_epochs: int
+    split: str
+    stages: list[str]
+    genotypes: list[dict[str, Any]]
+    macs: list[float]
+    oneshot: dict[str, list[float]]
+    standalone: list[float]
+    tau: dict[str, float | None]
+    p_value: dict[str, float | None] = field(default_factory=dict)
+    cost_window: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """trial.json: a sweep trial's identity (its grid values and their label)."""
+
+    sweep: str
+    trial: str
+    axes: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """failure.json: why a run failed."""
+
+    reason: str
+    error_type: str | None = None
+    epochs_done: int = 0
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchRecord:
+    """One row of arch.jsonl: the architecture after an epoch."""
+
+    epoch: int
+    weights: list[Any]
+    active: list[Any]
+    genotype: dict[str, Any]
+
+
+# -- the run folder ---------------------------------------------------------------------------
+class RunFolder:
+    """One run folder: typed readers and writers for each of its files."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # -- what it is -------------------------------------------------------------------------
+    def is_run(self) -> bool:
+        return (self.path / _CONFIG).is_file()
+
+    def check(self) -> RunFolder:
+        """This folder if it is a run folder (it has its config), else a UsageError."""
+        if not self.path.is_dir():
+            raise UsageError(f"not a folder: {self.path}")
+        if not self.is_run():
+            raise UsageError(f"{self.path} is not a run folder (no {_CONFIG})")
+        return self
+
+    def status(self) -> str:
+        """finished (summary), failed (failure record), unfinished (a checkpoint), pending."""
+        if (self.path / _SUMMARY).exists():
+            return FINISHED
+        if (self.path / _FAILURE).exists():
+            return FAILED
+        if self.has_checkpoint():
+            return UNFINISHED
+        return PENDING
+
+    def finished(self) -> bool:
+        return (self.path / _SUMMARY).exists()
+
+    # -- creation ---------------------------------------------------------------------------
+    @staticmethod
+    def create(path: Path, config_yaml: str, info: RunInfo, exist_ok: bool = False) -> RunFolder:
+        """Make the run folder with its config and run.json in one step: everything is
+        written under a temporary name beside it and renamed, so a kill never leaves an
+        empty or config-less folder. With ``exist_ok`` an existing folder that holds no
+        finished run (a sweep trial's fixed folder) is filled in place instead."""
+        path = Path(path)
+        if path.exists():
+            if not exist_ok:
+                raise UsageError(f"{path} already exists")
+            folder = RunFolder(path)
+            if folder.finished():
+                raise UsageError(f"{path} already holds a finished run")
+            atomic_write(path / _CONFIG, config_yaml)
+            write_json(path / _INFO, asdict(info))
+            return folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        os.chmod(tmp, 0o777 & ~UMASK)
+        try:
+            atomic_write(tmp / _CONFIG, config_yaml)
+            write_json(tmp / _INFO, asdict(info))
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(path.parent)
+        return RunFolder(path)
+
+    @staticmethod
+    def new(out: str | Path, method: str, space: str, dataset: str, seed: int,
+            config_yaml: str, info: RunInfo) -> RunFolder:
+        """A fresh timestamped folder under ``out``; never an existing one."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path(out) / f"{method}-{space}-{dataset}-s{seed}-{stamp}"
+        path, n = base, 1
+        while True:
+            try:
+                return RunFolder.create(path, config_yaml, info)
+            except UsageError:
+                if not path.exists():
+                    raise
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+            except FileExistsError:
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+            except OSError as exc:
+                if exc.errno in (17, 39):  # EEXIST, ENOTEMPTY: another run took the name
+                    path = base.with_name(f"{base.name}-{n}")
+                    n += 1
+                    continue
+                raise
+
+    # -- config and info --------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """config.yaml as a mapping (safe loader), or a UsageError."""
+        try:
+            data = yaml.safe_load((self.path / _CONFIG).read_text())
+        except (OSError, yaml.YAMLError):
+            raise UsageError(f"{self.path / _CONFIG} is unreadable") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{self.path / _CONFIG} is not a config mapping")
+        return data
+
+    def config(self) -> Any:
+        """config.yaml as a validated RunConfig."""
+        from nasbench_suite.config import resolve_config
+
+        try:
+            return resolve_config(self.config_dict())
+        except UsageError as exc:
+            raise UsageError(f"{self.path / _CONFIG}: {exc}") from None
+
+    def write_config(self, config_yaml: str) -> None:
+        atomic_write(self.path / _CONFIG, config_yaml)
+
+    def info(self) -> RunInfo:
+        """run.json; for layout-1 folders (no run.json) rebuilt from the folder's own
+        config and architecture log."""
+        path = self.path / _INFO
+        if path.exists():
+            return record(RunInfo, read_json(path), str(path))
+        return self._legacy_info()
+
+    def _legacy_info(self) -> RunInfo:
+        from nasbench_suite.data.datasets import dataset_id
+        from nasbench_suite.spaces import SPACES
+        from nasbench_suite.spaces.layout import cell_edges
+
+        config = self.config_dict()
+        space = SPACES.get(str(config.get("space")))
+        ops = list(config.get("ops") or (space.default_ops if space else []))
+        arch = self.arch()
+        groups = list(arch[0].genotype["groups"]) if arch else []
+        edges = [[e.input, e.node] for e in cell_edges(int(config.get("nodes", 4)))]
+        return RunInfo(layout=1, suite="", created="",
+                       dataset_id=dataset_id(str(config.get("dataset"))), groups=groups,
+                       ops=ops, edges=edges)
+
+    def layout_version(self) -> int:
+        return self.info().layout if (self.path / _INFO).exists() else 1
+
+    # -- logs -------------------------------------------------------------------------------
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _METRICS)
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / _EVENTS)
+
+    def arch(self) -> list[ArchRecord]:
+        path = self.path / _ARCH
+        return [record(ArchRecord, row, f"{path} line {n}")
+                for n, row in enumerate(read_jsonl(path), 1)]
+
+    def write_logs(self, metrics: list[dict[str, Any]], events: list[dict[str, Any]],
+                   arch: list[dict[str, Any]]) -> None:
+        write_jsonl(self.path / _METRICS, metrics)
+        write_jsonl(self.path / _EVENTS, events)
+        write_jsonl(self.path / _ARCH, arch)
+
+    def epochs_done(self) -> int:
+        return len(self.metrics())
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / _TENSORBOARD
+
+    # -- results ----------------------------------------------------------------------------
+    def genotype(self) -> Any:
+        from nasbench_suite.spaces import Genotype
+
+        path = self.path / _GENOTYPE
+        if not path.exists():
+            raise UsageError(f"{self.path} has no genotype yet (the search has not finished)")
+        try:
+            return Genotype.from_dict(read_json(path))
+        except ValueError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+
+    def write_genotype(self, genotype: Any) -> None:
+        write_json(self.path / _GENOTYPE, genotype.to_dict())
+
+    def has_series(self) -> bool:
+        return (self.path / _SERIES).exists()
+
+    def series(self) -> list[dict[str, Any]]:
+        """series.json (with genotypes), else the summary's copy (without), else none."""
+        path = self.path / _SERIES
+        if path.exists():
+            data = read_json(path)
+        elif self.finished():
+            data = self.summary().series
+        else:
+            return []
+        if not isinstance(data, list) or not all(isinstance(p, dict) for p in data):
+            raise UsageError(f"{path} is not a list of recorded architectures")
+        return data
+
+    def write_series(self, series: list[dict[str, Any]]) -> None:
+        write_json(self.path / _SERIES, series)
+
+    def summary(self) -> Summary:
+        path = self.path / _SUMMARY
+        return Summary.from_dict(read_json(path), str(path))
+
+    def write_summary(self, summary: Summary) -> None:
+        write_json(self.path / _SUMMARY, summary.to_dict())
+
+    def evaluation_dir(self, label: str) -> Path:
+        """Where an experiment trains this run's architecture ``label`` from scratch."""
+        return self.path.parent / EVALS / self.name / label
+
+    def evaluations(self) -> dict[str, EvalResult]:
+        """The finished trainings from scratch of this run's architectures, by label."""
+        from nasbench_suite.store.evalfolder import EvalFolder
+
+        root = self.path.parent / EVALS / self.name
+        if not root.is_dir():
+            return {}
+        return {p.name: EvalFolder(p).result() for p in sorted(root.iterdir())
+                if EvalFolder(p).done()}
+
+    # -- rank correlation (PAD-NAS) ----------------------------------------------------------
+    def rankcorr_eval_dir(self, index: int) -> Path:
+        """Where `nasbench rankcorr` trains its architecture ``index`` from scratch."""
+        return self.path / _RANKCORR_DIR / f"arch-{index}"
+
+    def rankcorr_figure(self) -> tuple[Path, str]:
+        """(folder, file stem) of the rank-correlation figure."""
+        return self.path, Path(_RANKCORR).stem
+
+    def has_rankcorr(self) -> bool:
+        return (self.path / _RANKCORR).exists()
+
+    def rankcorr(self) -> RankCorr:
+        path = self.path / _RANKCORR
+        if not path.exists():
+            raise UsageError(f"{self.path} has no rank correlation yet (nasbench rankcorr)")
+        return record(RankCorr, read_json(path), str(path))
+
+    def write_rankcorr(self, result: RankCorr) -> None:
+        write_json(self.path / _RANKCORR, asdict(result))
+
+    # -- sweeps -----------------------------------------------------------------------------
+    def trial(self) -> TrialRecord | None:
+        path = self.path / _TRIAL
+        return record(TrialRecord, read_json(path), str(path)) if path.exists() else None
+
+    def write_trial(self, trial: TrialRecord) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / _TRIAL, asdict(trial))
+
+    def failure(self) -> Failure | None:
+        path = self.path / _FAILURE
+        if not path.exists():
+            return None
+        try:
+            return record(Failure, read_json(path), str(path))
+        except UsageError:
+            return Failure(reason=f"unknown ({_FAILURE} unreadable)")
+
+    def write_failure(self, failure: Failure) -> None:
+        write_json(self.path / _FAILURE, asdict(failure))
+
+    def clear_failure(self) -> None:
+        (self.path / _FAILURE).unlink(missing_ok=True)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def has_checkpoint(self) -> bool:
+        return (self.path / _CHECKPOINT).exists() or (self.path / _PREVIOUS).exists()
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """The newest checkpoint replaces the previous one, which is kept beside it until
+        the next save: an unreadable newest checkpoint falls back to it."""
+        save_checkpoint(self.path / _CHECKPOINT, self.path / _PREVIOUS, state)
+
+    def load_checkpoint(self) -> tuple[dict[str, Any], str]:
+        """The newest readable checkpoint and which one it was (``newest`` or ``previous``).
+
+        Loading is weights-only (no pickle): a checkpoint cannot run code.
+        """
+        return load_checkpoint(self.path / _CHECKPOINT, self.path / _PREVIOUS)
+
+    def keep_checkpoint(self, name: str) -> Path:
+        """A copy of the newest checkpoint as ``checkpoints/<name>.pt`` (kept for good)."""
+        target = self.path / _KEPT / f"{name}.pt"
+        target.parent.mkdir(exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(self.path / _CHECKPOINT, tmp)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+        return target
+
+    def kept_checkpoints(self) -> dict[str, Path]:
+        """name -> path of every kept checkpoint (PAD-NAS: one per stage)."""
+        folder = self.path / _KEPT
+        return {p.stem: p for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+
+    def load_kept(self, name: str) -> dict[str, Any]:
+        path = self.kept_checkpoints().get(name)
+        if path is None:
+            raise UsageError(f"{self.path} keeps no checkpoint {name!r}")
+        return load_checkpoint(path, path.with_name(f"{path.stem}.missing"))[0]
+
+    def clean_temporaries(self) -> list[Path]:
+        """Remove half-written files a killed writer left (``.<name>.*``); returns them."""
+        stale = [p for p in self.path.glob(".*") if p.is_file() and p.name.startswith(
+            tuple(f".{n}." for n in (_CHECKPOINT, _CONFIG, _METRICS, _EVENTS, _ARCH,
+                                     _GENOTYPE, _SERIES, _SUMMARY, _INFO, _TRIAL, _FAILURE)))]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+    #: what a run needs to resume anywhere: its config, identity and newest checkpoint (the
+    #: logs are rebuilt from the checkpoint)
+    _STATE = (_CONFIG, _INFO, _TRIAL, _CHECKPOINT)
+
+    def export_state(self, dest: Path) -> None:
+        """Copy what resuming needs into ``dest`` (a Ray Tune checkpoint directory)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in self._STATE:
+            if (self.path / name).exists():
+                shutil.copy2(self.path / name, dest / name)
+
+    def import_state(self, src: Path) -> None:
+        """Fill this folder from :meth:`export_state`'s copy (a restart on another node)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for name in self._STATE:
+            if (src / name).exists():
+                shutil.copy2(src / name, self.path / name)
+
+    def drop_checkpoints(self) -> None:
+        for name in (_CHECKPOINT, _PREVIOUS):
+            (self.path / name).unlink(missing_ok=True)
+
+
+# -- finding folders --------------------------------------------------------------------------
+def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolder]:
+    """Run folders given directly or anywhere below the given folders, sorted by path.
+
+    Hidden folders (Ray Tune's ``.ray``, temporary folders) are not searched.
+    """
+    given = [Path(p) for p in paths]
+    if not given:
+        raise UsageError("give at least one results folder")
+    found: set[Path] = set()
+    for root in given:
+        if not root.is_dir():
+            raise UsageError(f"not a folder: {root}")
+        if (root / _CONFIG).is_file():
+            found.add(root.resolve())
+            continue
+        for config in root.rglob(_CONFIG):
+            rel = config.relative_to(root).parts
+            if not any(part.startswith(".") for part in rel):
+                found.add(config.parent.resolve())
+    if not found:
+        raise UsageError(f"no run folders in {', '.join(str(p) for p in given)}")
+    return [RunFolder(p) for p in sorted(found)]
+
+
+def check_output(out: str | Path) -> Path:
+    """``out`` as a folder runs may be written into: a folder, or a path whose nearest
+    existing parent is a writable folder; else a UsageError (before anything is written)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output folder {out} is a file")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {out} cannot be written ({parent} is not a "
+                         "writable folder)")
+    return path
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (symlinks followed)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
+           "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
+           "TrialRecord", "atomic_write", "check_output", "find_runs", "inside", "read_json",
+           "read_jsonl", "write_json", "write_jsonl"]

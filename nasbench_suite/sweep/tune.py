@@ -1,0 +1,329 @@
+"""Many runs on Ray Tune: every trial of a sweep (nasbench_suite.sweep.spec) as a Tune trial.
+
+Every trial calls the same :func:`nasbench_suite.search.loop.run_search` as ``nasbench run`` and
+writes the same run folder, at a name fixed by its grid point, so that running the sweep
+again finds its trials: finished ones are skipped without starting Ray, interrupted ones
+resume from their checkpoints, failed ones stay failed unless ``retry_failed``.
+
+The Tune side is idiomatic: the trials' real hyper-parameters (method, space, dataset, seed
+and the grid's axes) are Tune's ``param_space``, so Tune's results and its TensorBoard
+logs carry them as columns; each epoch is reported with ``tune.report`` together with a
+``tune.Checkpoint`` of the run's state, so Tune's ``FailureConfig`` can restart a trial whose
+worker died (on this node or another) and the trial resumes from it. A trial that fails
+for a reason a retry would repeat (divergence, a bad setting) is recorded in its folder and
+ends normally (nasbench_suite.sweep.trials).
+
+The sweep folder::
+
+    <out>/<name>/
+      sweep.yaml        the expanded sweep (written at every invocation)
+      trials.csv        status of every trial after the last invocation
+      <trial>/          a run folder (see results/README.md) plus trial.json
+      .ray/             Ray Tune's own experiment state (not read by the results index)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasbench_suite.errors import UsageError
+from nasbench_suite.files import atomic_write
+from nasbench_suite.store.runfolder import (
+    FAILED,
+    FINISHED,
+    PENDING,
+    UNFINISHED,
+    RunFolder,
+    TrialRecord,
+    inside,
+)
+from nasbench_suite.sweep.spec import SweepSpec, Trial, comparable, expand
+from nasbench_suite.sweep.trials import (
+    Outcome,
+    record_failure,
+    run_trial,
+    summary_table,
+    write_trials_csv,
+)
+
+SWEEP_FILE = "sweep.yaml"
+TRIALS_CSV = "trials.csv"
+
+
+@dataclass
+class Resources:
+    """What each trial gets and where Ray runs: local by default, or ``address``."""
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: int = 0
+    max_concurrent: int | None = None
+    address: str | None = None
+    #: Tune restarts a trial whose worker died this many times (it resumes each time)
+    max_failures: int = 2
+    #: seconds to wait for a cluster at ``address`` to answer
+    join_timeout: float = 30.0
+
+    def validate(self) -> None:
+        if not self.cpus_per_trial > 0:
+            raise UsageError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.gpus_per_trial < 0:
+            raise UsageError(f"--gpus-per-trial must be 0 or more, got {self.gpus_per_trial}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise UsageError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
+        if self.max_failures < 0:
+            raise UsageError(f"--max-failures must be 0 or more, got {self.max_failures}")
+        if not self.join_timeout > 0:
+            raise UsageError(f"--join-timeout must be positive, got {self.join_timeout}")
+
+
+def check_existing(trial: Trial) -> None:
+    """A folder already at the trial's name must hold the same run, or resuming would mix."""
+    folder = RunFolder(trial.run_dir)
+    if not folder.is_run():
+        return
+    saved = comparable(folder.config_dict())
+    wanted = comparable(trial.config)
+    for key in sorted(set(saved) | set(wanted)):
+        if saved.get(key) != wanted.get(key):
+            raise UsageError(
+                f"{trial.run_dir} holds a run with a different config ({key}: "
+                f"{saved.get(key)!r} there, {wanted.get(key)!r} in this sweep); "
+                "give the sweep another --name or --out")
+
+
+def trial_params(trial: Trial) -> dict[str, Any]:
+    """The trial's hyper-parameters as Tune's config: what varies across the sweep."""
+    c = trial.config
+    return {"trial": trial.trial_id, "method": c["method"], "space": c["space"],
+            "dataset": c["dataset"], "seed": c["seed"], **trial.axes}
+
+
+# -- the Tune trainable (runs in a Ray worker) --------------------------------------------------
+def _tune_trainable(config: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    from ray import tune
+
+    spec = specs[config["trial"]]
+    folder = RunFolder(spec["run_dir"])
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None and not folder.has_checkpoint():
+        # A restart on a node that has not got the folder: its state comes with Tune.
+        with checkpoint.as_directory() as state:
+            folder.import_state(Path(state))
+
+    def on_epoch(row: dict[str, Any], run: RunFolder) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            run.export_state(Path(tmp))
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    run_trial(spec, on_epoch=on_epoch, on_end=tune.report)
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["trial"])
+
+
+def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str], None],
+                       on_finished: Callable[[Path], None] | None = None) -> Any:
+    """A Tune callback that prints one line per trial per epoch and one when it ends, and
+    hands every finished trial's folder to ``on_finished``."""
+    from ray import tune
+
+    order = {t.trial_id: i + 1 for i, t in enumerate(trials)}
+    folders = {t.trial_id: t.run_dir for t in trials}
+    epochs = {t.trial_id: t.epochs for t in trials}
+    width = max(len(t.trial_id) for t in trials)
+
+    class Progress(tune.Callback):  # type: ignore[misc]
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                            result: dict[str, Any], **info: Any) -> None:
+            tid = trial.config["trial"]
+            head = f"[{order[tid]}/{len(order)}] {tid:<{width}}"
+            status = result.get("status")
+            if status == "running":
+                if not quiet:
+                    log(f"{head}  epoch {int(result['epoch']) + 1}/{epochs[tid]}  "
+                        f"loss {result.get('train_loss', float('nan')):.3f}  supernet acc "
+                        f"(scoring split) {result.get('supernet_raw_acc_score', float('nan')):.3f}"
+                        f"  {result.get('search_time_s', 0.0):.0f} s")
+            elif status == FAILED:
+                log(f"{head}  FAILED: {result.get('reason', '')}")
+            elif status == FINISHED:
+                log(f"{head}  finished")
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                              **info: Any) -> None:
+            folder = folders[trial.config["trial"]]
+            if on_finished is not None and RunFolder(folder).status() == FINISHED:
+                on_finished(folder)
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any,
+                           **info: Any) -> None:
+            log(f"[{order[trial.config['trial']]}/{len(order)}] {trial.config['trial']}  "
+                "worker lost; Tune restarts it from its last checkpoint if retries remain")
+
+    return Progress()
+
+
+def _ray_reason(error: BaseException) -> str:
+    """The last line of a Ray error (the original exception), not Ray's whole traceback."""
+    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+# -- the driver ------------------------------------------------------------------------------
+def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
+              resources: Resources | None = None, retry_failed: bool = False,
+              quiet: bool = False, log: Callable[[str], None] = print,
+              on_finished: Callable[[Path], None] | None = None) -> list[Outcome]:
+    """Run every trial of ``spec`` that is not finished (nor failed, unless ``retry_failed``)
+    and return what became of each. Uses this process's Ray session if it has one.
+
+    ``on_finished`` is called with the folder of every finished trial: at once for those
+    finished before, as soon as Tune completes it for the others (experiments start their
+    trainings from scratch there)."""
+    resources = resources or Resources()
+    resources.validate()
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    sweep_dir = (out_dir / spec.name).resolve()
+    if not inside(sweep_dir, out_dir):
+        raise UsageError(f"sweep name {spec.name!r} leads outside {out}")
+    trials = expand(spec, sweep_dir, log)
+    for trial in trials:
+        check_existing(trial)
+
+    outcomes: dict[str, Outcome] = {}
+    todo: list[Trial] = []
+    for trial in trials:
+        folder = RunFolder(trial.run_dir)
+        status = folder.status()
+        if status == FINISHED:
+            outcomes[trial.trial_id] = Outcome(trial, FINISHED, action="skipped")
+            if on_finished is not None:
+                on_finished(trial.run_dir)
+        elif status == FAILED and not retry_failed:
+            failure = folder.failure()
+            outcomes[trial.trial_id] = Outcome(trial, FAILED, failure.reason if failure else "",
+                                               action="skipped")
+        else:
+            todo.append(trial)
+    log(f"sweep {spec.name}: {len(trials)} trials in {sweep_dir}; {len(todo)} to run, "
+        f"{len(trials) - len(todo)} already done")
+    if todo:
+        # Nothing is written before Ray is up: a cluster that refuses leaves no folder.
+        _run_on_ray(spec, todo, sweep_dir, resources, quiet, log, outcomes, on_finished)
+    else:
+        write_sweep_file(spec, sweep_dir)
+    ordered = [outcomes[t.trial_id] for t in trials]
+    write_trials_csv(sweep_dir / TRIALS_CSV, ordered)
+    log(summary_table(ordered))
+    counts = {s: sum(o.status == s for o in ordered) for s in (FINISHED, FAILED, UNFINISHED,
+                                                               PENDING)}
+    log(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; table in "
+        f"{sweep_dir / TRIALS_CSV}")
+    return ordered
+
+
+def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: Resources,
+                quiet: bool, log: Callable[[str], None], outcomes: dict[str, Outcome],
+                on_finished: Callable[[Path], None] | None = None) -> None:
+    import logging
+
+    from nasbench_suite.sweep.ray_session import ray_session
+
+    before = {t.trial_id: RunFolder(t.run_dir).status() for t in todo}
+    # Ray Tune's own tables would interleave with our progress lines.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    with ray_session(resources.address, join_timeout=resources.join_timeout,
+                     env_vars=worker_env(resources.cpus_per_trial)):
+        from ray import tune
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        logging.getLogger("ray.tune").setLevel(logging.ERROR)
+        _check_cluster(resources)
+        write_sweep_file(spec, sweep_dir)
+        for trial in todo:
+            RunFolder(trial.run_dir).write_trial(TrialRecord(spec.name, trial.trial_id,
+                                                             trial.axes, trial.variant))
+        specs = {t.trial_id: {"run_dir": str(t.run_dir), "config": t.config,
+                              "threads": max(1, int(resources.cpus_per_trial)),
+                              "cwd": os.getcwd()} for t in todo}
+        points = [trial_params(t) for t in todo]
+        keys = list(dict.fromkeys(k for p in points for k in p))
+        points = [{k: p.get(k) for k in keys} for p in points]
+        param_space = {k: tune.choice([p[k] for p in points]) for k in keys}
+        trainable = tune.with_resources(
+            tune.with_parameters(_tune_trainable, specs=specs),
+            {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(
+                num_samples=len(points),
+                search_alg=BasicVariantGenerator(points_to_evaluate=points,
+                                                 max_concurrent=resources.max_concurrent or 0),
+                reuse_actors=False, trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name),
+            run_config=tune.RunConfig(
+                name=time.strftime("%Y%m%d-%H%M%S"), storage_path=str(sweep_dir / ".ray"),
+                verbose=0, callbacks=[_progress_callback(todo, quiet, log, on_finished)],
+                failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        results = tuner.fit()
+        errors = {r.config["trial"]: r.error for r in results
+                  if r.config is not None and r.error is not None}
+    for trial in todo:
+        folder = RunFolder(trial.run_dir)
+        status = folder.status()
+        reason = ""
+        if status != FINISHED and trial.trial_id in errors:
+            # The worker died (killed, out of memory) more often than Tune may retry.
+            reason = f"ray: {_ray_reason(errors[trial.trial_id])}"
+            record_failure(folder, reason)
+            status = FAILED
+        elif status == FAILED:
+            failure = folder.failure()
+            reason = failure.reason if failure else ""
+        if status == PENDING:
+            action = "not run"
+        else:
+            action = "resumed" if before[trial.trial_id] in (UNFINISHED, FAILED) else "ran"
+        outcomes[trial.trial_id] = Outcome(trial, status, reason, status != PENDING, action)
+
+
+def write_sweep_file(spec: SweepSpec, sweep_dir: Path) -> None:
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(sweep_dir / SWEEP_FILE, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    except OSError as exc:
+        raise UsageError(f"cannot write the sweep folder {sweep_dir}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def worker_env(cpus: float) -> dict[str, str]:
+    """Environment of every Ray worker: OpenMP threads that never spin against other work
+    and a thread count that fits the CPUs a trial is given (nasbench_suite.threads)."""
+    from nasbench_suite.threads import worker_environment
+
+    return worker_environment(max(1, int(cpus)))
+
+
+def _check_cluster(resources: Resources) -> None:
+    """Refuse what Ray would otherwise wait for forever: more per trial than the cluster has."""
+    import ray
+
+    have = ray.cluster_resources()
+    if resources.cpus_per_trial > have.get("CPU", 0):
+        raise UsageError(f"--cpus-per-trial {resources.cpus_per_trial} but the Ray cluster has "
+                         f"{have.get('CPU', 0):g} CPUs")
+    if resources.gpus_per_trial > have.get("GPU", 0):
+        raise UsageError(f"--gpus-per-trial {resources.gpus_per_trial} but the Ray cluster has "
+                         f"{have.get('GPU', 0):g} GPUs")
