@@ -1,5 +1,5 @@
 """Files written so that a crash never leaves half of one, and read so that a broken one is
-a clear error.
+a clear error; output paths checked before anything is written.
 
 Every write goes to a temporary file in the same folder, is flushed to disk (fsync) and
 renamed over the target, and the folder is fsynced so the rename survives a crash. A JSON or
@@ -158,3 +158,36 @@ def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return line or type(exc).__name__
+
+
+# -- output paths ------------------------------------------------------------------------------
+def output_dir(path: str | Path, what: str = "--out") -> Path:
+    """``path`` as an output folder: a folder or nothing yet, never a file."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{what} {path} is a file, not a folder")
+    return out
+
+
+def check_output(out: str | Path) -> Path:
+    """``out`` as a folder runs may be written into: a folder, or a path whose nearest
+    existing parent is a writable folder; else a UsageError (before anything is written)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output folder {out} is a file")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {out} cannot be written ({parent} is not a "
+                         "writable folder)")
+    return path
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (symlinks followed)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from nasbench_suite.cli.main import main
-from nasbench_suite.experiments.claims.experiment import ClaimsConfig, run_claims, sweep_spec
+from nasbench_suite.experiments.claims.config import ClaimsConfig
+from nasbench_suite.experiments.claims.experiment import run_claims, sweep_spec
 from nasbench_suite.experiments.claims.report import REPORT, TITLES, verdicts, write_report
 from nasbench_suite.experiments.claims.stats import (
     NOT_MEASURABLE,

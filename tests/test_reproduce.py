@@ -17,12 +17,9 @@ import pytest
 import torch
 
 from nasbench_suite.cli.main import main
-from nasbench_suite.experiments.darts_failure.experiment import (
-    MANIFEST,
-    ReproduceConfig,
-    run_reproduce,
-    sweep_spec,
-)
+from nasbench_suite.experiments.base import MANIFEST
+from nasbench_suite.experiments.darts_failure.config import ReproduceConfig
+from nasbench_suite.experiments.darts_failure.experiment import run_reproduce, sweep_spec
 from nasbench_suite.experiments.darts_failure.report import (
     BUILD,
     COLUMNS,
@@ -242,9 +239,9 @@ def _same_files(rebuilt: Path, committed: Path) -> None:
 
 @pytest.mark.parametrize("folder", _reference_experiments(), ids=lambda p: p.name)
 def test_committed_reference_report_rebuilds_exactly(folder: Path, tmp_path: Path) -> None:
-    from nasbench_suite.cli.reproduce import write_any_report  # darts-failure or claims
+    from nasbench_suite.experiments import write_report  # darts-failure or claims
 
-    write_any_report(folder, tmp_path / folder.name)
+    write_report(folder, tmp_path / folder.name)
     _same_files(tmp_path / folder.name, FIGURES / folder.name)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from nasbench_suite.cli.results import output_dir
     from nasbench_suite.config import parse_override
+    from nasbench_suite.files import output_dir
     from nasbench_suite.search.scratch import (
         load_genotypes,
         resolve_eval_config,

@@ -1,4 +1,5 @@
-"""`nasbench reproduce EXPERIMENT`: the suite's packaged experiments (darts-failure, claims)."""
+"""`nasbench reproduce EXPERIMENT`: run an experiment of the registry
+(nasbench_suite.experiments) end to end, or rebuild its report."""
 
 from __future__ import annotations
 
@@ -13,56 +14,33 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
     return dict(parse_override(item) for item in items or [])
 
 
-#: flags of one experiment that the other refuses (given, they would be silently ignored)
-ONLY = {"darts-failure": ("second_order", "hessian_every", "hessian_iters", "eval_preset",
-                          "eval_depth", "score_every", "collapse_threshold", "darts_es",
-                          "pdarts_skips", "series_seeds"),
-        "claims": ("padnas_epochs", "rankcorr_archs", "darts_failure", "gap_tolerance",
-                   "confidence", "resamples")}
-
-
-def write_any_report(folder: Path, out: Path | None = None) -> list[Path]:
-    """The report of whichever experiment ``folder`` holds (its manifest says which)."""
-    from nasbench_suite.errors import UsageError
-    from nasbench_suite.experiments.darts_failure.experiment import MANIFEST
-    from nasbench_suite.files import read_json
-
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        raise UsageError(f"{folder} is not a reproduce folder (no {MANIFEST})")
-    if read_json(manifest).get("config", {}).get("experiment") == "claims":
-        from nasbench_suite.experiments.claims.report import write_report as claims_report
-
-        return claims_report(folder, out)
-    from nasbench_suite.experiments.darts_failure.report import write_report
-
-    return write_report(folder, out)
-
-
 def _refuse_foreign(args: argparse.Namespace) -> None:
+    """A flag of another experiment, given, would be silently ignored: refuse it."""
     from nasbench_suite.errors import UsageError
+    from nasbench_suite.experiments import get_experiment, list_experiments
 
-    for experiment, names in ONLY.items():
-        if experiment == args.experiment:
+    for name in list_experiments():
+        if name == args.experiment:
             continue
-        for name in names:
-            if getattr(args, name, None) not in (None, False):
-                raise UsageError(f"--{name.replace('_', '-')} applies to `reproduce "
-                                 f"{experiment}` only")
+        for flag in get_experiment(name).flags:
+            if getattr(args, flag, None) not in (None, False):
+                raise UsageError(f"--{flag.replace('_', '-')} applies to `reproduce "
+                                 f"{name}` only")
 
 
-#: flags both experiments take
+#: flags every experiment takes
 COMMON = ("name", "dataset", "data_dir", "preset", "seeds", "epochs", "eval_epochs", "threads",
           "device", "skip_eval", "eval_cpus", "eval_gpus")
 #: flags that list seeds
 SEED_LISTS = ("seeds", "series_seeds")
 
 
-def _configure(cfg: Any, args: argparse.Namespace) -> Any:
+def _configure(cfg: Any, flags: tuple[str, ...], args: argparse.Namespace) -> Any:
     """Copy the flags the user gave (and this experiment takes) onto its config."""
-    from nasbench_suite.cli.results import output_dir, seeds_arg
+    from nasbench_suite.cli.args import seeds_arg
+    from nasbench_suite.files import output_dir
 
-    for name in COMMON + ONLY[args.experiment]:
+    for name in COMMON + flags:
         value = getattr(args, name, None)
         if value is not None:
             setattr(cfg, name, seeds_arg(value) if name in SEED_LISTS else value)
@@ -73,33 +51,27 @@ def _configure(cfg: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from nasbench_suite.cli.results import resources_arg
+    from nasbench_suite.cli.args import resources_arg
+    from nasbench_suite.experiments import get_experiment, write_report
+    from nasbench_suite.experiments.base import run_experiment
 
     _refuse_foreign(args)
-    if args.experiment == "claims":
-        from nasbench_suite.experiments.claims.experiment import ClaimsConfig, run_claims
-
-        cfg, run = _configure(ClaimsConfig(out=args.out), args), run_claims
-    else:
-        from nasbench_suite.experiments.darts_failure.experiment import (
-            ReproduceConfig,
-            run_reproduce,
-        )
-
-        cfg = _configure(ReproduceConfig(experiment=args.experiment, out=args.out), args)
-        run = run_reproduce
+    experiment = get_experiment(args.experiment)
+    cfg = _configure(experiment.config(out=args.out), experiment.flags, args)
     if args.report_only:
         cfg.validate()
         folder = Path(args.dir) if args.dir else Path(cfg.out) / cfg.sweep_name
-        for path in write_any_report(folder):
+        for path in write_report(folder):
             print(f"wrote {path}")
         return 0
-    run(cfg, resources_arg(args), quiet=args.quiet)
+    run_experiment(experiment, cfg, resources_arg(args), quiet=args.quiet)
     return 0
 
 
 def register(sub: argparse._SubParsersAction,
              parents: dict[str, argparse.ArgumentParser]) -> None:
+    from nasbench_suite.experiments import list_experiments
+
     rep = sub.add_parser(
         "reproduce", help="run a packaged experiment end to end (darts-failure, claims)",
         parents=[parents["data"], parents["compute"], parents["preset"], parents["cluster"],
@@ -116,7 +88,7 @@ def register(sub: argparse._SubParsersAction,
                     "folder) and a report whose verdicts come from bootstrap intervals over "
                     "seeds. Running either again skips what is done and resumes what was "
                     "interrupted.")
-    rep.add_argument("experiment", choices=["darts-failure", "claims"],
+    rep.add_argument("experiment", choices=list_experiments(),
                      help="the experiment to run")
     rep.add_argument("--seeds", help="darts-failure: 0,1,2 (default); claims: 0,1 (default); "
                                      "or a range 0-4")

@@ -36,6 +36,7 @@ from nasbench_suite.data.datasets import (
     make_splits,
 )
 from nasbench_suite.errors import Diverged, UsageError
+from nasbench_suite.files import check_output
 from nasbench_suite.methods import Method, SearchContext, get_method
 from nasbench_suite.search.accuracy import evaluate
 from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy, supernet_accuracy
@@ -50,7 +51,6 @@ from nasbench_suite.store.runfolder import (
     RunFolder,
     RunInfo,
     Summary,
-    check_output,
 )
 from nasbench_suite.threads import default_threads, ray_assigned_cpus
 

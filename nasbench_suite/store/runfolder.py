@@ -625,31 +625,7 @@ def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolde
     return [RunFolder(p) for p in sorted(found)]
 
 
-def check_output(out: str | Path) -> Path:
-    """``out`` as a folder runs may be written into: a folder, or a path whose nearest
-    existing parent is a writable folder; else a UsageError (before anything is written)."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"output folder {out} is a file")
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"output folder {out} cannot be written ({parent} is not a "
-                         "writable folder)")
-    return path
-
-
-def inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` resolves to ``root`` or below it (symlinks followed)."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
            "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
-           "TrialRecord", "atomic_write", "check_output", "find_runs", "inside", "read_json",
+           "TrialRecord", "atomic_write", "find_runs", "read_json",
            "read_jsonl", "write_json", "write_jsonl"]

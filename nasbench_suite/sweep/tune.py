@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.files import atomic_write
+from nasbench_suite.files import atomic_write, inside
 from nasbench_suite.store.runfolder import (
     FAILED,
     FINISHED,
@@ -43,7 +43,6 @@ from nasbench_suite.store.runfolder import (
     UNFINISHED,
     RunFolder,
     TrialRecord,
-    inside,
 )
 from nasbench_suite.sweep.spec import SweepSpec, Trial, comparable, expand
 from nasbench_suite.sweep.trials import (

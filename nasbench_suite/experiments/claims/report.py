@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.experiments.claims.experiment import (
-    ClaimsConfig,
-    nse_rounds,
-    resolve_darts_failure,
-)
+from nasbench_suite.experiments.base import manifest_of
+from nasbench_suite.experiments.claims.config import ClaimsConfig, resolve_darts_failure
 from nasbench_suite.experiments.claims.stats import (
     NOT_MEASURABLE,
     NOT_REPRODUCED,
@@ -31,7 +28,7 @@ from nasbench_suite.experiments.claims.stats import (
     interval,
     paired,
 )
-from nasbench_suite.files import atomic_write, read_json, write_json
+from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
@@ -91,16 +88,17 @@ class Row:
     why: str
 
 
-def settings(sweep_dir: Path) -> tuple[ClaimsConfig, list[str]]:
-    from nasbench_suite.experiments.darts_failure.experiment import MANIFEST
+def nse_rounds(run: RunFolder) -> list[tuple[int, Any]]:
+    """(round, genotype) of each NSE round's best architecture at the budget."""
+    from nasbench_suite.spaces import Genotype
 
-    path = sweep_dir / MANIFEST
-    if not path.exists():
-        raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
-    manifest = read_json(path)
-    known = {f.name for f in fields(ClaimsConfig)}
-    cfg = ClaimsConfig(**{k: v for k, v in manifest["config"].items() if k in known})
-    return cfg, list(manifest["trials"])
+    return sorted((int(p["round"]), Genotype.from_dict(p["genotype"])) for p in run.series()
+                  if p.get("best_at_budget"))
+
+
+def settings(sweep_dir: Path) -> tuple[ClaimsConfig, list[str]]:
+    manifest = manifest_of(sweep_dir)
+    return ClaimsConfig.from_manifest(manifest), list(manifest["trials"])
 
 
 def _num(value: Any) -> float:

@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from nasbench_suite.experiments.darts_failure.config import INDICATORS
 from nasbench_suite.report.plots import COLUMN_WIDTH, FULL_WIDTH, _legend, _style, palette
 
 Figures = list[tuple[str, str, Figure]]
@@ -126,8 +127,6 @@ def plot_series(series: pd.DataFrame) -> Figure | None:
 def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
             threshold: float) -> Figures:
     """Every figure of the report there is data for, in report order."""
-    from nasbench_suite.experiments.darts_failure.report import INDICATORS
-
     out: Figures = []
     for column, label in INDICATORS:
         fig = plot_trajectory(traj, trials, column, label,

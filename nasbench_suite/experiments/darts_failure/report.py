@@ -26,25 +26,16 @@ from typing import Any
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.experiments.darts_failure.experiment import MANIFEST, ReproduceConfig
+from nasbench_suite.experiments.base import manifest_of
+from nasbench_suite.experiments.darts_failure.config import INDICATORS, ReproduceConfig
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, space_of, trained_as
-from nasbench_suite.files import atomic_write, read_json, write_json
+from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
 BUILD = "build.json"
 #: the searches of the experiment, in report order
 ARMS = (("darts", "restricted"), ("darts", "relaxed"), ("gold", "relaxed"))
-#: per-epoch indicators: (metrics.jsonl column, label)
-INDICATORS: tuple[tuple[str, str], ...] = (
-    ("param_free_share", "parameter-free share"),
-    ("skip_share_normal", "skip share, normal cells"),
-    ("derived_mmacs", "derived MFLOPs (mult-adds)"),
-    ("hessian_eig", "Hessian eigenvalue (largest)"),
-    ("supernet_acc_score", "supernet acc. (score split)"),
-    ("derived_acc_score", "derived acc. (score split)"),
-    ("edge_spread_median", "median edge spread"),
-)
 #: report columns: (column, header, how to print it)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("param_free_share", "param-free share", "{:.2f}"),
@@ -94,20 +85,10 @@ def _collapse(rows: list[dict[str, Any]], threshold: float, until: int | None = 
     return math.nan
 
 
-def _settings(manifest: dict[str, Any]) -> ReproduceConfig:
-    from dataclasses import fields
-
-    known = {f.name for f in fields(ReproduceConfig)}
-    return ReproduceConfig(**{k: v for k, v in manifest["config"].items() if k in known})
-
-
 def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
     """The report's tables (module docstring) from the experiment folder."""
-    manifest_path = sweep_dir / MANIFEST
-    if not manifest_path.exists():
-        raise UsageError(f"{sweep_dir} is not a reproduce folder (no {MANIFEST})")
-    manifest = read_json(manifest_path)
-    cfg = _settings(manifest)
+    manifest = manifest_of(sweep_dir)
+    cfg = ReproduceConfig.from_manifest(manifest)
     settings = Settings(series_seeds=tuple(cfg.series_seeds), darts_es=cfg.darts_es,
                         pdarts_skips=cfg.pdarts_skips)
     rows, trajectory, series_rows = [], [], []
@@ -295,7 +276,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     tables = collect(sweep_dir)
     trials, traj, series = tables["trials"], tables["trajectories"], tables["series"]
     summary = summarise(trials)
-    cfg = _settings(read_json(sweep_dir / MANIFEST))
+    cfg = ReproduceConfig.from_manifest(manifest_of(sweep_dir))
     eig = traj.dropna(subset=["hessian_eig"])[["arm", "seed", "epoch", "hessian_eig"]].rename(
         columns={"hessian_eig": "eigenvalue"})
     written: list[Path] = []
@@ -321,7 +302,7 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
     table, per_trial, series_table = markdown_tables(trials, summary, series)
     order = "second" if cfg.second_order else "first"
     eval_epochs = cfg.eval_epochs or f"the {cfg.eval_preset} preset's"
-    missing = sorted(set(read_json(sweep_dir / MANIFEST)["trials"]) - set(trials["trial"]))
+    missing = sorted(set(manifest_of(sweep_dir)["trials"]) - set(trials["trial"]))
     remedies = []
     if cfg.darts_es:
         remedies.append("DARTS-ES (RobustDARTS's early stop on the eigenvalue's growth, "
