@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,6 +22,9 @@ from nasbench_suite.data.augment import AUGMENTS
 from nasbench_suite.errors import UsageError
 from nasbench_suite.methods import MethodConfig, get_method, list_methods
 from nasbench_suite.spaces import list_spaces
+
+if TYPE_CHECKING:
+    from nasbench_suite.store.runfolder import RunFolder
 
 
 @dataclass
@@ -298,3 +301,11 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
 
 def config_to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def run_config(run: RunFolder) -> RunConfig:
+    """A run folder's config.yaml as a validated RunConfig: what the run ran."""
+    try:
+        return resolve_config(run.config_dict())
+    except UsageError as exc:
+        raise UsageError(f"{run.config_file}: {exc}") from None

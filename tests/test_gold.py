@@ -19,7 +19,7 @@ from nasbench_suite.spaces import Genotype, NetShape
 from torch.utils.flop_counter import FlopCounterMode
 
 from nasbench_suite.cli.main import main
-from nasbench_suite.config import RunConfig, resolve_config
+from nasbench_suite.config import RunConfig, resolve_config, run_config
 from nasbench_suite.search.loop import prepare, run_search
 from nasbench_suite.store.runfolder import RunFolder
 from tests.conftest import TINY
@@ -366,7 +366,7 @@ def test_resume_mid_search_ends_identical(fast_run: tuple[RunConfig, Path],
     assert not RunFolder(part).finished()
     mid = RunFolder(part).load_checkpoint()[0]["method"]
     assert mid["lambda"] > 0 and mid["pruned_total"] > 0 and not mid["done"]
-    saved = RunFolder(part).config()
+    saved = run_config(RunFolder(part))
     run_search(saved, resume_dir=part, progress=False, log=lambda _: None)
     b = RunFolder(part).load_checkpoint()[0]
     assert a["epoch"] == b["epoch"] > 2

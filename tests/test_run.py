@@ -8,6 +8,7 @@ import pytest
 from nasbench_suite.methods import list_methods
 from nasbench_suite.spaces import list_spaces
 
+from nasbench_suite.config import run_config
 from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.runfolder import RunFolder
 
@@ -61,7 +62,7 @@ def test_every_method_runs_and_resume_equals_no_interruption(tiny_config, method
     part = run_search(cfg, progress=False, stop_after=1, log=lambda _: None)
     assert not RunFolder(part).finished()
     assert RunFolder(part).epochs_done() == 1
-    saved = RunFolder(part).config()
+    saved = run_config(RunFolder(part))
     run_search(saved, resume_dir=part, progress=False, log=lambda _: None)
     assert _outcome(part) == _outcome(whole)
 
@@ -75,7 +76,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tiny_config)
     stale = part / ".checkpoint.pt.x1y2z3"  # a killed save's temporary file
     stale.write_bytes(b"half")
     lines: list[str] = []
-    run_search(folder.config(), resume_dir=part, progress=False, log=lines.append)
+    run_search(run_config(folder), resume_dir=part, progress=False, log=lines.append)
     assert any("resumed from the previous one" in line for line in lines)
     assert not stale.exists()
     assert _outcome(part) == _outcome(whole)

@@ -24,9 +24,6 @@ from nasbench_suite.threads import configure_openmp
 COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suite.cli.evaluate",
                                      "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr")
 
-#: ``--resume`` accepts only overrides that cannot change a run's result
-RESUME_SAFE = frozenset({"threads", "device", "out", "data_dir"})
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is the error line plus the usage on one line, exit 2."""
@@ -101,6 +98,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_suite.config import resolve_config
     from nasbench_suite.search.loop import run_search
+    from nasbench_suite.search.resume import resume_config
     from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
     overrides = _run_overrides(args)
@@ -111,17 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if folder.status() == FINISHED:
             print(f"{folder.path} has already finished; nothing to resume")
             return 0
-        saved = folder.config_dict()
-        changed = sorted(k for k, v in overrides.items()
-                         if k not in RESUME_SAFE and saved.get(k) != v
-                         and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:])
-                                  == v))
-        if changed:
-            raise UsageError(f"--resume keeps the run's config; {', '.join(changed)} would "
-                             f"change its result (start a new run instead)")
-        cfg = resolve_config({**saved, **{k: v for k, v in overrides.items()
-                                          if k in RESUME_SAFE}})
-        run_search(cfg, resume_dir=folder.path, progress=not args.quiet)
+        run_search(resume_config(folder, overrides), resume_dir=folder.path,
+                   progress=not args.quiet)
         return 0
     cfg = resolve_config(overrides, args.config)
     run_search(cfg, progress=not args.quiet)

@@ -8,15 +8,19 @@ the batch generator, so a resumed run sees exactly the images an uninterrupted o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from nasbench_suite.data.datasets import ImageData
-
 AUGMENTS = ("auto", "none", "crop", "crop_flip", "autoaugment")
+
+
+class Normalised(Protocol):
+    """What augmentation needs of a dataset: its per-channel normalisation (an ImageData)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def cutout_mask(n: int, h: int, w: int, length: int, gen: torch.Generator) -> to
     return (~hole).float()
 
 
-def augment_for(spec: str, mode: str, cutout: int, data: ImageData | None = None) -> Augment:
+def augment_for(spec: str, mode: str, cutout: int, data: Normalised | None = None) -> Augment:
     """``auto``: crop and flip for natural images, nothing for digits (not flip-invariant);
     ``autoaugment``: crop, flip and AutoAugment's CIFAR-10 policy (GOLD-NAS's search)."""
     if mode == "auto":

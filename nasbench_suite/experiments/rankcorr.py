@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nasbench_suite.config import run_config
 from nasbench_suite.errors import UsageError
 from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.evalfolder import EvalFolder
@@ -161,7 +162,7 @@ def oneshot_accuracies(run: RunFolder, stages: list[str],
     from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy
     from nasbench_suite.search.loop import prepare
 
-    cfg = run.config()
+    cfg = run_config(run)
     search = prepare(cfg)
     hp = _hp(run)
     supernet = search.space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))

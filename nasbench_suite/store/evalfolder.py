@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from nasbench_suite.files import (
     write_json,
     write_jsonl,
 )
+from nasbench_suite.store.records import EvalResult, record
 
 _CHECKPOINT = "checkpoint.pt"
 _PREVIOUS = "checkpoint.prev.pt"
@@ -30,39 +31,6 @@ _EVAL_CONFIG = "eval_config.json"
 _GENOTYPE = "genotype.json"
 _METRICS = "metrics.jsonl"
 _RESULT = "result.json"
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """result.json of a training from scratch (test split read once, after the last epoch)."""
-
-    label: str
-    space: str
-    dataset: str
-    seed: int
-    epochs: int
-    channels: int
-    layers: int
-    test_acc: float
-    test_loss: float
-    macs: float
-    params: int
-    train_time_s: float
-    counter: str = ""
-    dataset_id: str = ""
-    #: wall-clock start and end (epoch seconds): when the evaluation ran
-    started: float | None = None
-    finished: float | None = None
-    #: how the process ran: torch threads and OpenMP's wait policy
-    threads: int | None = None
-    omp_wait_policy: str | None = None
-
-
-
-def _record(data: Any, where: str) -> EvalResult:
-    from nasbench_suite.store.runfolder import record
-
-    return record(EvalResult, data, where)
 
 
 class EvalFolder:
@@ -76,7 +44,7 @@ class EvalFolder:
 
     def result(self) -> EvalResult:
         path = self.path / _RESULT
-        return _record(read_json(path), str(path))
+        return record(EvalResult, read_json(path), str(path))
 
     def write_start(self, config: dict[str, Any], genotype: Any) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

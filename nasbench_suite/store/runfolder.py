@@ -38,12 +38,11 @@ in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,19 @@ from nasbench_suite.files import (
     write_json,
     write_jsonl,
 )
-from nasbench_suite.store.evalfolder import EvalResult
+from nasbench_suite.store.evalfolder import EvalFolder
+from nasbench_suite.store.records import (
+    ArchRecord,
+    DerivedCost,
+    EvalResult,
+    Failure,
+    Inherited,
+    RankCorr,
+    RunInfo,
+    Summary,
+    TrialRecord,
+    record,
+)
 
 #: the run folder's format; run.json carries it (folders without run.json are layout 1)
 LAYOUT = 2
@@ -89,181 +100,6 @@ EVALS = "evals"
 FINISHED, FAILED, UNFINISHED, PENDING = "finished", "failed", "unfinished", "pending"
 
 
-# -- typed records ----------------------------------------------------------------------------
-def record(cls: type, data: Any, where: str) -> Any:
-    """A dataclass from a mapping: unknown keys are ignored (newer writers), missing keys
-    take the field's default, a missing key without one is a UsageError naming ``where``."""
-    if not isinstance(data, dict):
-        raise UsageError(f"{where} does not hold a JSON object")
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            values[f.name] = data[f.name]
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise UsageError(f"{where} lacks {f.name!r}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{where} is malformed ({exc})") from None
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """run.json: what a run is, written when it starts (before its first epoch)."""
-
-    layout: int
-    suite: str
-    created: str
-    dataset_id: str
-    #: the space's layout, in the order of every (G, E, O) array of the run
-    groups: list[str]
-    ops: list[str]
-    #: per edge, (input node, node it feeds)
-    edges: list[list[int]]
-    #: per group: whether it drives reduction cells
-    reduction: list[bool] = field(default_factory=list)
-    #: what the data gave the network: image channels, classes, image size (pixels a side)
-    in_channels: int | None = None
-    num_classes: int | None = None
-    image_size: int | None = None
-    #: how the process ran: torch threads and OpenMP's wait policy (nasbench_suite.threads)
-    threads: int | None = None
-    omp_wait_policy: str | None = None
-
-    def net_shape(self, config: dict[str, Any]) -> Any:
-        """The space's NetShape of this run (cost tables, derivations after the fact)."""
-        from nasbench_suite.spaces import NetShape
-
-        if None in (self.in_channels, self.num_classes, self.image_size):
-            raise UsageError("this run folder (layout 1) does not record its input shape")
-        return NetShape(int(config["channels"]), int(config["layers"]), int(self.in_channels),
-                        int(self.num_classes), int(self.image_size),
-                        int(config.get("nodes", 4)))
-
-
-@dataclass(frozen=True)
-class Inherited:
-    """Accuracies with the supernet's weights (batch norm recalibrated) on one split.
-
-    ``supernet_acc`` is the supernet as the method searches it; ``derived_acc`` the derived
-    network; ``gap`` their difference. A method whose supernet *is* its derived path
-    (PAD-NAS) measures no gap: both are None there, never 0.
-    """
-
-    split: str
-    derived_acc: float | None
-    supernet_acc: float | None = None
-    gap: float | None = None
-
-
-@dataclass(frozen=True)
-class DerivedCost:
-    """The derived network at the search size (multiply-adds: what papers call FLOPs)."""
-
-    macs: float
-    flops: float
-    params: int
-    param_free_share: float
-
-
-@dataclass(frozen=True)
-class Summary:
-    """summary.json, written last: the run's outcome."""
-
-    method: str
-    space: str
-    dataset: str
-    seed: int
-    epochs_run: int
-    search_time_s: float
-    inherited: Inherited
-    derived: DerivedCost
-    dataset_id: str = ""
-    preset: str = ""
-    device: str = ""
-    stop_reason: str = ""
-    final: dict[str, Any] = field(default_factory=dict)
-    #: how far the architecture parameters moved (learning stats of the last epoch)
-    learning: dict[str, float] = field(default_factory=dict)
-    splits: dict[str, int] = field(default_factory=dict)
-    space_log10_size: float | None = None
-    counter: str = ""
-    torch: str = ""
-    layout: int = 1
-    series: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str) -> Summary:
-        if not isinstance(data, dict):
-            raise UsageError(f"{where} does not hold a JSON object")
-        data = dict(data)
-        inherited = data.get("inherited") or {}
-        data["inherited"] = record(Inherited, {"split": data.get("heldout_split", "?"),
-                                                **inherited}, f"{where} (inherited)")
-        data["derived"] = record(DerivedCost, data.get("derived"), f"{where} (derived)")
-        return record(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class RankCorr:
-    """rankcorr.json: does one-shot accuracy rank architectures as training them does?
-
-    ``genotypes`` are sampled once (seeded) from the unpruned search space within the cost
-    window; ``oneshot[stage]`` their accuracies under that stage's supernet (inherited
-    weights, batch norm recalibrated, on ``split``), ``standalone`` their test accuracies
-    after one short training from scratch (the same schedule for all), ``tau[stage]``
-    scipy.stats.kendalltau of the two (None when undefined: constant accuracies).
-    """
-
-    archs: int
-    seed: int
-    eval_epochs: int
-    split: str
-    stages: list[str]
-    genotypes: list[dict[str, Any]]
-    macs: list[float]
-    oneshot: dict[str, list[float]]
-    standalone: list[float]
-    tau: dict[str, float | None]
-    p_value: dict[str, float | None] = field(default_factory=dict)
-    cost_window: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """trial.json: a sweep trial's identity (its grid values and their label)."""
-
-    sweep: str
-    trial: str
-    axes: dict[str, Any] = field(default_factory=dict)
-    variant: str = ""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """failure.json: why a run failed."""
-
-    reason: str
-    error_type: str | None = None
-    epochs_done: int = 0
-    traceback: str | None = None
-
-
-@dataclass(frozen=True)
-class ArchRecord:
-    """One row of arch.jsonl: the architecture after an epoch."""
-
-    epoch: int
-    weights: list[Any]
-    active: list[Any]
-    genotype: dict[str, Any]
-
-
-# -- the run folder ---------------------------------------------------------------------------
 class RunFolder:
     """One run folder: typed readers and writers for each of its files."""
 
@@ -368,14 +204,9 @@ class RunFolder:
             raise UsageError(f"{self.path / _CONFIG} is not a config mapping")
         return data
 
-    def config(self) -> Any:
-        """config.yaml as a validated RunConfig."""
-        from nasbench_suite.config import resolve_config
-
-        try:
-            return resolve_config(self.config_dict())
-        except UsageError as exc:
-            raise UsageError(f"{self.path / _CONFIG}: {exc}") from None
+    @property
+    def config_file(self) -> Path:
+        return self.path / _CONFIG
 
     def write_config(self, config_yaml: str) -> None:
         atomic_write(self.path / _CONFIG, config_yaml)
@@ -386,25 +217,9 @@ class RunFolder:
         path = self.path / _INFO
         if path.exists():
             return record(RunInfo, read_json(path), str(path))
-        return self._legacy_info()
+        from nasbench_suite.store.legacy import rebuild_info
 
-    def _legacy_info(self) -> RunInfo:
-        from nasbench_suite.data.datasets import dataset_id
-        from nasbench_suite.spaces import SPACES
-        from nasbench_suite.spaces.layout import cell_edges
-
-        config = self.config_dict()
-        space = SPACES.get(str(config.get("space")))
-        ops = list(config.get("ops") or (space.default_ops if space else []))
-        arch = self.arch()
-        groups = list(arch[0].genotype["groups"]) if arch else []
-        edges = [[e.input, e.node] for e in cell_edges(int(config.get("nodes", 4)))]
-        return RunInfo(layout=1, suite="", created="",
-                       dataset_id=dataset_id(str(config.get("dataset"))), groups=groups,
-                       ops=ops, edges=edges)
-
-    def layout_version(self) -> int:
-        return self.info().layout if (self.path / _INFO).exists() else 1
+        return rebuild_info(self.config_dict(), self.arch())
 
     # -- logs -------------------------------------------------------------------------------
     def metrics(self) -> list[dict[str, Any]]:
@@ -478,8 +293,6 @@ class RunFolder:
 
     def evaluations(self) -> dict[str, EvalResult]:
         """The finished trainings from scratch of this run's architectures, by label."""
-        from nasbench_suite.store.evalfolder import EvalFolder
-
         root = self.path.parent / EVALS / self.name
         if not root.is_dir():
             return {}
