@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,6 @@ def _verified_bytes(path: Path, sha256: str) -> bytes:
 def _table(path: str, sha256: str) -> pd.DataFrame:
     """The verified table indexed by arch string, with the ``percentile`` column added.
     Cached per (path, checksum): a failed load raises and so is never cached."""
-    import io
-
     data = _verified_bytes(Path(path), sha256)
     table = pd.read_csv(io.BytesIO(data), compression="gzip")
     if len(table) != CELLS or not table["arch"].is_unique:
@@ -144,7 +143,8 @@ def expected_max_curve(values: np.ndarray | list[float], k_max: int) -> np.ndarr
     every factor lies in [0, 1], so nothing overflows, no huge binomials are subtracted, and
     each weight carries at most about 2k rounding errors (relative error ~ k * 2.2e-16; the
     log-gamma route would lose ~1e-11, as log C(n,k) is ~1e5 at n = 15,625). Weights of
-    cells below rank k come out exactly 0, as they must.
+    cells below rank k come out exactly 0, as they must. On the CIFAR-10 column the result
+    agrees with the exact rational sum to ~1e-16 relative (tests/test_groundtruth.py).
     """
     v = np.sort(np.asarray(values, dtype=np.float64))
     n = len(v)
