@@ -26,6 +26,7 @@ from nasbench_suite.cli.main import main
 from nasbench_suite.errors import UsageError
 from nasbench_suite.groundtruth import GT_COLUMNS, ground_truth
 from nasbench_suite.groundtruth.build import build_bytes
+from nasbench_suite.groundtruth.build import main as build_main
 from nasbench_suite.groundtruth.nb201 import (
     CELLS,
     NB201_SHA256,
@@ -68,6 +69,20 @@ def test_the_licence_and_attribution_travel_with_the_table() -> None:
 @pytest.mark.skipif(not SHARED_CSVS.is_dir(), reason="the published CSVs are not here")
 def test_the_build_script_rebuilds_the_shipped_file_byte_for_byte() -> None:
     assert build_bytes(SHARED_CSVS) == NB201_TABLE.read_bytes()
+
+
+@pytest.mark.skipif(not SHARED_CSVS.is_dir(), reason="the published CSVs are not here")
+def test_the_build_script_refuses_an_edited_source(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for csv in SHARED_CSVS.glob("*.csv"):
+        shutil.copyfile(csv, tmp_path / csv.name)
+    assert build_main([str(tmp_path), "--check"]) == 0
+    assert "matches the shipped" in capsys.readouterr().out
+    edited = tmp_path / "nasbench201_cifar100.csv"
+    edited.write_text(edited.read_text().replace("52.913333294677734", "62.913333294677734"))
+    with pytest.raises(UsageError, match="is not the published"):
+        build_bytes(tmp_path)
+    assert build_main([str(tmp_path), "--check"]) == 2
 
 
 def test_a_flipped_byte_is_a_one_line_error_naming_the_file(tmp_path: Path) -> None:
