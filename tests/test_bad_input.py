@@ -17,12 +17,16 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from nasbench_suite.spaces import DARTS_V2
 
 from nasbench_suite.cli.main import main
+from nasbench_suite.groundtruth.nb201 import NB201_TABLE
 from nasbench_suite.store.runfolder import RunFolder
 from tests._results import tiny_results
 from tests.conftest import TINY
 
+ALL_SKIP = ("|skip_connect~0|+|skip_connect~0|skip_connect~1|"
+            "+|skip_connect~0|skip_connect~1|skip_connect~2|")
 TINY_ARGS = [f"--set={k}={v}" for k, v in TINY.items() if k != "epochs"] + ["--epochs", "1"]
 
 
@@ -95,6 +99,16 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save({"epoch": 1, "x": Evil()}, root / "evil-checkpoint" / "checkpoint.pt")
     (root / "evil-checkpoint" / "checkpoint.prev.pt").unlink(missing_ok=True)
     series = shutil.copytree(finished, root / "bad-series")
+    # lookup: a run and a genotype of another space, two ops on one nb201 edge, a table
+    # with a flipped byte
+    shutil.copytree(finished, root / "restricted-run")
+    (root / "restricted-genotype.json").write_text(DARTS_V2.to_json())
+    (root / "two-ops.json").write_text(
+        '{"space": "nb201", "groups": {"cell": {"edges": [["skip_connect", 0, 1], '
+        '["nor_conv_3x3", 0, 1]], "concat": [3]}}}')
+    table = bytearray(NB201_TABLE.read_bytes())
+    table[1000] ^= 0x10
+    (root / "nb201-flipped.csv.gz").write_bytes(bytes(table))
     (series / "series.json").write_text('[{"index": 0, "genotype": {"space": 3}}]')
     return root
 
@@ -243,6 +257,27 @@ def cases(root: Path) -> dict[str, Case]:
         "rankcorr: missing folder": Case(["rankcorr", f"{r}/nowhere"], "not a folder"),
         "rankcorr: one architecture": Case(["rankcorr", f"{r}/resumable", "--archs", "1"],
                                            "--archs"),
+        # lookup
+        "lookup: not a cell": Case(["lookup", "|skip_connect~0|+|none~0|"],
+                                   "not a NAS-Bench-201 cell"),
+        "lookup: unknown op": Case(["lookup", ALL_SKIP.replace("skip_connect~2",
+                                                               "sep_conv_3x3~2")],
+                                   "unknown op 'sep_conv_3x3'"),
+        "lookup: restricted genotype": Case(["lookup", f"{r}/restricted-genotype.json"],
+                                            "lookup needs a nb201 genotype, got restricted"),
+        "lookup: restricted run": Case(["lookup", f"{r}/restricted-run"],
+                                       "lookup needs a nb201 genotype, got restricted"),
+        "lookup: two ops on one edge": Case(["lookup", f"{r}/two-ops.json"],
+                                            "holds skip_connect and nor_conv_3x3"),
+        "lookup: not a genotype": Case(["lookup", f"{r}/broken.yaml"], "not a genotype"),
+        "lookup: corrupt run genotype": Case(["lookup", f"{r}/bad-genotype"], "genotype.json"),
+        "lookup: missing path": Case(["lookup", f"{r}/nowhere.json"], "no such file or folder"),
+        "lookup: a folder that is no run": Case(["lookup", f"{r}/empty-folder"],
+                                                "is not a run folder"),
+        "lookup: corrupt table": Case(["lookup", ALL_SKIP, "--table",
+                                       f"{r}/nb201-flipped.csv.gz"], "fails its checksum"),
+        "lookup: missing table": Case(["lookup", ALL_SKIP, "--table", f"{r}/nowhere.csv.gz"],
+                                      "cannot read the NAS-Bench-201 table"),
     }
 
 

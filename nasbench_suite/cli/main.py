@@ -22,7 +22,8 @@ from nasbench_suite.threads import configure_openmp
 #: Modules that add more subcommands: each has ``register(subparsers, parents)`` and imports
 #: its heavy dependencies (Ray, matplotlib) inside the command functions only.
 COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suite.cli.evaluate",
-                                     "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr")
+                                     "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr",
+                                     "nasbench_suite.cli.lookup")
 
 
 class _Parser(argparse.ArgumentParser):
