@@ -110,8 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if folder.status() == FINISHED:
             print(f"{folder.path} has already finished; nothing to resume")
             return 0
-        run_search(resume_config(folder, overrides), resume_dir=folder.path,
-                   progress=not args.quiet)
+        cfg = resume_config(folder, overrides, lambda line: print(f"nasbench: {line}",
+                                                                   file=sys.stderr))
+        run_search(cfg, resume_dir=folder.path, progress=not args.quiet)
         return 0
     cfg = resolve_config(overrides, args.config)
     run_search(cfg, progress=not args.quiet)

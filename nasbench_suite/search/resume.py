@@ -1,12 +1,18 @@
 """What `--resume` may change: the config a resumed run continues with.
 
-A resumed run must end as the uninterrupted one would have, so it keeps its own config.
-Only where it runs may change (threads, device, output and data folders); an override that
-would change the result is refused before anything runs.
+A resumed run must end as the uninterrupted one would have, so it keeps its own config,
+its thread count included: torch's CPU kernels split their reductions by thread, so two
+thread counts give results that differ in the last bits, and a search amplifies that into
+another architecture. Only where it runs may change (device, output and data folders) and,
+when the user asks, the thread count: then the run records the override (run.json's
+``resumed_threads``) and the user is told, in one line, that the result may differ from an
+uninterrupted run. An override that would change the result otherwise is refused before
+anything runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nasbench_suite.config import RunConfig, resolve_config
@@ -17,10 +23,21 @@ from nasbench_suite.store.runfolder import RunFolder
 RESUME_SAFE = frozenset({"threads", "device", "out", "data_dir"})
 
 
-def resume_config(folder: RunFolder, overrides: dict[str, Any]) -> RunConfig:
+def resume_config(folder: RunFolder, overrides: dict[str, Any],
+                  warn: Callable[[str], None]) -> RunConfig:
     """The saved config of ``folder`` with the resume-safe ``overrides`` applied; a
-    UsageError naming every override that would change the result."""
+    UsageError naming every override that would change the result. The run's own thread
+    count is kept unless ``overrides`` names another one: then ``warn`` gets one line and
+    run.json records the override."""
     saved = folder.config_dict()
+    ran_with = saved.get("threads") or folder.info().threads  # older runs: run.json's
+    asked = overrides.get("threads")
+    if asked is None and ran_with:
+        overrides = {**overrides, "threads": ran_with}
+    elif asked is not None and ran_with and asked != ran_with:
+        warn(f"resuming with {asked} threads where the run used {ran_with}: the result may "
+             "differ from an uninterrupted run's in the last bits (recorded in run.json)")
+        folder.record_resume_threads(int(asked))
     changed = sorted(k for k, v in overrides.items()
                      if k not in RESUME_SAFE and saved.get(k) != v
                      and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:]) == v))

@@ -53,6 +53,9 @@ class RunInfo:
     #: how the process ran: torch threads and OpenMP's wait policy (nasbench_suite.threads)
     threads: int | None = None
     omp_wait_policy: str | None = None
+    #: the thread counts of resumes that overrode the run's own (``--resume --threads``),
+    #: in order: the result may differ from an uninterrupted run's in the last bits
+    resumed_threads: list[int] = field(default_factory=list)
 
     def net_shape(self, config: dict[str, Any]) -> Any:
         """The space's NetShape of this run (cost tables, derivations after the fact)."""

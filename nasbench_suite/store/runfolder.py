@@ -38,6 +38,7 @@ in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -210,6 +211,12 @@ class RunFolder:
 
     def write_config(self, config_yaml: str) -> None:
         atomic_write(self.path / _CONFIG, config_yaml)
+
+    def record_resume_threads(self, threads: int) -> None:
+        """Note in run.json that a resume ran with ``threads`` instead of the run's own."""
+        info = self.info()
+        write_json(self.path / _INFO, asdict(dataclasses.replace(
+            info, resumed_threads=[*info.resumed_threads, threads])))
 
     def info(self) -> RunInfo:
         """run.json; for layout-1 folders (no run.json) rebuilt from the folder's own
