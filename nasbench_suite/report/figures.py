@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments import write_report
 from nasbench_suite.experiments.base import MANIFEST
 from nasbench_suite.files import atomic_write, inside, output_dir, read_json, write_json
-from nasbench_suite.report.plots import make_plots, save_figure
+from nasbench_suite.report.plots import BUILD, drawing_build, make_plots, save_figure
 from nasbench_suite.report.tables import DEFAULT_METRICS, make_table
 from nasbench_suite.store.index import load_index
 from nasbench_suite.store.runfolder import find_runs
 
 #: what ``nasbench figures`` builds from results/reference/: the files the docs show
 FIGURE_TABLES = ("table.md", "table.tex", "table.csv")
-FIGURES_BUILD = "build.json"
 #: the list of files ``nasbench figures`` wrote; it only ever removes files listed there
 FIGURES_MANIFEST = "manifest.json"
 FIGURE_KINDS = ("acc-flops", "acc-params", "inherited-acc-flops", "param-free", "search-cost",
@@ -77,8 +74,8 @@ def build_figures(reference: Path, out: Path) -> list[Path]:
     for stem, fig in make_plots([reference], FIGURE_KINDS, first_seed_only=True):
         written.extend(save_figure(fig, out, stem, ("png", "pdf")))
     # PNG and PDF bytes depend on the matplotlib that drew them; tables do not.
-    write_json(out / FIGURES_BUILD, {"matplotlib": matplotlib.__version__})
-    written.append(out / FIGURES_BUILD)
+    write_json(out / BUILD, drawing_build())
+    written.append(out / BUILD)
     for experiment in sorted(reference.glob(f"*/{MANIFEST}")):
         written.extend(write_report(experiment.parent, out / experiment.parent.name))
     for path in before:

@@ -408,6 +408,18 @@ def make_plots(paths: Sequence[str | Path], kinds: Sequence[str] = KINDS,
     return figures
 
 
+#: what a figure folder records of how its images were drawn (build.json)
+BUILD = "build.json"
+
+
+def drawing_build() -> dict[str, str]:
+    """The versions that decide an image's bytes: matplotlib draws it, fontTools subsets the
+    fonts embedded in a PDF (a new fontTools release alone changes every PDF)."""
+    import fontTools
+
+    return {"matplotlib": mpl.__version__, "fonttools": fontTools.version}
+
+
 def save_figure(fig: Figure, out_dir: Path, stem: str,
                 formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write ``fig`` once per format, without timestamps; returns the files written."""

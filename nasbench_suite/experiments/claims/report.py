@@ -32,7 +32,6 @@ from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
-BUILD = "build.json"
 
 #: the paper's statement and number, per claim
 PAPERS = {
@@ -321,11 +320,10 @@ def _darts_relaxed_row(rows: pd.DataFrame, cfg: ClaimsConfig, ci: dict[str, Any]
 def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     """report.md, claims.csv, the data and figures from ``sweep_dir``; the same folder
     always gives the same files."""
-    import matplotlib
     import matplotlib.pyplot as plt
 
     from nasbench_suite.experiments.claims.plots import figures
-    from nasbench_suite.report.plots import save_figure
+    from nasbench_suite.report.plots import BUILD, drawing_build, save_figure
 
     out = out or sweep_dir / REPORT
     if out.exists() and not out.is_dir():
@@ -346,7 +344,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     finished = sum(RunFolder(sweep_dir / t).status() == FINISHED for t in trials)
     atomic_write(out / "report.md", report_text(cfg, rows, shown, sweep_dir, finished,
                                                 len(trials)))
-    write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
+    write_json(out / BUILD, drawing_build())
     return [out / "report.md", *written, out / BUILD]
 
 

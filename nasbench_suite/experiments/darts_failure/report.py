@@ -33,7 +33,6 @@ from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
-BUILD = "build.json"
 #: the searches of the experiment, in report order
 ARMS = (("darts", "restricted"), ("darts", "relaxed"), ("gold", "relaxed"))
 #: report columns: (column, header, how to print it)
@@ -265,10 +264,9 @@ def markdown_tables(trials: pd.DataFrame, summary: pd.DataFrame,
 def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     """report.md, its CSVs and figures (each with the data it plots) from ``sweep_dir``;
     the same folder always gives the same files."""
-    import matplotlib
 
     from nasbench_suite.experiments.darts_failure.plots import figures
-    from nasbench_suite.report.plots import save_figure
+    from nasbench_suite.report.plots import BUILD, drawing_build, save_figure
 
     out = out or sweep_dir / REPORT
     if out.exists() and not out.is_dir():
@@ -292,7 +290,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     text = _report_text(cfg, summary, trials, series, shown, sweep_dir)
     atomic_write(out / "report.md", text)
     # PNG bytes depend on the matplotlib that drew them; the tables and data do not.
-    write_json(out / BUILD, {"matplotlib": matplotlib.__version__})
+    write_json(out / BUILD, drawing_build())
     return [out / "report.md", *written, out / BUILD]
 
 
@@ -346,5 +344,5 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
     return "\n".join(parts)
 
 
-__all__ = ["ARMS", "BUILD", "COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",
+__all__ = ["ARMS", "COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",
            "write_report"]
