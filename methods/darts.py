@@ -14,9 +14,10 @@ code evaluates the unrolled model as a separate network, so the live supernet's 
 statistics see four updates per step (the train loss at w, the two finite-difference passes
 and the weight step), not five.
 
-Two remedies from the literature are options (nasbench_suite.methods.darts_rules): ``early_stop``
-(RobustDARTS's DARTS-ES: stop when the Hessian eigenvalue grows, return the architecture of
-``es_k`` epochs before; it needs the loop's eigenvalue, ``hessian_every = 1``) and
+Two remedies from the literature are options (methods/darts_rules.py): ``early_stop``
+(RobustDARTS's DARTS-ES as its public code states it: stop when the local average of the
+Hessian eigenvalue grows by ``es_factor``, return an earlier architecture; it needs the loop's
+eigenvalue every ``es_every`` epochs, or every epoch: ``hessian_every`` 1 or 2) and
 ``max_skips`` (P-DARTS: at most that many skip connections per normal cell).
 """
 
@@ -54,20 +55,25 @@ class DartsConfig(MethodConfig, AlphaAdam, WeightSGD):
     #: spaces whose edges may keep several ops: keep every op whose softmax weight exceeds
     #: this (None: each edge's strongest op)
     relaxed_threshold: float | None = None
-    #: DARTS-ES (RobustDARTS): stop once mean_w(eig, i - es_k) / mean_w(eig, i) < es_ratio
-    #: over windows of es_window measurements; return the architecture of epoch i - es_k
+    #: DARTS-ES (RobustDARTS's src/utils.py, methods/darts_rules.py): eigenvalue every
+    #: es_every epochs, local averages over es_window measurements, a stop once the newest
+    #: exceeds es_factor x the one es_delta measurements before (not before es_start_epoch)
     early_stop: bool = False
-    es_k: int = 5
+    es_every: int = 2
     es_window: int = 5
-    es_ratio: float = 0.75
+    es_factor: float = 1.3
+    es_start_epoch: int = 10
+    es_delta: int = 4
     #: P-DARTS: at most this many skip connections per normal cell (None: no limit)
     max_skips: int | None = None
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {self.order}")
-        if self.es_k < 1 or self.es_window < 1 or not 0 < self.es_ratio < 1:
-            raise ValueError("es_k and es_window must be >= 1 and es_ratio in (0, 1)")
+        if min(self.es_every, self.es_window, self.es_delta) < 1 or self.es_factor <= 1 \
+                or self.es_start_epoch < 0:
+            raise ValueError("es_every, es_window and es_delta must be >= 1, es_factor > 1 "
+                             "and es_start_epoch >= 0")
         if self.max_skips is not None and self.max_skips < 0:
             raise ValueError(f"max_skips must be >= 0, got {self.max_skips}")
         self.check_weights()
@@ -184,16 +190,13 @@ class Darts(Method):
         self.snapshots[epoch] = self.alpha.detach().cpu().clone()
         if metrics.get("hessian_eig") is not None:
             self.eigenvalues.append((epoch, float(metrics["hessian_eig"])))
-        stop = early_stop_epoch(self.eigenvalues, self.cfg.es_k, self.cfg.es_window,
-                                self.cfg.es_ratio)
+        stop = early_stop_rule(self.eigenvalues, self.ctx.epochs - 1, self.cfg)
         if stop is not None:
-            index = [e for e, _ in self.eigenvalues].index(stop)
-            self.stopped_at = stop
-            self.returned_epoch = self.eigenvalues[index - self.cfg.es_k][0]
-        # keep only the alphas an early stop could still return
-        horizon = self.eigenvalues[-self.cfg.es_k - 1][0] if len(
-            self.eigenvalues) > self.cfg.es_k else -1
-        keep = self.returned_epoch if self.returned_epoch is not None else horizon
+            self.stopped_at, self.returned_epoch = stop
+        # keep only the alphas an early stop could still return: the rule looks back
+        # es_delta + es_window // 2 measurements of es_every epochs
+        reach = self.cfg.es_every * (self.cfg.es_delta + self.cfg.es_window // 2)
+        keep = self.returned_epoch if self.returned_epoch is not None else epoch - reach
         self.snapshots = {e: a for e, a in self.snapshots.items() if e >= keep}
 
     def finished(self) -> bool:
@@ -236,3 +239,10 @@ class Darts(Method):
         self.snapshots = {int(e): a for e, a in state.get("snapshots", {}).items()}
         self.stopped_at = state.get("stopped_at")
         self.returned_epoch = state.get("returned_epoch")
+
+
+def early_stop_rule(eigenvalues: list[tuple[int, float]], last: int,
+                    cfg: DartsConfig) -> tuple[int, int] | None:
+    """DARTS-ES with a config's parameters: (stopped at, returned epoch) or None."""
+    return early_stop_epoch(eigenvalues, last, cfg.es_every, cfg.es_window, cfg.es_factor,
+                            cfg.es_start_epoch, cfg.es_delta)

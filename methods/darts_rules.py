@@ -6,12 +6,15 @@ search with the early stop is the same search up to its stop, and a skip limit c
 the derivation, so replaying the rule on the recorded trajectory gives exactly what the live
 option would.
 
-* **DARTS-ES** (Zela et al., "Understanding and Robustifying DARTS", ICLR 2020): stop once the
-  dominant (largest) eigenvalue of the validation loss's Hessian w.r.t. the alphas has grown
-  too much, ``mean_w(lambda, i - k) / mean_w(lambda, i) < ratio`` with ``k = 5``,
-  ``ratio = 0.75`` and ``mean_w`` the mean over a window of ``w = 5`` measurements, and return
-  the architecture of epoch ``i - k``. The paper averages over a local window; here the
-  window ends at the epoch (a causal rule: it never looks ahead).
+* **DARTS-ES** (Zela et al., "Understanding and Robustifying DARTS", ICLR 2020), as the
+  public code states it (automl/RobustDARTS, src/utils.py ``EVLocalAvg``): the dominant
+  (largest) eigenvalue of the validation loss's Hessian w.r.t. the alphas is measured every
+  ``every`` = 2 epochs; each measurement gets a local average over a window of ``window`` = 5
+  measurements centred on it (fewer at the start), labelled with the epoch at the window's
+  centre; once that label minus ``delta`` = 4 measurements reaches ``start_epoch`` = 10,
+  the search stops when the newest local average exceeds ``factor`` = 1.3 times the one
+  ``delta`` measurements before, and returns the architecture of the epoch that earlier
+  average is labelled with (with the defaults: a stop at epoch e returns epoch e - 12).
 * **P-DARTS's skip limit** (Chen et al., ICCV 2019): derive the cell as DARTS does; while a
   normal cell keeps more than ``M`` skip connections (M = 2), keep the ``M`` strongest, set
   the others' weights to zero and derive again (the edge then takes its next best op, or a
@@ -26,19 +29,30 @@ from nasbench_suite.spaces import Genotype, Space
 SKIP = "skip_connect"
 
 
-def early_stop_epoch(eigenvalues: list[tuple[int, float]], k: int = 5, window: int = 5,
-                     ratio: float = 0.75) -> int | None:
-    """The epoch ``i`` at which DARTS-ES stops, from ``(epoch, eigenvalue)`` measurements in
-    epoch order, or None if it never does. The architecture to return is epoch ``i - k``'s.
+def early_stop_epoch(eigenvalues: list[tuple[int, float]], last: int, every: int = 2,
+                     window: int = 5, factor: float = 1.3, start_epoch: int = 10,
+                     delta: int = 4) -> tuple[int, int] | None:
+    """DARTS-ES on ``(epoch, eigenvalue)`` measurements in epoch order: ``(the epoch it stops
+    at, the epoch whose architecture it returns)``, or None if it never stops.
 
-    ``k`` counts measurements (one per epoch when the eigenvalue is measured every epoch).
+    Only measurements at epochs divisible by ``every`` count (RobustDARTS's schedule; a
+    search that measured every epoch is replayed on every second one). The search's last
+    epoch is not a stopping point (there is nothing left to stop).
     """
-    values = [v for _, v in eigenvalues]
-    for i in range(k + window - 1, len(values)):
-        now = sum(values[i - window + 1:i + 1]) / window
-        before = sum(values[i - k - window + 1:i - k + 1]) / window
-        if now > 0 and before / now < ratio:
-            return eigenvalues[i][0]
+    measured = [(e, v) for e, v in eigenvalues if e % every == 0]
+    epochs = [e for e, _ in measured]
+    values = [v for _, v in measured]
+    first = -(-window // 2) - 1  # the first measurement with a local average
+    averages: dict[int, float] = {}
+    for j in range(first, len(values)):
+        averages[j] = sum(values[max(0, j + 1 - window):j + 1]) / min(j + 1, window)
+        back = j - delta
+        if back < first or back - window // 2 < 0:
+            continue
+        returned = epochs[back - window // 2]  # the label of the earlier local average
+        if epochs[j] != last and returned >= start_epoch and \
+                averages[j] > factor * averages[back]:
+            return epochs[j], returned
     return None
 
 

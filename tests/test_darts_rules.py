@@ -10,14 +10,27 @@ from nasbench_suite.spaces import NetShape, create_space
 SHAPE = NetShape(4, 3, 1, 10, 8)
 
 
-def test_early_stop_fires_when_the_windowed_eigenvalue_grows_by_a_third() -> None:
-    flat = [(e, 1.0) for e in range(20)]
-    assert early_stop_epoch(flat) is None
-    rising = [(e, 1.0 if e < 10 else 2.0) for e in range(20)]
-    # windows of 5 ending at i and at i - 5: 1.0 / mean(...) < 0.75 first at i = 11
-    assert early_stop_epoch(rising) == 11
-    assert early_stop_epoch(rising, k=1, window=1, ratio=0.75) == 10
-    assert early_stop_epoch([(e, v) for e, v in rising if e % 2 == 0], k=1, window=1) == 10
+def test_early_stop_follows_robustdarts_code() -> None:
+    """RobustDARTS's EVLocalAvg with its defaults (every 2 epochs, window 5, factor 1.3, no
+    stop considered before epoch 10, delta 4): a stop at epoch e returns epoch e - 12."""
+    flat = [(e, 1.0) for e in range(0, 50, 2)]
+    assert early_stop_epoch(flat, last=49) is None
+    # the eigenvalue doubles from epoch 24 on; the local average of the measurement at epoch
+    # e (the 5 newest measurements) first exceeds 1.3x the one 4 measurements before at
+    # e = 26 (mean(1, 1, 1, 2, 2) = 1.4 > 1.3), labelled epoch 22; the earlier one is
+    # labelled 14 >= 10, so the search stops at 26 and returns epoch 14
+    rising = [(e, 1.0 if e < 24 else 2.0) for e in range(0, 50, 2)]
+    assert early_stop_epoch(rising, last=49) == (26, 14)
+    # an early jump: nothing is considered until the returned epoch reaches 10
+    early = [(e, 1.0 if e < 4 else 2.0) for e in range(0, 50, 2)]
+    assert early_stop_epoch(early, last=49) is None
+    # measured every epoch: replayed on the even epochs only, the same answer
+    every = [(e, 1.0 if e < 24 else 2.0) for e in range(50)]
+    assert early_stop_epoch(every, last=49) == (26, 14)
+    # the search's last epoch is no stopping point
+    assert early_stop_epoch([(e, v) for e, v in rising if e <= 26], last=26) is None
+    # parameters as options: a looser factor never fires on a doubling
+    assert early_stop_epoch(rising, last=49, factor=2.5) is None
 
 
 def _darts(space_name: str, **hp) -> object:  # type: ignore[no-untyped-def]
@@ -27,8 +40,9 @@ def _darts(space_name: str, **hp) -> object:  # type: ignore[no-untyped-def]
                SearchContext(torch.device("cpu"), 10, 1, seed=0))
 
 
-def test_live_early_stop_returns_the_architecture_of_k_epochs_before() -> None:
-    method = _darts("restricted", early_stop=True, es_k=2, es_window=1)
+def test_live_early_stop_returns_the_rules_earlier_architecture() -> None:
+    method = _darts("restricted", early_stop=True, es_every=1, es_window=1, es_delta=2,
+                    es_start_epoch=0)
     genotypes = {}
     for epoch, eig in enumerate([1.0, 1.0, 1.0, 1.0, 3.0]):
         with torch.no_grad():
@@ -40,7 +54,8 @@ def test_live_early_stop_returns_the_architecture_of_k_epochs_before() -> None:
     assert method.finished() and method.stopped_at == 4 and method.returned_epoch == 2
     assert method.genotype() == genotypes[2]
     state = method.state_dict()
-    again = _darts("restricted", early_stop=True, es_k=2, es_window=1)
+    again = _darts("restricted", early_stop=True, es_every=1, es_window=1, es_delta=2,
+                   es_start_epoch=0)
     again.load_state_dict(state)
     assert again.finished() and again.genotype() == genotypes[2]
 

@@ -132,7 +132,8 @@ def register(sub: argparse._SubParsersAction,
                           "(default 0.5)")
     rep.add_argument("--darts-es", dest="darts_es", action="store_true", default=None,
                      help="add the DARTS-ES arm: RobustDARTS's early stop on the eigenvalue's "
-                          "growth, replayed on each DARTS search (needs --hessian-every 1)")
+                          "growth (its public code's rule), replayed on each DARTS search (needs "
+                          "--hessian-every 2 or 1)")
     rep.add_argument("--pdarts-skips", dest="pdarts_skips", type=int, metavar="M",
                      help="add P-DARTS's arm: each restricted-space DARTS search derived with "
                           "at most M skip connections per normal cell")

@@ -51,9 +51,12 @@ def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any,
                                                                                   Any]]]:
     """label -> (genotype, facts) of the remedies replayed on a DARTS run: DARTS-ES's stop
     and returned epoch, P-DARTS's skip limit on the final alphas."""
+    from dataclasses import fields
+
     import torch
 
-    from nasbench_suite.methods.darts_rules import early_stop_epoch, limit_skips
+    from nasbench_suite.methods.darts import DartsConfig, early_stop_rule
+    from nasbench_suite.methods.darts_rules import limit_skips
     from nasbench_suite.spaces import Genotype
 
     config = run.config_dict()
@@ -65,16 +68,16 @@ def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any,
     if settings.darts_es:
         eigs = [(int(m["epoch"]), float(m["hessian_eig"])) for m in run.metrics()
                 if m.get("hessian_eig") is not None]
-        k = int(hp.get("es_k", 5))
-        stop = early_stop_epoch(eigs, k, int(hp.get("es_window", 5)),
-                                float(hp.get("es_ratio", 0.75)))
+        known = {f.name for f in fields(DartsConfig)}  # a run's own DARTS-ES parameters
+        rule = DartsConfig(**{k: v for k, v in hp.items() if k in known})
+        stop = early_stop_rule(eigs, int(config["epochs"]) - 1, rule)
         if stop is None:
             out[ES] = (run.genotype(), {"stopped_at": None, "epoch": arch[-1].epoch})
         else:
-            index = [e for e, _ in eigs].index(stop)
-            epoch = eigs[index - k][0]
+            stopped, epoch = stop
             row = next(a for a in arch if a.epoch == epoch)
-            out[ES] = (Genotype.from_dict(row.genotype), {"stopped_at": stop, "epoch": epoch})
+            out[ES] = (Genotype.from_dict(row.genotype), {"stopped_at": stopped,
+                                                          "epoch": epoch})
     space = space_of(run) if settings.pdarts_skips is not None else None
     if space is not None and space.capabilities.inputs_per_node is not None:
         # P-DARTS's rule is a top-k derivation's: spaces whose nodes keep k edges

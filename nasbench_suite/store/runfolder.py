@@ -306,6 +306,13 @@ class RunFolder:
         return {p.name: EvalFolder(p).result() for p in sorted(root.iterdir())
                 if EvalFolder(p).done()}
 
+    def evaluation_of(self, label: str, genotype: Any) -> EvalResult | None:
+        """The finished training from scratch under ``label`` if it trained exactly
+        ``genotype`` (a folder of another architecture, e.g. trained before a rule changed
+        which architecture a label means, is no measurement of this one), else None."""
+        folder = EvalFolder(self.evaluation_dir(label))
+        return folder.result() if folder.done() and folder.genotype() == genotype else None
+
     # -- rank correlation (PAD-NAS) ----------------------------------------------------------
     def rankcorr_eval_dir(self, index: int) -> Path:
         """Where `nasbench rankcorr` trains its architecture ``index`` from scratch."""

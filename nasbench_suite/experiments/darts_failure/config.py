@@ -68,7 +68,8 @@ class ReproduceConfig(ExperimentConfig):
         if not 0 < self.collapse_threshold < 1:
             raise UsageError(f"collapse threshold must be in (0, 1), got "
                              f"{self.collapse_threshold}")
-        if self.darts_es and self.hessian_every != 1:
-            raise UsageError("--darts-es needs the eigenvalue every epoch (--hessian-every 1)")
+        if self.darts_es and self.hessian_every not in (1, 2):
+            raise UsageError("--darts-es needs the eigenvalue every 2 epochs, as RobustDARTS "
+                             "measures it, or every epoch (--hessian-every 2 or 1)")
         if self.pdarts_skips is not None and self.pdarts_skips < 0:
             raise UsageError(f"--pdarts-skips must be >= 0, got {self.pdarts_skips}")

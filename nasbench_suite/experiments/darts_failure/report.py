@@ -30,6 +30,7 @@ from nasbench_suite.experiments.base import manifest_of
 from nasbench_suite.experiments.darts_failure.config import INDICATORS, ReproduceConfig
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, space_of, trained_as
 from nasbench_suite.files import atomic_write, write_json
+from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
@@ -109,12 +110,11 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
                                "derived_mmacs": _nan(m.get("derived_macs")) / 1e6,
                                "alpha_move_median": _nan(m.get("alpha_move_median")),
                                "choice_changed_share": _nan(m.get("choice_changed_share"))})
-        evaluations = run.evaluations()
         labels = trained_as(run, settings) if summary.layout >= 2 else {"final": "final"}
         inh, derived = summary.inherited, summary.derived
         supernet = _nan(inh.supernet_acc)
         final_genotype = run.genotype()
-        scratch = evaluations.get(labels.get("final", "final"))
+        scratch = run.evaluation_of(labels.get("final", "final"), final_genotype)
         rows.append({
             "arm": arm, "method": config["method"], "space": config["space"],
             "seed": config["seed"], "trial": trial_id, "label": "final",
@@ -132,14 +132,15 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run,
             "stop_epoch": math.nan})
         if summary.layout >= 2:
-            rows += _remedy_rows(run, settings, labels, evaluations, metrics, eig, order,
+            rows += _remedy_rows(run, settings, labels, metrics, eig, order,
                                  cfg.collapse_threshold)
         if run.has_series() and config["seed"] in cfg.series_seeds:
             for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
-                trained = evaluations.get(labels.get(label, label))
-                if point["genotype"] == final_genotype.to_dict():
-                    trained = evaluations.get(labels.get("final", "final"))
+                genotype = Genotype.from_dict(point["genotype"])
+                if genotype == final_genotype:
+                    label = "final"
+                trained = run.evaluation_of(labels.get(label, label), genotype)
                 if trained is not None:
                     series_rows.append({
                         "arm": arm, "seed": config["seed"], "point": point.get("index", n),
@@ -173,7 +174,7 @@ def _arm_order(arms: pd.Series) -> dict[str, int]:
 
 
 def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
-                 evaluations: dict[str, Any], metrics: list[dict[str, Any]],
+                 metrics: list[dict[str, Any]],
                  eig: list[tuple[int, float]], order: int,
                  threshold: float) -> list[dict[str, Any]]:
     """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes)."""
@@ -185,7 +186,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
         cost = space.genotype_cost(genotype)
         epoch = facts.get("epoch", metrics[-1]["epoch"])
         at = next((m for m in metrics if m["epoch"] == epoch), {})
-        trained = evaluations.get(labels.get(label, label))
+        trained = run.evaluation_of(labels.get(label, label), genotype)
         stop = facts.get("stopped_at")
         until = stop if label.startswith("darts-es") else None
         out.append({
@@ -303,9 +304,12 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
     missing = sorted(set(manifest_of(sweep_dir)["trials"]) - set(trials["trial"]))
     remedies = []
     if cfg.darts_es:
-        remedies.append("DARTS-ES (RobustDARTS's early stop on the eigenvalue's growth, "
-                        "replayed on each DARTS search: the architecture 5 epochs before the "
-                        "stop)")
+        remedies.append("DARTS-ES (RobustDARTS's early stop as its public code states it, "
+                        "replayed on each DARTS search: eigenvalue every 2 epochs, local "
+                        "averages over 5 measurements, a stop when one exceeds 1.3x the "
+                        "average 4 measurements before, none before epoch 10; the "
+                        "architecture of the earlier average's epoch; an accuracy from "
+                        "scratch only where that architecture was trained)")
     if cfg.pdarts_skips is not None:
         remedies.append(f"P-DARTS's skip limit (at most {cfg.pdarts_skips} skip connections "
                         "per normal cell, on each restricted-space DARTS search's final "
