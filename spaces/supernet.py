@@ -206,6 +206,11 @@ class SuperNet(MacroNet):
             macro = darts_macro(channels, layout.layers, layout.nodes, stem_multiplier,
                                 tuple(i for i, g in enumerate(layout.cell_groups)
                                       if layout.group_reduction[g]))
+        if (macro.cell_inputs, macro.nodes, macro.layers) != (layout.inputs, layout.nodes,
+                                                               layout.layers):
+            raise ValueError(f"the layout's cells ({layout.inputs} input(s), {layout.nodes} "
+                             f"nodes, {layout.layers} cells) do not fit the macro's "
+                             f"({macro.cell_inputs}, {macro.nodes}, {macro.layers})")
 
         def make_cell(i: int, c_ins: tuple[int, ...], c: int, _reduction: bool,
                       reduction_prev: bool) -> nn.Module:
