@@ -149,8 +149,10 @@ class Space:
                 auxiliary: bool = False, drop_path_prob: float = 0.0,
                 search_ops: bool = False) -> Network:
         """The discrete network of ``genotype``; ``search_ops`` builds the supernet's op flavour
-        (non-affine BN, BN after pools, the search skip) so that :meth:`Network.inherit_from`
-        fits. Trained from scratch, a skip is an identity (DARTS's evaluation network)."""
+        (non-affine BN, the search cell's BN after pools, the search skip) so that
+        :meth:`Network.inherit_from` fits. Trained from scratch, a skip is an identity
+        (DARTS's evaluation network). Built in the space's skeleton at ``channels`` and
+        ``layers`` (:meth:`macro_for`)."""
         s = self.shape
         channels, layers = channels or s.channels, layers or s.layers
         return Network(genotype, channels, layers, s.in_channels,

@@ -128,6 +128,48 @@ def preprocess(c_ins: Sequence[int], c: int, reduction_prev: bool,
     return pre
 
 
+class AuxPool(nn.Module):
+    """DARTS's auxiliary-head pooling, AvgPool2d(5, stride=3, padding=0), where it gives 2x2.
+
+    DARTS places its head at 2/3 of the depth of a 32x32 network, on an 8x8 map, where that
+    window gives 2x2 (so do 9x9 and 10x10). The suite's small images (8x8 digits, 16x16) put
+    smaller or larger maps there; for those the pooling falls back to an adaptive average
+    pool to 2x2, so that the head (and its parameters) stays the same at every size.
+    """
+
+    kernel, stride = 5, 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if all((s - self.kernel) // self.stride + 1 == 2 for s in (h, w)) and min(h, w) >= 5:
+            return nn.functional.avg_pool2d(x, self.kernel, self.stride, 0,
+                                            count_include_pad=False)
+        return nn.functional.adaptive_avg_pool2d(x, 2)
+
+
+class AuxiliaryHead(nn.Module):
+    """DARTS's auxiliary classifier: ReLU, 5x5/3 average pool to 2x2, conv1x1 to 128, BN,
+    ReLU, conv2x2 to 768, BN, ReLU, linear (quark0/darts ``AuxiliaryHeadCIFAR``), with the
+    pooling of :class:`AuxPool` (the same at 8x8, adaptive elsewhere)."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=True),
+            AuxPool(),
+            nn.Conv2d(channels, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.BatchNorm2d(768),
+            nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
 #: ``make_cell(index, input channels, C, reduction, reduction_prev)``: the cell to plug in
 CellFactory = Callable[[int, tuple[int, ...], int, bool, bool], nn.Module]
 
@@ -143,8 +185,6 @@ class MacroNet(nn.Module):
     def __init__(self, macro: Macro, in_channels: int, num_classes: int, auxiliary: bool,
                  make_cell: CellFactory) -> None:
         super().__init__()
-        from nasbench_suite.spaces.supernet import AuxiliaryHead
-
         self.macro = macro
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, macro.stem_channels, 3, padding=1, bias=False),

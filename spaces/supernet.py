@@ -1,12 +1,14 @@
-"""The one supernet builder shared by every space and every method.
+"""The one supernet shared by every space and every method: each edge holds every candidate
+op, in the space's skeleton (spaces/macro.py builds it, for the discrete network too).
 
 The forward takes the input plus per-(group, edge, op) mixing weights and an active mask.
 An inactive op, and the zero op, are skipped entirely, so pruning makes the search faster,
 not just zero a weight. How the weights are made (softmax, sigmoid gates, clamped one-hot
 edges, sampled paths) is the method's business; the supernet only mixes.
 
-Module names are shared with :class:`spaces.network.Network` (``cells.{i}.edges.{e}.{op}``),
-so a derived network inherits supernet weights with a plain state-dict copy.
+Module names are shared with :class:`spaces.network.Network` (``cells.{i}.edges.{e}.{op}``;
+both are :class:`spaces.macro.MacroNet`), so a derived network inherits supernet weights
+with a plain state-dict copy.
 
 Two execution paths compute the same function (tests/test_fused.py checks values and
 gradients):
@@ -46,7 +48,14 @@ from collections import Counter
 import torch
 from nasbench_suite.spaces.fused import OpKey, forward_fused, op_kind, plan_waves
 from nasbench_suite.spaces.layout import ArchLayout
-from nasbench_suite.spaces.macro import Macro, MacroNet, darts_macro, preprocess, zeros_node
+from nasbench_suite.spaces.macro import (
+    AuxiliaryHead,
+    Macro,
+    MacroNet,
+    darts_macro,
+    preprocess,
+    zeros_node,
+)
 from nasbench_suite.spaces.ops import ZERO, Pool, create_op
 from torch import nn
 
@@ -62,48 +71,6 @@ class MixedEdge(nn.ModuleDict):
                           for op in ops if op != ZERO})
         # Positions in the layout's op list of the ops that have a module.
         self.positions = [i for i, op in enumerate(ops) if op != ZERO]
-
-
-class AuxPool(nn.Module):
-    """DARTS's auxiliary-head pooling, AvgPool2d(5, stride=3, padding=0), where it gives 2x2.
-
-    DARTS places its head at 2/3 of the depth of a 32x32 network, on an 8x8 map, where that
-    window gives 2x2 (so do 9x9 and 10x10). The suite's small images (8x8 digits, 16x16) put
-    smaller or larger maps there; for those the pooling falls back to an adaptive average
-    pool to 2x2, so that the head (and its parameters) stays the same at every size.
-    """
-
-    kernel, stride = 5, 3
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if all((s - self.kernel) // self.stride + 1 == 2 for s in (h, w)) and min(h, w) >= 5:
-            return nn.functional.avg_pool2d(x, self.kernel, self.stride, 0,
-                                            count_include_pad=False)
-        return nn.functional.adaptive_avg_pool2d(x, 2)
-
-
-class AuxiliaryHead(nn.Module):
-    """DARTS's auxiliary classifier: ReLU, 5x5/3 average pool to 2x2, conv1x1 to 128, BN,
-    ReLU, conv2x2 to 768, BN, ReLU, linear (quark0/darts ``AuxiliaryHeadCIFAR``), with the
-    pooling of :class:`AuxPool` (the same at 8x8, adaptive elsewhere)."""
-
-    def __init__(self, channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.ReLU(inplace=True),
-            AuxPool(),
-            nn.Conv2d(channels, 128, 1, bias=False),
-            nn.BatchNorm2d(128),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False),
-            nn.BatchNorm2d(768),
-            nn.ReLU(inplace=True),
-        )
-        self.classifier = nn.Linear(768, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
 
 
 class SuperCell(nn.Module):
