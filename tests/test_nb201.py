@@ -25,6 +25,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nasbench_suite.search.loop import run_search
+from nasbench_suite.search.scratch import resolve_eval_config, train_from_scratch
+from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
 
 TABLE = Path(__file__).resolve().parents[2] / "shared/data/nb201/nasbench201_cifar10.csv"
@@ -191,3 +193,13 @@ def test_darts_search_returns_an_nb201_cell(tiny_config) -> None:
     genotype = run.genotype()
     assert genotype.space == "nb201" and set(genotype.groups) == {"cell"}
     assert parse_arch(genotype_to_arch(genotype))
+
+
+def test_a_cell_trains_from_scratch_at_its_space_cost(tmp_path: Path) -> None:
+    genotype = arch_to_genotype(BEST)
+    cfg = resolve_eval_config({"epochs": 1, "channels": 4, "layers": 3, "batch_size": 128,
+                               "out": str(tmp_path), "threads": 1})
+    out = train_from_scratch(cfg, "best", genotype, progress=False, log=lambda _: None)
+    result = EvalFolder(out).result()
+    space = create_space("nb201", NetShape(4, 3, 1, 10, 8))
+    assert result.layers == 3 and result.macs == space.genotype_cost(genotype).macs
