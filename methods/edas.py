@@ -190,7 +190,7 @@ class Edas(Method):
         """Turn on the strongest non-zero op into any node that has no kept op (in place)."""
         masked = alpha.masked_fill(~self.nonzero, -math.inf)
         O = alpha.shape[-1]
-        for node in range(2, 2 + self.layout.nodes):
+        for node in self.layout.node_ids:
             ids = self.layout.node_edges(node)
             for g in range(len(self.layout.groups)):
                 if not keep[g, ids].any():

@@ -26,7 +26,11 @@ every field of :class:`GoldConfig` keeps; the paper's equations could not be che
   larger share than at C=36) would otherwise keep it running to the epoch cap.
 
 In a space with shared cell groups (DARTS's) the gates act on the shared groups; ``none``
-has no output (the supernet never computes it), so it is masked out from the start.
+has no output (the supernet never computes it), so it is masked out from the start. In a
+space whose cells hold one op per edge (NAS-Bench-201's: ``Capabilities.complete_edges``)
+the search still keeps any ops per edge; the architecture it returns and records is the
+strongest kept op of each edge (the benchmark's table scores one op per edge), its cost that
+cell's.
 
 Choices where the paper or the public code leave room (each a config field or documented):
 
@@ -323,7 +327,7 @@ class Gold(Method):
                 lam: float) -> dict[str, Any]:
         """Add a point to the series; a point at the same cost as the last one replaces it
         (only parameter-free ops were pruned in between), so costs strictly decrease."""
-        genotype = self.space.genotype_from_mask(mask)
+        genotype = self._genotype_of(mask)
         cost = self.space.genotype_cost(genotype)
         acc = self.ctx.report(genotype)  # reported on the scoring split, never chosen by
         replaces = None
@@ -343,7 +347,16 @@ class Gold(Method):
         return self.done
 
     def genotype(self) -> Genotype:
-        return self.space.genotype_from_mask(self.active)
+        return self._genotype_of(self.active)
+
+    def _genotype_of(self, mask: torch.Tensor) -> Genotype:
+        """The kept ops as a genotype. A space whose cells hold exactly one op per edge
+        (``Capabilities.complete_edges``: NAS-Bench-201's) gets the strongest gate among each
+        edge's kept ops, an edge with none kept the zero op; the gates' cost and the pruning
+        see every kept op. Elsewhere the mask as it is."""
+        if self.caps.complete_edges:
+            return self.space.derive(self.alpha.detach(), keep=mask)
+        return self.space.genotype_from_mask(mask)
 
     def series(self) -> list[dict[str, Any]]:
         return [dict(p) for p in self.points]

@@ -243,7 +243,7 @@ class PadNas(Method):
         super().__init__(space, supernet, cfg, ctx)
         self.schedule = stage_schedule(ctx.epochs, cfg.stages, cfg.stage_epochs)
         self.stage_starts = [sum(self.schedule[:i]) for i in range(len(self.schedule))]
-        self.node_edges = [self.layout.node_edges(k + 2) for k in range(self.layout.nodes)]
+        self.node_edges = [self.layout.node_edges(k) for k in self.layout.node_ids]
         self.inputs: int | None = cfg.inputs_per_node or self.caps.inputs_per_node
         # 'none' is never a candidate: an edge a node does not take is the zero op.
         self.candidates = self.layout.full_mask() & space.nonzero_mask()

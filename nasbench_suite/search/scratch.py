@@ -248,8 +248,8 @@ def build_network(cfg: EvalConfig, label: str, genotype: Genotype, layers: int, 
         shape = NetShape(cfg.channels, layers, data.in_channels, data.num_classes,
                          data.image_size)
         genotype.check_depth(layers)
-        genotype.check(shape.nodes)
         space = create_space(genotype.space, shape, ops)
+        space.check_genotype(genotype)
         net = space.network(genotype, auxiliary=cfg.auxiliary_weight > 0,
                             drop_path_prob=cfg.drop_path).to(device)
         cost = space.genotype_cost(genotype)
