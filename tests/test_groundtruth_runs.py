@@ -135,6 +135,17 @@ def test_show_index_and_table_carry_the_ground_truth(
     assert body[-2:] == [f"{truth['gt_cifar10_valid']:.2f}", f"{truth['gt_percentile']:.1f}"]
 
 
+def test_series_rows_carry_the_ground_truth_of_their_one_op_cells(tiny_config: Any) -> None:
+    run = _search(tiny_config, "nse")
+    index = load_index([run.path])
+    series = index[index["row"] == "series"]
+    assert len(series) > 0
+    for _, row in series.iterrows():
+        genotype = Genotype.from_dict(json.loads(row["genotype"]))
+        assert not several_ops_per_edge(genotype)
+        assert {k: row[k] for k in GT_COLUMNS} == ground_truth(genotype)
+
+
 # -- the stratified cells ----------------------------------------------------------------------
 def test_the_stratified_cells_are_fixed_per_seed_and_span_the_accuracy_range() -> None:
     n = 50

@@ -19,8 +19,9 @@ common to both kinds mean the same thing, so a plot of ``acc`` against ``macs`` 
   ``params``, ``param_free_share``, ``genotype`` (JSON)
 * the published ground truth, in a space with a table (nb201): :data:`~nasbench_suite.
   groundtruth.GT_COLUMNS` (``gt_cifar10_valid``, ... in percent, ``gt_arch``: the cell the
-  table scored, one op per edge, where ``genotype`` may keep several); run rows, and every
-  epoch of :func:`load_epochs` (from arch.jsonl, with the epoch's ``genotype``)
+  table scored, one op per edge, where ``genotype`` may keep several); run rows, series
+  rows whose genotype holds one op per edge (a series keeps no weights to pick one), and
+  every epoch of :func:`load_epochs` (from arch.jsonl, with the epoch's ``genotype``)
 * run rows only: ``supernet_acc``, ``gap`` (missing where a method measures none),
   ``search_time_s``, ``epochs_run``, the learning stats (``alpha_move_median``, ...), the
   final epoch's metrics under their own names, ``counter``, ``torch``, ``device``,
@@ -38,7 +39,14 @@ from typing import Any
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.groundtruth import GT_COLUMNS, epoch_ground_truth
+from nasbench_suite.groundtruth import (
+    GT_COLUMNS,
+    epoch_ground_truth,
+    ground_truth,
+    several_ops_per_edge,
+    tabulated,
+)
+from nasbench_suite.spaces.genotype import Genotype
 from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_runs
 
 RUN, SERIES = "run", "series"
@@ -153,6 +161,10 @@ def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
             row["scratch_acc"] = scratch.test_acc
         if isinstance(point.get("genotype"), dict):
             row["genotype"] = json.dumps(point["genotype"], sort_keys=True)
+            if tabulated(point["genotype"].get("space")):
+                genotype = Genotype.from_dict(point["genotype"])
+                if not several_ops_per_edge(genotype):  # no weights kept to pick one op
+                    row.update(ground_truth(genotype) or {})
         rows.append(row)
     return rows
 
