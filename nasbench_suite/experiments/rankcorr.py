@@ -21,6 +21,9 @@ that kept one checkpoint per stage (nasbench_suite.methods.padnas: ``checkpoints
    finished trainings are skipped, interrupted ones resume. The test split is read once.
 4. ``scipy.stats.kendalltau`` per stage, written to rankcorr.json (runfolder.RankCorr) with a
    figure (tau per stage; one-shot against stand-alone accuracy per stage).
+
+In a space with a published table (nb201) the table replaces the trainings from scratch, for
+any method's run: nasbench_suite.experiments.truthcorr.
 """
 
 from __future__ import annotations
