@@ -36,8 +36,21 @@ def _genotype_or_arch(source: str) -> Any:
                      f"genotype JSON file or an arch string '|op~0|+|op~0|op~1|+...|')")
 
 
+def truth_lines(truth: Any) -> list[str]:
+    """How a cell's published accuracies read (``nasbench lookup`` and ``nasbench show``)."""
+    from nasbench_suite.groundtruth.nb201 import CELLS
+
+    return [f"arch: {truth.arch}",
+            f"CIFAR-10 validation {truth.cifar10_valid:.2f}, test {truth.cifar10_test:.2f} "
+            f"(cifar10-valid setting)",
+            f"CIFAR-100 test {truth.cifar100_test:.2f}",
+            f"ImageNet16-120 test {truth.imagenet16_test:.2f}",
+            f"percentile {truth.percentile:.2f} (share of the {CELLS:,} cells at or below its "
+            f"CIFAR-10 validation accuracy)"]
+
+
 def cmd_lookup(args: argparse.Namespace) -> int:
-    from nasbench_suite.groundtruth.nb201 import CELLS, lookup
+    from nasbench_suite.groundtruth.nb201 import lookup
     from nasbench_suite.spaces import Genotype
     from nasbench_suite.spaces.nb201_arch import NB201
 
@@ -48,13 +61,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
         truth = lookup(target, path=args.table)
     except ValueError as exc:  # not a cell of the space
         raise UsageError(str(exc)) from None
-    print(f"arch: {truth.arch}")
-    print(f"CIFAR-10 validation {truth.cifar10_valid:.2f}, test {truth.cifar10_test:.2f} "
-          f"(cifar10-valid setting)")
-    print(f"CIFAR-100 test {truth.cifar100_test:.2f}")
-    print(f"ImageNet16-120 test {truth.imagenet16_test:.2f}")
-    print(f"percentile {truth.percentile:.2f} (share of the {CELLS:,} cells at or below its "
-          f"CIFAR-10 validation accuracy)")
+    print("\n".join(truth_lines(truth)))
     return 0
 
 

@@ -188,6 +188,8 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
     print(f"derived: {derived.macs / 1e6:.2f} M multiply-adds, {derived.params / 1e6:.3f} M "
           f"params, parameter-free share {derived.param_free_share:.2f}")
+    if summary.ground_truth is not None:
+        _show_truth(summary.ground_truth, folder.genotype())
     if summary.learning:
         ln = summary.learning
         print(f"architecture learning (from the start): median edge move "
@@ -208,6 +210,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         for point in series:
             print("  " + "  ".join(_fmt(point.get(k)) for k in keys))
     return 0
+
+
+def _show_truth(columns: dict[str, Any], genotype: Any) -> None:
+    """The published ground truth the run recorded, in ``nasbench lookup``'s words."""
+    from nasbench_suite.cli.lookup import truth_lines
+    from nasbench_suite.groundtruth import several_ops_per_edge
+    from nasbench_suite.groundtruth.nb201 import Truth
+
+    note = (": the strongest kept op per edge of the genotype, which keeps several"
+            if several_ops_per_edge(genotype) else "")
+    print(f"ground truth (published table, the derived cell{note}):")
+    for line in truth_lines(Truth.from_record(columns)):
+        print(f"  {line}")
 
 
 def _fmt(value: Any) -> str:

@@ -21,6 +21,9 @@ that kept one checkpoint per stage (nasbench_suite.methods.padnas: ``checkpoints
    finished trainings are skipped, interrupted ones resume. The test split is read once.
 4. ``scipy.stats.kendalltau`` per stage, written to rankcorr.json (runfolder.RankCorr) with a
    figure (tau per stage; one-shot against stand-alone accuracy per stage).
+
+In a space with a published table (nb201) the table replaces the trainings from scratch, for
+any method's run: nasbench_suite.experiments.truthcorr.
 """
 
 from __future__ import annotations
@@ -72,11 +75,16 @@ def check_run(run: RunFolder) -> list[str]:
                          "PAD-NAS runs")
     if run.status() != FINISHED:
         raise UsageError(f"{run.path} has not finished")
-    stages = sorted((n for n in run.kept_checkpoints() if n.startswith("stage-")),
-                    key=lambda n: int(n.split("-")[1]) if n.split("-")[1].isdigit() else 0)
+    stages = kept_stages(run)
     if not stages:
         raise UsageError(f"{run.path} keeps no stage checkpoints (checkpoints/stage-N.pt)")
     return stages
+
+
+def kept_stages(run: RunFolder) -> list[str]:
+    """The run's kept per-stage checkpoints (``stage-N``, PAD-NAS), in stage order."""
+    return sorted((n for n in run.kept_checkpoints() if n.startswith("stage-")),
+                  key=lambda n: int(n.split("-")[1]) if n.split("-")[1].isdigit() else 0)
 
 
 def _hp(run: RunFolder) -> Any:
@@ -156,22 +164,28 @@ def eval_overrides(run: RunFolder, settings: RankCorrSettings) -> dict[str, Any]
     return {**out, **settings.eval_set}
 
 
-def oneshot_accuracies(run: RunFolder, stages: list[str],
-                       genotypes: list[Genotype]) -> dict[str, list[float]]:
-    """stage -> the genotypes' inherited, BN-recalibrated accuracy on the scoring split."""
+def oneshot_accuracies(run: RunFolder, stages: list[str], genotypes: list[Genotype],
+                       load: Callable[[str], dict[str, Any]] | None = None
+                       ) -> dict[str, list[float]]:
+    """stage -> the genotypes' inherited, BN-recalibrated accuracy on the scoring split.
+
+    ``load(stage)`` gives the saved state whose supernet weights the stage is measured with
+    (default: the run's kept checkpoint of that name). The supernet is the run's own method's
+    (its auxiliary head as the run had it), so any method's run can be measured.
+    """
     from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy
     from nasbench_suite.search.loop import prepare
 
     cfg = run_config(run)
     search = prepare(cfg)
-    hp = _hp(run)
-    supernet = search.space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))
+    supernet = search.space.supernet(
+        auxiliary=search.method_cls.uses_auxiliary(cfg.method_config()))
     supernet.to(search.device)
     calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches, cfg.seed,
                                 search.device)
     out: dict[str, list[float]] = {}
     for stage in stages:
-        supernet.load_state_dict(run.load_kept(stage)["supernet"])
+        supernet.load_state_dict((load or run.load_kept)(stage)["supernet"])
         out[stage] = [inherited_accuracy(search.space, supernet, g, calib,
                                          search.splits.score, cfg.eval_batch_size,
                                          search.device) for g in genotypes]

@@ -7,15 +7,27 @@ and a genotype of a space without a table simply has none (``None``), not an err
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from nasbench_suite.errors import UsageError
 from nasbench_suite.groundtruth import nb201
 from nasbench_suite.spaces.genotype import Genotype
 from nasbench_suite.spaces.nb201_arch import NB201
 
+if TYPE_CHECKING:
+    import torch
+
+    from nasbench_suite.spaces.base import Space
+    from nasbench_suite.store.runfolder import RunFolder
+
 #: space name -> its ground-truth function (Genotype -> flat ``gt_*`` columns)
 GROUND_TRUTH: dict[str, Callable[[Genotype], dict[str, Any]]] = {NB201: nb201.record}
+
+#: space name -> its fixed sample of cells spread over the table's accuracy range, a pure
+#: function of (n, seed): what `nasbench rankcorr` ranks every run of the space on
+SAMPLES: dict[str, Callable[[int, int], list[Genotype]]] = {NB201: nb201.stratified_genotypes}
 
 #: the columns every ground-truth record has
 GT_COLUMNS: tuple[str, ...] = ("gt_arch", "gt_cifar10_valid", "gt_cifar10_test",
@@ -29,3 +41,83 @@ def ground_truth(genotype: Genotype) -> dict[str, Any] | None:
     derivation should have produced a valid one."""
     record = GROUND_TRUTH.get(genotype.space)
     return None if record is None else record(genotype)
+
+
+def tabulated(space: str | None) -> bool:
+    """Whether a published table scores the cells of ``space``."""
+    return space in GROUND_TRUTH
+
+
+def several_ops_per_edge(genotype: Genotype) -> bool:
+    """Whether some edge of the genotype holds more than one op (GOLD-NAS keeps any)."""
+    for cell in genotype.groups.values():
+        pairs = [(src, dst) for _, src, dst in cell.edges]
+        if len(pairs) != len(set(pairs)):
+            return True
+    return False
+
+
+def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor) -> Genotype:
+    """The cell the table scores for a method's genotype: the genotype itself where every
+    edge holds one op; else the space's own derivation over the method's architecture
+    weights (G, E, O) restricted to the kept ops (nb201: the strongest kept op per edge).
+
+    Why not refuse: a table scores one op per edge, but a method such as GOLD-NAS may end
+    with several; the run keeps its own genotype (genotype.json) and records the cell that
+    was scored (``gt_arch``) beside it.
+    """
+    if not several_ops_per_edge(genotype):
+        return genotype
+    return space.derive(weights, keep=space.mask_of(genotype))
+
+
+def cell_ground_truth(space: Space, genotype: Genotype,
+                      weights: torch.Tensor) -> dict[str, Any] | None:
+    """:func:`ground_truth` of :func:`scored_cell`; None where the space has no table."""
+    if not tabulated(genotype.space):
+        return None
+    return ground_truth(scored_cell(space, genotype, weights))
+
+
+def _run_space(run: RunFolder) -> Space:
+    """The run's space at its own sizes, from its folder (config and run.json)."""
+    from nasbench_suite.spaces import create_space
+
+    config = run.config_dict()
+    ops = tuple(config["ops"]) if config.get("ops") else None
+    return create_space(str(config["space"]), run.info().net_shape(config), ops,
+                        str(config.get("skip", "auto")))
+
+
+def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
+    """Per row of the run's arch.jsonl (epoch -1: before the search), its ``epoch``, the
+    method's own ``genotype`` (JSON) and the ground truth of the cell scored for it
+    (:data:`GT_COLUMNS`, :func:`scored_cell`); empty where the run's space has no table.
+
+    Why from arch.jsonl: the run already logs its genotype and architecture weights after
+    every epoch, so the trajectory of the true accuracy costs the search nothing and is
+    computed where it is read (the results index's per-epoch table).
+    """
+    import torch
+
+    if not tabulated(run.config_dict().get("space")):
+        return []
+    space = _run_space(run)
+    rows = []
+    for rec in run.arch():
+        genotype = Genotype.from_dict(rec.genotype)
+        truth = cell_ground_truth(space, genotype, torch.tensor(rec.weights))
+        rows.append({"epoch": rec.epoch,
+                     "genotype": json.dumps(genotype.to_dict(), sort_keys=True), **(truth or {})})
+    return rows
+
+
+def sample_cells(space: str, n: int, seed: int) -> list[Genotype]:
+    """The space's fixed sample of ``n`` cells for ``seed`` (:data:`SAMPLES`)."""
+    sample = SAMPLES.get(space)
+    if sample is None:
+        raise UsageError(f"the {space} space has no published table to sample cells from")
+    try:
+        return sample(n, seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

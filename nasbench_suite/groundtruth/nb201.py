@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,12 @@ import pandas as pd
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.spaces.genotype import Genotype
-from nasbench_suite.spaces.nb201_arch import format_arch, genotype_to_arch, parse_arch
+from nasbench_suite.spaces.nb201_arch import (
+    arch_to_genotype,
+    format_arch,
+    genotype_to_arch,
+    parse_arch,
+)
 
 #: the shipped table, and the sha256 of its bytes (checked on every load)
 NB201_TABLE = Path(__file__).resolve().parent / "nb201.csv.gz"
@@ -62,6 +68,12 @@ class Truth:
     cifar100_test: float
     imagenet16_test: float
     percentile: float
+
+    @classmethod
+    def from_record(cls, columns: dict[str, Any]) -> Truth:
+        """The Truth of :func:`record`'s flat ``gt_*`` columns (a run's summary keeps those,
+        so that ``show`` prints what the run recorded, not what the table says today)."""
+        return cls(**{f.name: columns[f"gt_{f.name}"] for f in fields(cls)})
 
 
 def _verified_bytes(path: Path, sha256: str) -> bytes:
@@ -130,6 +142,36 @@ def record(genotype: Genotype) -> dict[str, Any]:
     return {"gt_arch": truth.arch, "gt_cifar10_valid": truth.cifar10_valid,
             "gt_cifar10_test": truth.cifar10_test, "gt_cifar100_test": truth.cifar100_test,
             "gt_imagenet16_test": truth.imagenet16_test, "gt_percentile": truth.percentile}
+
+
+def stratified_cells(n: int, seed: int, column: str = RANK_COLUMN,
+                     path: str | Path | None = None) -> list[str]:
+    """``n`` arch strings spread over the whole accuracy range of ``column``, one per
+    stratum from the lowest accuracies to the highest.
+
+    Why stratified: a rank correlation over cells drawn uniformly would mostly compare the
+    crowd of mediocre cells and say little about the good and the broken ones a supernet
+    must tell apart. The cells sorted by ``column`` (ties by arch string, so the order never
+    depends on the file's row order) are cut at the quantiles k/n into ``n`` strata of equal
+    size (+-1 cell); one cell is drawn uniformly from each with ``numpy.random.
+    default_rng(seed)``. A pure function of (n, seed) over the table: every method and seed
+    of a comparison is measured on the same cells.
+    """
+    if not 2 <= n <= CELLS:
+        raise ValueError(f"n must be in 2..{CELLS} (a rank correlation over distinct cells), "
+                         f"got {n}")
+    if column not in ACCURACIES:
+        raise ValueError(f"unknown column {column!r}; choose from {', '.join(ACCURACIES)}")
+    table = load_table(path).reset_index(drop=True)
+    order = table.sort_values([column, "arch"], kind="stable")["arch"].to_numpy()
+    bounds = np.linspace(0, len(order), n + 1).round().astype(int)
+    rng = np.random.default_rng(seed)
+    return [str(order[rng.integers(lo, hi)]) for lo, hi in itertools.pairwise(bounds)]
+
+
+def stratified_genotypes(n: int, seed: int) -> list[Genotype]:
+    """:func:`stratified_cells` as genotypes of the space (what a supernet evaluates)."""
+    return [arch_to_genotype(arch) for arch in stratified_cells(n, seed)]
 
 
 def expected_max_curve(values: np.ndarray | list[float], k_max: int) -> np.ndarray:

@@ -53,6 +53,12 @@ DISPLAY: dict[str, Display] = {
     "alpha_move_median": Display("Alpha move (median)", 1, 3),
     "edge_spread_median": Display("Edge spread (median)", 1, 3),
     "choice_changed_share": Display("Choices changed (%)", 100, 1),
+    # the published table's accuracies (already percent) of the cell the run derived
+    "gt_cifar10_valid": Display("CIFAR-10 valid. acc., table (%)", 1, 2),
+    "gt_cifar10_test": Display("CIFAR-10 test acc., table (%)", 1, 2),
+    "gt_cifar100_test": Display("CIFAR-100 test acc., table (%)", 1, 2),
+    "gt_imagenet16_test": Display("ImageNet16-120 test acc., table (%)", 1, 2),
+    "gt_percentile": Display("Table percentile", 1, 1),
 }
 #: accuracies with inherited weights: their header names the split they were measured on
 _SPLIT_METRICS = ("acc", "supernet_acc", "gap")

@@ -37,6 +37,7 @@ from nasbench_suite.data.datasets import (
 )
 from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.files import check_output
+from nasbench_suite.groundtruth import cell_ground_truth
 from nasbench_suite.methods import Method, SearchContext, get_method
 from nasbench_suite.search.accuracy import evaluate
 from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy, supernet_accuracy
@@ -426,7 +427,8 @@ def _finish(folder: RunFolder, cfg: RunConfig, search: Search, method: Method,
         learning=learning, splits=search.splits.sizes(), space_log10_size=space.log10_size(),
         counter=COUNTER, torch=torch.__version__, layout=LAYOUT,
         series=[{k: v for k, v in p.items() if k != "genotype"} for p in series],
-        warnings=method.warnings())
+        warnings=method.warnings(),
+        ground_truth=cell_ground_truth(space, genotype, method.arch_weights()))
     folder.write_summary(summary)
     for warning in summary.warnings:
         log(f"warning: {warning}")
@@ -435,4 +437,8 @@ def _finish(folder: RunFolder, cfg: RunConfig, search: Search, method: Method,
     log(f"done: {len(metrics)} epochs, search {search_time:.1f} s; derived "
         f"{cost.macs / 1e6:.2f} M multiply-adds, {cost.params / 1e6:.3f} M params; "
         f"inherited-weight accuracy on the scoring split: {acc}derived {inherited.derived_acc:.3f}")
+    truth = summary.ground_truth
+    if truth is not None:
+        log(f"ground truth (published table) of {truth['gt_arch']}: CIFAR-10 validation "
+            f"{truth['gt_cifar10_valid']:.2f}%, percentile {truth['gt_percentile']:.1f}")
     log(f"results in {folder.path}")

@@ -17,6 +17,11 @@ common to both kinds mean the same thing, so a plot of ``acc`` against ``macs`` 
   ``scratch_acc`` (test accuracy trained from scratch, where an experiment did so),
   ``macs`` (multiply-adds, what papers call FLOPs), ``flops`` (the counter's raw FLOPs),
   ``params``, ``param_free_share``, ``genotype`` (JSON)
+* the published ground truth, in a space with a table (nb201): :data:`~nasbench_suite.
+  groundtruth.GT_COLUMNS` (``gt_cifar10_valid``, ... in percent, ``gt_arch``: the cell the
+  table scored, one op per edge, where ``genotype`` may keep several); run rows, series
+  rows whose genotype holds one op per edge (a series keeps no weights to pick one), and
+  every epoch of :func:`load_epochs` (from arch.jsonl, with the epoch's ``genotype``)
 * run rows only: ``supernet_acc``, ``gap`` (missing where a method measures none),
   ``search_time_s``, ``epochs_run``, the learning stats (``alpha_move_median``, ...), the
   final epoch's metrics under their own names, ``counter``, ``torch``, ``device``,
@@ -34,6 +39,14 @@ from typing import Any
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
+from nasbench_suite.groundtruth import (
+    GT_COLUMNS,
+    epoch_ground_truth,
+    ground_truth,
+    several_ops_per_edge,
+    tabulated,
+)
+from nasbench_suite.spaces.genotype import Genotype
 from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_runs
 
 RUN, SERIES = "run", "series"
@@ -41,7 +54,7 @@ RUN, SERIES = "run", "series"
 ID_COLUMNS = ["row", "label", "method", "variant", "space", "dataset", "seed", "preset",
               "status", "sweep", "run", "point"]
 #: run-level columns, in display order; final-epoch metrics and series extras follow
-VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", "macs", "flops", "params",
+VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", *GT_COLUMNS, "macs", "flops", "params",
                  "param_free_share", "supernet_acc", "gap", "search_time_s", "epochs_run",
                  "space_log10_size", "counter", "torch", "device", "failure", "genotype",
                  "path"]
@@ -126,6 +139,7 @@ def _run_row(folder: RunFolder, ident: dict[str, Any]) -> dict[str, Any]:
                param_free_share=derived.param_free_share, search_time_s=summary.search_time_s,
                epochs_run=summary.epochs_run, space_log10_size=summary.space_log10_size,
                counter=summary.counter, torch=summary.torch, device=summary.device)
+    row.update(summary.ground_truth or {})
     scratch = folder.evaluations().get("final")
     row["scratch_acc"] = scratch.test_acc if scratch else None
     row["genotype"] = json.dumps(folder.genotype().to_dict(), sort_keys=True)
@@ -147,6 +161,10 @@ def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
             row["scratch_acc"] = scratch.test_acc
         if isinstance(point.get("genotype"), dict):
             row["genotype"] = json.dumps(point["genotype"], sort_keys=True)
+            if tabulated(point["genotype"].get("space")):
+                genotype = Genotype.from_dict(point["genotype"])
+                if not several_ops_per_edge(genotype):  # no weights kept to pick one op
+                    row.update(ground_truth(genotype) or {})
         rows.append(row)
     return rows
 
@@ -201,10 +219,12 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Every epoch of every finished run: the metrics.jsonl rows plus the run's identity."""
+    """Every epoch of every finished run: the metrics.jsonl rows plus the run's identity and,
+    in a space with a published table, the epoch's genotype and its ground truth."""
     rows = []
     for folder, ident in _identified(list(paths)):
+        truth = {row["epoch"]: row for row in epoch_ground_truth(folder)}
         for metrics in folder.metrics():
-            rows.append({**ident, **_scalars(metrics)})
+            rows.append({**ident, **_scalars(metrics), **truth.get(metrics["epoch"], {})})
     return pd.DataFrame(rows).sort_values(["label", "space", "dataset", "seed", "run", "epoch"],
                                           kind="stable").reset_index(drop=True)

@@ -119,6 +119,10 @@ class Summary:
     layout: int = 1
     series: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the published ground truth (``gt_*`` columns, nasbench_suite.groundtruth) of the cell
+    #: the table scores for the final genotype (``gt_arch``: one op per edge, where the
+    #: genotype in genotype.json may keep several); None in a space without a table
+    ground_truth: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Summary:
@@ -158,6 +162,38 @@ class RankCorr:
     tau: dict[str, float | None]
     p_value: dict[str, float | None] = field(default_factory=dict)
     cost_window: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TruthCorr:
+    """truthcorr.json: does the supernet rank cells as the published table does?
+
+    ``genotypes`` are the space's fixed sample of ``cells`` cells for ``seed``, spread over
+    the table's accuracy range (nasbench_suite.groundtruth.SAMPLES: the same cells for every
+    method and run); ``truth`` their table accuracy in ``column`` (percent);
+    ``oneshot[stage]`` their accuracy under that stage's supernet (``final``: the finished
+    run's; PAD-NAS: each kept stage), inherited weights, batch norm recalibrated, on
+    ``split`` (a fraction); ``tau``/``rho`` scipy.stats.kendalltau/spearmanr of the two
+    (None where undefined: constant accuracies); ``top[stage]`` the indices of the
+    supernet's best ``len(top[stage])`` cells (ties in sample order), ``top_truth[stage]``
+    their table accuracies.
+    """
+
+    cells: int
+    seed: int
+    split: str
+    column: str
+    stages: list[str]
+    genotypes: list[dict[str, Any]]
+    archs: list[str]
+    truth: list[float]
+    oneshot: dict[str, list[float]]
+    tau: dict[str, float | None]
+    rho: dict[str, float | None]
+    tau_p: dict[str, float | None]
+    rho_p: dict[str, float | None]
+    top: dict[str, list[int]]
+    top_truth: dict[str, list[float]]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ below, never by file name. A run folder::
       rankcorr.json    RankCorr: `nasbench rankcorr`'s one-shot and stand-alone accuracies
                        of fixed architectures and Kendall's tau per stage (PAD-NAS);
                        rankcorr.png its figure; rankcorr/arch-N/ the trainings from scratch
+      truthcorr.json   TruthCorr: `nasbench rankcorr` in a space with a published table:
+                       one-shot against table accuracies of fixed cells, Kendall's tau and
+                       Spearman's rho per stage (final, or PAD-NAS's kept stages)
       tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
       trial.json       Trial: a sweep trial's identity (sweeps only)
       failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
@@ -72,6 +75,7 @@ from nasbench_suite.store.records import (
     RunInfo,
     Summary,
     TrialRecord,
+    TruthCorr,
     record,
 )
 
@@ -94,6 +98,7 @@ _FAILURE = "failure.json"
 _TENSORBOARD = "tb"
 _RANKCORR = "rankcorr.json"
 _RANKCORR_DIR = "rankcorr"
+_TRUTHCORR = "truthcorr.json"
 
 #: the folder beside an experiment's runs that holds their trainings from scratch
 EVALS = "evals"
@@ -334,6 +339,33 @@ class RunFolder:
     def write_rankcorr(self, result: RankCorr) -> None:
         write_json(self.path / _RANKCORR, asdict(result))
 
+    def truthcorr(self) -> TruthCorr:
+        path = self.path / _TRUTHCORR
+        if not path.exists():
+            raise UsageError(f"{self.path} has no rank correlation against the table yet "
+                             "(nasbench rankcorr)")
+        return record(TruthCorr, read_json(path), str(path))
+
+    def write_truthcorr(self, result: TruthCorr) -> None:
+        write_json(self.path / _TRUTHCORR, asdict(result))
+
+    def final_state(self) -> dict[str, Any]:
+        """The finished run's final state (supernet, method, ...): its newest checkpoint,
+        which the search loop saves after every epoch, the last one included, and leaves in
+        place. A UsageError where it is gone (dropped to save space) or is not the last
+        epoch's (the newest was unreadable and only the previous one loaded)."""
+        if not self.finished():
+            raise UsageError(f"{self.path} has not finished")
+        if not self.has_checkpoint():
+            raise UsageError(f"{self.path} keeps no checkpoint of its final weights "
+                             f"({_CHECKPOINT} was removed)")
+        state, _ = self.load_checkpoint()
+        epochs = self.summary().epochs_run
+        if state.get("epoch") != epochs:
+            raise UsageError(f"{self.path}: the readable checkpoint is of epoch "
+                             f"{state.get('epoch')}, not the final epoch {epochs}")
+        return state
+
     # -- sweeps -----------------------------------------------------------------------------
     def trial(self) -> TrialRecord | None:
         path = self.path / _TRIAL
@@ -454,5 +486,5 @@ def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolde
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
            "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
-           "TrialRecord", "atomic_write", "find_runs", "read_json",
+           "TrialRecord", "TruthCorr", "atomic_write", "find_runs", "read_json",
            "read_jsonl", "write_json", "write_jsonl"]
