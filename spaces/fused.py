@@ -30,20 +30,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from nasbench_suite.spaces.depthwise import depthwise_conv
 from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.macro import Macro
 from nasbench_suite.spaces.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv, SkipBN
 from torch import nn
 
-if TYPE_CHECKING:
-    from nasbench_suite.spaces.supernet import SuperCell
-
 #: (cell index, edge index, op name): the key of ``SuperNet.op_counter``.
 OpKey = tuple[int, int, str]
+
+
+class SuperCell(Protocol):
+    """What the fused path reads of a supercell (spaces/supernet.py builds them): declared
+    here, so that this module does not import the supernet that imports it."""
+
+    index: int
+    channels: int
+    macro: Macro
+    edges: nn.ModuleList
+    waves: list[Wave]
+    wave_kinds: list[dict[str, str]]
+    op_names: list[str]
+    op_positions: list[int]
+
+    def empty_node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor: ...
 
 #: Maps of at least this many pixels run a wave's convolution op types one by one (module
 #: docstring). Measured at C=8, 5 cells, batch 64, 1 thread, in one process (interleaved):
