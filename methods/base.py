@@ -25,7 +25,7 @@ from nasbench_suite.spaces.supernet import SuperNet
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 #: Accuracy of a genotype's network with weights inherited from the supernet as it is now,
-#: batch-norm statistics recalibrated on training batches (nasbench_suite.search.inherit).
+#: batch-norm statistics recalibrated on training batches (nasbench_suite.training.inherit).
 GenotypeScorer = Callable[[Genotype], float]
 
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from nasbench_suite.config import resolve_config
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 from tests.conftest import TINY
 
 _CACHE: dict[str, Path] = {}

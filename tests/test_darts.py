@@ -121,8 +121,8 @@ def test_the_default_run_learns_its_architecture(tmp_path) -> None:  # type: ign
     weights move (median edge spread >= 0.05) and at least a quarter of the edges change
     their choice after the first epoch, so the derived cell is a search result."""
     from nasbench_suite.config import resolve_config
-    from nasbench_suite.search.loop import run_search
     from nasbench_suite.store.runfolder import RunFolder
+    from nasbench_suite.training.loop import run_search
 
     # One thread: the result does not depend on it, and two threads on cores another
     # process also uses (a background experiment) made this 95 s test take over 10 minutes.

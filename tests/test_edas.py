@@ -208,8 +208,8 @@ def test_bad_options_are_refused(hp: dict[str, Any]) -> None:
 def learned(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A few EDAS epochs on digits with the mini preset's alpha budget (DARTS's)."""
     from nasbench_suite.config import resolve_config
-    from nasbench_suite.search.loop import run_search
     from nasbench_suite.store.runfolder import RunFolder
+    from nasbench_suite.training.loop import run_search
     from tests.conftest import TINY
 
     cfg = resolve_config({**TINY, "method": "edas", "space": "restricted", "epochs": 3,
@@ -251,8 +251,8 @@ def test_the_gap_is_measured_on_the_searching_supernet() -> None:
 
 
 def test_a_run_reports_a_nonzero_gap_where_derived_clamping_has_none(tiny_config) -> None:
-    from nasbench_suite.search.loop import run_search
     from nasbench_suite.store.runfolder import RunFolder
+    from nasbench_suite.training.loop import run_search
 
     run = RunFolder(run_search(tiny_config(method="edas", space="restricted", epochs=2,
                                            hp={"clamp": "derived"}),

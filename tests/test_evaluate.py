@@ -10,8 +10,8 @@ from nasbench_suite.spaces import NetShape, create_space
 
 from nasbench_suite.cli.main import main
 from nasbench_suite.data.datasets import TensorSplit
-from nasbench_suite.search.scratch import resolve_eval_config, train_from_scratch
 from nasbench_suite.store.evalfolder import EvalFolder
+from nasbench_suite.training.scratch import resolve_eval_config, train_from_scratch
 
 
 def test_evaluate_trains_and_reads_the_test_split_once_at_the_end(

@@ -20,8 +20,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nasbench_suite.cli.main import main
 from nasbench_suite.config import RunConfig, resolve_config, run_config
-from nasbench_suite.search.loop import prepare, run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import prepare, run_search
 from tests.conftest import TINY
 
 #: A search that prunes fast: on the tiny config it records a stable architecture and

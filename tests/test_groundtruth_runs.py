@@ -24,10 +24,10 @@ from nasbench_suite.groundtruth import (
 )
 from nasbench_suite.groundtruth.nb201 import CELLS, load_table, lookup, record, stratified_cells
 from nasbench_suite.report.tables import make_table
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.index import load_epochs, load_index, runs
 from nasbench_suite.store.records import Summary
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 from tests.conftest import markdown_rows
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("nasbench_suite", "methods", "spaces")

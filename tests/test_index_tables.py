@@ -184,7 +184,7 @@ def test_pareto_front_keeps_non_dominated_points() -> None:
 
 def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
         tmp_path: Path, tiny_config) -> None:
-    from nasbench_suite.search.loop import run_search
+    from nasbench_suite.training.loop import run_search
 
     for clamp in ("argmax", "derived"):
         run_search(tiny_config(method="edas", clamp=clamp, out=str(tmp_path / "runs")),

@@ -15,7 +15,7 @@ import torch
 from nasbench_suite.spaces import DARTS_V2, Genotype, NetShape, Space, create_space
 
 from nasbench_suite.data.datasets import TensorSplit
-from nasbench_suite.search.inherit import (
+from nasbench_suite.training.inherit import (
     derived_network,
     inherited_accuracy,
     recalibrate_bn,

@@ -24,10 +24,10 @@ from nasbench_suite.spaces.ops import Pool
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nasbench_suite.search.loop import run_search
-from nasbench_suite.search.scratch import resolve_eval_config, train_from_scratch
 from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
+from nasbench_suite.training.scratch import resolve_eval_config, train_from_scratch
 
 TABLE = Path(__file__).resolve().parents[2] / "shared/data/nb201/nasbench201_cifar10.csv"
 #: the benchmark's network: C=16, N=5 (15 cells), CIFAR-10

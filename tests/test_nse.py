@@ -273,8 +273,8 @@ def test_the_penalty_share_is_above_the_floor_at_the_mini_size(space_name: str) 
 
 
 def test_a_default_run_has_at_least_three_rounds_that_evolve_the_space(tiny_config) -> None:
-    from nasbench_suite.search.loop import run_search
     from nasbench_suite.store.runfolder import RunFolder
+    from nasbench_suite.training.loop import run_search
 
     assert NseConfig().rounds >= 3
     cfg = tiny_config(method="nse", space="restricted", epochs=3, samples=4)

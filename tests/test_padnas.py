@@ -18,8 +18,8 @@ from nasbench_suite.methods.padnas_search import Encoding
 from nasbench_suite.methods.training import nondominated_ranks
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 
 SHAPE = spaces.NetShape(4, 3, 1, 10, 8)
 

@@ -14,9 +14,9 @@ from nasbench_suite.experiments.rankcorr import (
     plan,
     sample_genotypes,
 )
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 
 EVAL = ["--eval-set", "channels=4", "--eval-set", "batch_size=64",
         "--eval-set", "auxiliary_weight=0.0", "--eval-set", "drop_path=0.0"]

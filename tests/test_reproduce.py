@@ -27,11 +27,11 @@ from nasbench_suite.experiments.darts_failure.report import (
     write_report,
 )
 from nasbench_suite.report.plots import BUILD, drawing_build
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import EVALS, RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
+from nasbench_suite.training.loop import run_search
 from tests.conftest import TINY, markdown_rows
 from tests.ray_cluster import ray_cluster  # noqa: F401 (a pytest fixture)
 

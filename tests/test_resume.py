@@ -8,9 +8,9 @@ from pathlib import Path
 
 from nasbench_suite.cli.main import main
 from nasbench_suite.config import run_config
-from nasbench_suite.search.loop import run_search
-from nasbench_suite.search.resume import resume_config
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
+from nasbench_suite.training.resume import resume_config
 
 
 def _interrupted(tiny_config) -> Path:

@@ -9,8 +9,8 @@ from nasbench_suite.methods import list_methods
 from nasbench_suite.spaces import list_spaces
 
 from nasbench_suite.config import run_config
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import run_search
 
 #: Fields that measure the machine, not the search.
 TIMING = {"epoch_time_s", "search_time_s"}

@@ -7,10 +7,10 @@ import pytest
 import torch
 from nasbench_suite.methods import list_methods
 
-import nasbench_suite.search.loop as search_module
+import nasbench_suite.training.loop as search_module
 from nasbench_suite.data.datasets import Splits
-from nasbench_suite.search.loop import prepare, run_search
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.training.loop import prepare, run_search
 
 #: settings that keep each method's tiny search tiny (its searches score architectures)
 FAST_HP = {"padnas": {"population": 4, "generations": 1, "stages": 2}, "nse": {"samples": 2}}

@@ -16,11 +16,11 @@ import yaml
 from nasbench_suite.cli.main import main
 from nasbench_suite.config import resolve_config
 from nasbench_suite.errors import UsageError
-from nasbench_suite.search.loop import run_search
 from nasbench_suite.store.index import load_index, runs
 from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder
 from nasbench_suite.sweep.spec import SweepSpec, expand, load_sweep_file, spec_from_dict
 from nasbench_suite.sweep.tune import Resources, run_sweep
+from nasbench_suite.training.loop import run_search
 from tests.conftest import TINY
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

@@ -10,7 +10,7 @@ from typing import Any
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nasbench_suite.config import parse_override
     from nasbench_suite.files import output_dir
-    from nasbench_suite.search.scratch import (
+    from nasbench_suite.training.scratch import (
         load_genotypes,
         resolve_eval_config,
         train_from_scratch,

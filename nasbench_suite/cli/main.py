@@ -98,9 +98,9 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_suite.config import resolve_config
-    from nasbench_suite.search.loop import run_search
-    from nasbench_suite.search.resume import resume_config
     from nasbench_suite.store.runfolder import FINISHED, RunFolder
+    from nasbench_suite.training.loop import run_search
+    from nasbench_suite.training.resume import resume_config
 
     overrides = _run_overrides(args)
     if args.resume:

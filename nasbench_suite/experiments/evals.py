@@ -1,6 +1,6 @@
 """Trainings from scratch of an experiment, as Ray tasks scheduled as searches finish.
 
-For every finished search the experiment trains from scratch (nasbench_suite.search.scratch) its
+For every finished search the experiment trains from scratch (nasbench_suite.training.scratch) its
 derived architecture (``final``), every recorded GOLD-NAS architecture of the series seeds
 (``pointN``), and the architectures of the literature's remedies replayed on a DARTS search
 (methods.darts_rules): ``darts-es`` (the architecture DARTS-ES would have returned) and
@@ -37,16 +37,6 @@ class Settings:
     eval_gpus: int = 0
 
 
-def space_of(run: RunFolder) -> Any:
-    """The run's space at its own sizes, from its folder (config and run.json)."""
-    from nasbench_suite.spaces import create_space
-
-    config = run.config_dict()
-    ops = tuple(config["ops"]) if config.get("ops") else None
-    return create_space(str(config["space"]), run.info().net_shape(config), ops,
-                        str(config.get("skip", "auto")))
-
-
 def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any, dict[str,
                                                                                   Any]]]:
     """label -> (genotype, facts) of the remedies replayed on a DARTS run: DARTS-ES's stop
@@ -78,7 +68,7 @@ def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any,
             row = next(a for a in arch if a.epoch == epoch)
             out[ES] = (Genotype.from_dict(row.genotype), {"stopped_at": stopped,
                                                           "epoch": epoch})
-    space = space_of(run) if settings.pdarts_skips is not None else None
+    space = run.space() if settings.pdarts_skips is not None else None
     if space is not None and space.capabilities.inputs_per_node is not None:
         # P-DARTS's rule is a top-k derivation's: spaces whose nodes keep k edges
         m = int(settings.pdarts_skips)  # type: ignore[arg-type]
@@ -90,7 +80,7 @@ def remedy_genotypes(run: RunFolder, settings: Settings) -> dict[str, tuple[Any,
 def wanted(run: RunFolder, settings: Settings) -> list[tuple[str, Any]]:
     """(label, genotype) of every architecture of a finished search the experiment trains
     from scratch: final, the series points of series seeds, the remedies."""
-    from nasbench_suite.search.scratch import load_genotypes
+    from nasbench_suite.training.scratch import load_genotypes
 
     labels: list[tuple[str, Any]] = [("final", run.genotype())]
     config = run.config_dict()
@@ -122,8 +112,8 @@ def train_one(run_dir: str, label: str, genotype_json: str, overrides: dict[str,
     ``label``), a Ray task."""
     import torch
 
-    from nasbench_suite.search.scratch import resolve_eval_config, train_from_scratch
     from nasbench_suite.spaces import Genotype
+    from nasbench_suite.training.scratch import resolve_eval_config, train_from_scratch
 
     torch.set_num_threads(max(1, threads))
     run = RunFolder(run_dir)

@@ -15,7 +15,7 @@ that kept one checkpoint per stage (nasbench_suite.methods.padnas: ``checkpoints
 2. One-shot accuracy: each kept stage's supernet weights, loaded into the run's supernet
    (``prepare(run config)``), the architecture's network inheriting them, batch norm
    recalibrated on the run's calibration batches, accuracy on the run's scoring split.
-3. Stand-alone accuracy: each architecture trained from scratch (nasbench_suite.search.scratch) with
+3. Stand-alone accuracy: each architecture trained from scratch (training/scratch.py) with
    one short schedule, the same for all (``eval_epochs``, the mini evaluation preset, the
    run's image size, at the searched depth), in ``rankcorr/arch-N/`` of the run folder;
    finished trainings are skipped, interrupted ones resume. The test split is read once.
@@ -97,13 +97,12 @@ def _hp(run: RunFolder) -> Any:
 
 def cost_window(run: RunFolder) -> tuple[float, float]:
     """The run's cost window in multiply-adds (module docstring)."""
-    from nasbench_suite.experiments.evals import space_of
     from nasbench_suite.methods.padnas_search import cost_range
 
     hp = _hp(run)
     if hp.cost == "flops" and hp.cost_bounds == "absolute":
         return float(hp.cost_min), float(hp.cost_max)
-    space = space_of(run)
+    space = run.space()
     layout = space.layout
     node_edges = [layout.node_edges(k + 2) for k in range(layout.nodes)]
     inputs = hp.inputs_per_node or space.capabilities.inputs_per_node
@@ -119,11 +118,10 @@ def sample_genotypes(run: RunFolder, n: int, seed: int,
                      max_draws: int = 1000) -> list[Genotype]:
     """``n`` distinct architectures, uniform in PAD-NAS's encoding of the unpruned space,
     inside the cost window; the same (run, n, seed) always gives the same list."""
-    from nasbench_suite.experiments.evals import space_of
     from nasbench_suite.methods.padnas_search import Encoding
 
     hp = _hp(run)
-    space = space_of(run)
+    space = run.space()
     layout = space.layout
     node_edges = [layout.node_edges(k + 2) for k in range(layout.nodes)]
     inputs = hp.inputs_per_node or space.capabilities.inputs_per_node
@@ -173,8 +171,8 @@ def oneshot_accuracies(run: RunFolder, stages: list[str], genotypes: list[Genoty
     (default: the run's kept checkpoint of that name). The supernet is the run's own method's
     (its auxiliary head as the run had it), so any method's run can be measured.
     """
-    from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy
-    from nasbench_suite.search.loop import prepare
+    from nasbench_suite.training.inherit import calibration_batches, inherited_accuracy
+    from nasbench_suite.training.loop import prepare
 
     cfg = run_config(run)
     search = prepare(cfg)
@@ -204,8 +202,6 @@ def kendall(x: list[float], y: list[float]) -> tuple[float | None, float | None]
 def finish(run: RunFolder, settings: RankCorrSettings) -> RankCorr:
     """One-shot accuracies, Kendall's tau per stage, rankcorr.json and its figure, once every
     stand-alone training of :func:`plan` has its result."""
-    from nasbench_suite.experiments.evals import space_of
-
     stages = check_run(run)
     planned = plan(run, settings)
     missing = [label for label, _, folder in planned if not EvalFolder(folder).done()]
@@ -216,7 +212,7 @@ def finish(run: RunFolder, settings: RankCorrSettings) -> RankCorr:
     standalone = [EvalFolder(folder).result().test_acc for _, _, folder in planned]
     oneshot = oneshot_accuracies(run, stages, genotypes)
     taus = {s: kendall(oneshot[s], standalone) for s in stages}
-    space_cost = space_of(run)
+    space_cost = run.space()
     seed = settings.seed if settings.seed is not None else int(run.config_dict()["seed"])
     result = RankCorr(
         archs=settings.archs, seed=seed, eval_epochs=settings.eval_epochs, split=SPLIT,
@@ -275,7 +271,7 @@ def run_rankcorr(run_dir: str | Path, settings: RankCorrSettings,
                  log: Callable[[str], None] = print) -> RankCorr:
     """The whole measurement in this process: trainings (skipped when done), then tau."""
     from nasbench_suite.experiments.evals import train_one
-    from nasbench_suite.search.scratch import resolve_eval_config
+    from nasbench_suite.training.scratch import resolve_eval_config
 
     settings.validate()
     run = RunFolder(run_dir)

@@ -79,16 +79,6 @@ def cell_ground_truth(space: Space, genotype: Genotype,
     return ground_truth(scored_cell(space, genotype, weights))
 
 
-def _run_space(run: RunFolder) -> Space:
-    """The run's space at its own sizes, from its folder (config and run.json)."""
-    from nasbench_suite.spaces import create_space
-
-    config = run.config_dict()
-    ops = tuple(config["ops"]) if config.get("ops") else None
-    return create_space(str(config["space"]), run.info().net_shape(config), ops,
-                        str(config.get("skip", "auto")))
-
-
 def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
     """Per row of the run's arch.jsonl (epoch -1: before the search), its ``epoch``, the
     method's own ``genotype`` (JSON) and the ground truth of the cell scored for it
@@ -102,7 +92,7 @@ def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
 
     if not tabulated(run.config_dict().get("space")):
         return []
-    space = _run_space(run)
+    space = run.space()
     rows = []
     for rec in run.arch():
         genotype = Genotype.from_dict(rec.genotype)

@@ -270,6 +270,16 @@ class RunFolder:
         except ValueError as exc:
             raise UsageError(f"{path}: {exc}") from None
 
+    def space(self) -> Any:
+        """The run's space at its own sizes (config.yaml and run.json): what derives, costs
+        and builds its architectures after the fact."""
+        from nasbench_suite.spaces import create_space
+
+        config = self.config_dict()
+        ops = tuple(config["ops"]) if config.get("ops") else None
+        return create_space(str(config["space"]), self.info().net_shape(config), ops,
+                            str(config.get("skip", "auto")))
+
     def write_genotype(self, genotype: Any) -> None:
         write_json(self.path / _GENOTYPE, genotype.to_dict())
 

@@ -67,7 +67,7 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
     folder, so relative paths in the config mean what they meant there).
     """
     from nasbench_suite.config import resolve_config
-    from nasbench_suite.search.loop import run_search
+    from nasbench_suite.training.loop import run_search
 
     end = on_end or (lambda row: None)
     folder = RunFolder(spec["run_dir"])

@@ -1,6 +1,6 @@
 """Many runs on Ray Tune: every trial of a sweep (nasbench_suite.sweep.spec) as a Tune trial.
 
-Every trial calls the same :func:`nasbench_suite.search.loop.run_search` as ``nasbench run`` and
+Every trial calls the same :func:`nasbench_suite.training.loop.run_search` as ``nasbench run`` and
 writes the same run folder, at a name fixed by its grid point, so that running the sweep
 again finds its trials: finished ones are skipped without starting Ray, interrupted ones
 resume from their checkpoints, failed ones stay failed unless ``retry_failed``.

@@ -68,7 +68,7 @@ def rankcorr_settings(cfg: ClaimsConfig) -> Any:
 def plan_for(cfg: ClaimsConfig) -> Callable[[RunFolder], list[tuple[str, Any, Path]]]:
     """What each finished search trains from scratch (module docstring)."""
     from nasbench_suite.experiments import rankcorr
-    from nasbench_suite.search.scratch import load_genotypes
+    from nasbench_suite.training.scratch import load_genotypes
 
     settings = rankcorr_settings(cfg)
 
@@ -101,7 +101,7 @@ def eval_overrides(cfg: ClaimsConfig, run: RunFolder) -> dict[str, Any]:
 
 def check_evals(cfg: ClaimsConfig) -> None:
     """The trainings' settings, checked before any search runs."""
-    from nasbench_suite.search.scratch import resolve_eval_config
+    from nasbench_suite.training.scratch import resolve_eval_config
 
     resolve_eval_config({"preset": "mini", "dataset": cfg.dataset, "epochs": cfg.eval_epochs,
                          **cfg.eval_set})

@@ -73,7 +73,7 @@ def eval_overrides(cfg: ReproduceConfig, run_cfg: dict[str, Any]) -> dict[str, A
 
 def resolve_eval_settings(cfg: ReproduceConfig) -> None:
     """Check ``--eval-set`` and the evaluation preset before any search runs."""
-    from nasbench_suite.search.scratch import resolve_eval_config
+    from nasbench_suite.training.scratch import resolve_eval_config
 
     resolve_eval_config(eval_overrides(cfg, {"dataset": cfg.dataset, "seed": cfg.seeds[0],
                                              "layers": 5}))

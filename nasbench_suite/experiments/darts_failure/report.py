@@ -28,7 +28,7 @@ import pandas as pd
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
 from nasbench_suite.experiments.darts_failure.config import INDICATORS, ReproduceConfig
-from nasbench_suite.experiments.evals import Settings, remedy_genotypes, space_of, trained_as
+from nasbench_suite.experiments.evals import Settings, remedy_genotypes, trained_as
 from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
@@ -182,7 +182,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
     out = []
     space = None
     for label, (genotype, facts) in remedy_genotypes(run, settings).items():
-        space = space or space_of(run)
+        space = space or run.space()
         cost = space.genotype_cost(genotype)
         epoch = facts.get("epoch", metrics[-1]["epoch"])
         at = next((m for m in metrics if m["epoch"] == epoch), {})

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from nasbench_suite.data.datasets import Split
-from nasbench_suite.search.accuracy import evaluate
 from nasbench_suite.spaces import Genotype, Space
 from nasbench_suite.spaces.supernet import SuperNet
+from nasbench_suite.training.accuracy import evaluate
 
 
 def recalibrate_bn(model: nn.Module, batches: list[torch.Tensor],

@@ -39,9 +39,6 @@ from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.files import check_output
 from nasbench_suite.groundtruth import cell_ground_truth
 from nasbench_suite.methods import Method, SearchContext, get_method
-from nasbench_suite.search.accuracy import evaluate
-from nasbench_suite.search.inherit import calibration_batches, inherited_accuracy, supernet_accuracy
-from nasbench_suite.search.learning import learning_stats
 from nasbench_suite.spaces import COUNTER, Genotype, NetShape, Space, create_space
 from nasbench_suite.spaces.supernet import SuperNet
 from nasbench_suite.store.runfolder import (
@@ -54,6 +51,13 @@ from nasbench_suite.store.runfolder import (
     Summary,
 )
 from nasbench_suite.threads import default_threads, ray_assigned_cpus
+from nasbench_suite.training.accuracy import evaluate
+from nasbench_suite.training.inherit import (
+    calibration_batches,
+    inherited_accuracy,
+    supernet_accuracy,
+)
+from nasbench_suite.training.learning import learning_stats
 
 #: called after every epoch with the epoch's metrics row and the run folder (Ray Tune
 #: reports, with a checkpoint, through it)

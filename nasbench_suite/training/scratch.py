@@ -31,13 +31,13 @@ from nasbench_suite.data.datasets import (
 )
 from nasbench_suite.errors import UsageError
 from nasbench_suite.methods.training import clip_and_step, cosine, set_lr, sgd
-from nasbench_suite.search.accuracy import evaluate
-from nasbench_suite.search.loop import resolve_device, seed_everything
 from nasbench_suite.spaces import COUNTER, Genotype, NetShape, create_space
 from nasbench_suite.spaces.network import count_parameters
 from nasbench_suite.store.evalfolder import EvalFolder, EvalResult
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.threads import default_threads, ray_assigned_cpus
+from nasbench_suite.training.accuracy import evaluate
+from nasbench_suite.training.loop import resolve_device, seed_everything
 
 
 @dataclass
