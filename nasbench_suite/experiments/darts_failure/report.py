@@ -49,7 +49,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("eig_start", "eigenvalue start", "{:.3g}"),
     ("eig_end", "eigenvalue end", "{:.3g}"),
     ("edge_spread_median", "edge spread", "{:.3f}"),
-    ("choice_changed_share", "choices changed", "{:.2f}"),
+    ("choice_changed_share", "choices changed since epoch 0", "{:.2f}"),
     ("collapse_epoch", "collapse epoch", "{:.0f}"),
     ("search_time_s", "search (s)", "{:.0f}"),
 )
@@ -85,6 +85,20 @@ def _collapse(rows: list[dict[str, Any]], threshold: float, until: int | None = 
     return math.nan
 
 
+def _changes_since_first(run: RunFolder) -> dict[int, float]:
+    """epoch -> the share of edges whose strongest op changed since the architecture derived
+    after epoch 0 (against the initialisation it would count flips of the start's noise:
+    training/learning.py)."""
+    import torch
+
+    from nasbench_suite.training.learning import choices_changed
+
+    weights = {a.epoch: torch.tensor(a.weights) for a in run.arch()}
+    if 0 not in weights:
+        return {}
+    return {e: choices_changed(weights[0], w) for e, w in weights.items() if e >= 0}
+
+
 def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
     """The report's tables (module docstring) from the experiment folder."""
     manifest = manifest_of(sweep_dir)
@@ -101,6 +115,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         order = int((config.get("hp") or {}).get("order", 1))
         arm = arm_name(config["method"], config["space"], order)
         metrics = run.metrics()
+        changed = _changes_since_first(run)
         eig = [(m["epoch"], m["hessian_eig"]) for m in metrics if m.get("hessian_eig")
                is not None]
         for m in metrics:
@@ -109,7 +124,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
                                   if c != "derived_mmacs"},
                                "derived_mmacs": _nan(m.get("derived_macs")) / 1e6,
                                "alpha_move_median": _nan(m.get("alpha_move_median")),
-                               "choice_changed_share": _nan(m.get("choice_changed_share"))})
+                               "choice_changed_share": changed.get(m["epoch"], math.nan)})
         labels = trained_as(run, settings) if summary.layout >= 2 else {"final": "final"}
         inh, derived = summary.inherited, summary.derived
         supernet = _nan(inh.supernet_acc)
@@ -127,7 +142,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "eig_start": eig[0][1] if eig else math.nan,
             "eig_end": eig[-1][1] if eig else math.nan,
             "edge_spread_median": _nan(summary.learning.get("edge_spread_median")),
-            "choice_changed_share": _nan(summary.learning.get("choice_changed_share")),
+            "choice_changed_share": changed.get(metrics[-1]["epoch"], math.nan),
             "collapse_epoch": _collapse(metrics, cfg.collapse_threshold),
             "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run,
             "stop_epoch": math.nan})
@@ -205,7 +220,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             "eig_start": eig[0][1] if eig else math.nan,
             "eig_end": next((v for e, v in eig if e == epoch), math.nan) if eig else math.nan,
             "edge_spread_median": _nan(at.get("edge_spread_median")),
-            "choice_changed_share": _nan(at.get("choice_changed_share")),
+            "choice_changed_share": _changes_since_first(run).get(epoch, math.nan),
             "collapse_epoch": _collapse(metrics, threshold, until),
             "search_time_s": _nan(at.get("search_time_s")) if stop is not None
             else run.summary().search_time_s,
@@ -330,7 +345,9 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
         "(DARTS: validation images; GOLD-NAS: its training images), on the same fixed images "
         "each time, first and last measurement. Edge spread: median over edges of the "
         "spread of the mixing weights at the end (0: uniform); choices changed: share of "
-        f"edges whose strongest op changed since the start. Collapse epoch: the first epoch "
+        "edges whose strongest op changed since the architecture derived after epoch 0 "
+        "(against the initialisation it would count flips of the start's noise). "
+        f"Collapse epoch: the first epoch "
         f"whose parameter-free share exceeds {cfg.collapse_threshold:g} ('collapsed' counts "
         f"the seeds that did; the mean is over them).\n",
         table,
