@@ -26,6 +26,7 @@ weights SGD lr 0.01 momentum 0.9 wd 3e-4 clipped at 5, gates SGD lr 1 momentum 0
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -260,3 +261,35 @@ def gold_step(net: SearchNetwork, batch: Batch, aux_weight: float = 0.4
         return loss.detach()
 
     return step
+
+
+#: a checkout of quark0/darts's cnn/ folder (fetched into a scratch folder, never committed):
+#: when set, the benchmark times the official code itself instead of this rewrite
+OFFICIAL_ENV = "NASBENCH_OFFICIAL_DARTS"
+
+
+def official_network(channels: int, num_classes: int, layers: int) -> tuple[nn.Module, str]:
+    """The DARTS search network to time: quark0/darts's own ``model_search.Network`` from the
+    folder ``$NASBENCH_OFFICIAL_DARTS`` names, else this module's rewrite of it; returns it
+    and which it is. The official code moves its alphas to CUDA at construction
+    (``Variable(...).cuda()``), so its ``.cuda()`` is the identity while it is built here.
+    The official network takes 3-channel images only."""
+    import os
+    import sys
+    from unittest import mock
+
+    folder = os.environ.get(OFFICIAL_ENV)
+    if not folder:
+        return SearchNetwork(channels, num_classes, layers, 3), "tests/benchmarks rewrite"
+    if not (Path(folder) / "model_search.py").is_file():
+        raise FileNotFoundError(f"${OFFICIAL_ENV}={folder} holds no model_search.py "
+                                "(point it at quark0/darts's cnn/ folder)")
+    sys.path.insert(0, str(folder))
+    try:
+        with mock.patch.object(torch.Tensor, "cuda", lambda self, *a, **k: self):
+            import model_search  # type: ignore[import-not-found]
+
+            net = model_search.Network(channels, num_classes, layers, nn.CrossEntropyLoss())
+    finally:
+        sys.path.remove(str(folder))
+    return net, f"quark0/darts at {folder}"

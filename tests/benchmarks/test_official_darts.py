@@ -14,7 +14,10 @@ median of ``ROUNDS`` after ``WARMUP``), so their ratio holds on a machine whose 
 load average. Timings are recorded, never asserted.
 
 Run with ``python -m pytest tests/benchmarks/test_official_darts.py --benchmark-only``
-(about 6 minutes on the project's 2-core machine).
+(about 6 minutes on the project's 2-core machine). With ``NASBENCH_OFFICIAL_DARTS`` set to a
+checkout of quark0/darts's ``cnn/`` folder (fetched into a scratch folder, never committed)
+the official code itself is timed instead of the rewrite; ``extra_info["official"]`` says
+which ran.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from nasbench_suite.methods.base import SearchContext
 from nasbench_suite.methods.darts import Darts, DartsConfig
 from nasbench_suite.spaces import NetShape
 
-from tests.benchmarks.official_darts import SearchNetwork, darts_step
+from tests.benchmarks.official_darts import darts_step, official_network
 from tests.benchmarks.timing import interleaved_medians, machine_info, num_threads
 
 WARMUP, ROUNDS = 1, 3
@@ -47,8 +50,7 @@ def test_suite_step_against_official_darts(benchmark, size: int, threads: int) -
     torch.manual_seed(0)
     shape = NetShape(8, 5, 3, 10, size)
     train, val = _batches(shape)
-    official_net = SearchNetwork(shape.channels, shape.num_classes, shape.layers,
-                                 shape.in_channels)
+    official_net, which = official_network(shape.channels, shape.num_classes, shape.layers)
     official = darts_step(official_net, train, val)
     space = spaces.create_space("restricted", shape)
     cfg = DartsConfig()
@@ -63,7 +65,7 @@ def test_suite_step_against_official_darts(benchmark, size: int, threads: int) -
         medians = interleaved_medians({"official": official, "suite": suite}, WARMUP, ROUNDS)
         benchmark.extra_info.update({
             **machine_info(threads),
-            "shape": f"C=8, 5 cells, {size}x{size}x3, batch {BATCH}",
+            "shape": f"C=8, 5 cells, {size}x{size}x3, batch {BATCH}", "official": which,
             "official_s": medians["official"], "suite_s": medians["suite"],
             "ratio": medians["official"] / medians["suite"],
             # the same network: the same weights
