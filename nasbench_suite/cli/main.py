@@ -99,7 +99,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nasbench_suite.config import resolve_config
+    from nasbench_suite.config import requested_config, resolve_config, resume_values
     from nasbench_suite.search.loop import run_search
     from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
@@ -112,15 +112,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{folder.path} has already finished; nothing to resume")
             return 0
         saved = folder.config_dict()
+        asked = requested_config(saved)  # an override may repeat the decided value or the ask
         changed = sorted(k for k, v in overrides.items()
-                         if k not in RESUME_SAFE and saved.get(k) != v
+                         if k not in RESUME_SAFE and v not in (saved.get(k), asked.get(k))
                          and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:])
                                   == v))
         if changed:
             raise UsageError(f"--resume keeps the run's config; {', '.join(changed)} would "
                              f"change its result (start a new run instead)")
-        cfg = resolve_config({**saved, **{k: v for k, v in overrides.items()
-                                          if k in RESUME_SAFE}})
+        cfg = resolve_config({**resume_values(saved), **{k: v for k, v in overrides.items()
+                                                         if k in RESUME_SAFE}})
         run_search(cfg, resume_dir=folder.path, progress=not args.quiet)
         return 0
     cfg = resolve_config(overrides, args.config)
