@@ -30,7 +30,7 @@ import yaml
 
 from nasbench_suite.data.augment import AUGMENTS, decide_augment
 from nasbench_suite.errors import UsageError
-from nasbench_suite.methods import MethodConfig, get_method, list_methods
+from nasbench_suite.methods import Method, MethodConfig, get_method, list_methods
 from nasbench_suite.spaces import SPACES, list_spaces
 
 #: settings that say where a run runs, not what it computes: a resume or a sweep that finds
@@ -216,7 +216,7 @@ class RunConfig(DataConfig, ComputeConfig, Decisions):
         return data
 
 
-def _method_class(name: str) -> Any:
+def _method_class(name: str) -> type[Method]:
     if name not in list_methods():
         raise UsageError(f"unknown method {name!r}; choose from {', '.join(list_methods())}")
     return get_method(name)

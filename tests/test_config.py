@@ -4,14 +4,17 @@ from scratch shares a search's config blocks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from nasbench_suite.methods.darts import DartsConfig
 from nasbench_suite.methods.training import WeightSGD
+from nasbench_suite.spaces import NetShape, create_space
 
 from nasbench_suite.cli.main import main
 from nasbench_suite.config import (
@@ -20,11 +23,16 @@ from nasbench_suite.config import (
     Decisions,
     RunConfig,
     requested_config,
+    resolve_config,
     resume_values,
 )
+from nasbench_suite.errors import UsageError
 from nasbench_suite.search.loop import run_search
-from nasbench_suite.search.scratch import EvalConfig, resolve_eval_config
+from nasbench_suite.search.scratch import EvalConfig, resolve_eval_config, train_from_scratch
 from nasbench_suite.store.runfolder import RunFolder
+from nasbench_suite.sweep.spec import expand, spec_from_dict
+from nasbench_suite.sweep.tune import check_existing
+from tests.conftest import TINY
 
 #: the settings a user may leave open (``auto``, null) and a run decides
 DECIDED = ("device", "threads", "skip", "augment", "ops", "image_size")
@@ -43,6 +51,7 @@ def test_a_fresh_run_saves_the_decided_config_and_what_was_asked(tiny_config) ->
     saved = yaml.safe_load((_quiet(cfg) / "config.yaml").read_text())
     for name in DECIDED:
         assert saved[name] not in ("auto", None), name
+    assert "auto" not in [v for k, v in saved.items() if k != "requested"]
     assert saved["device"] in ("cpu", "cuda") and saved["threads"] >= 1
     assert saved["skip"] == "bn" and saved["augment"] == "none"  # relaxed space, digits
     assert saved["ops"] == ["skip_connect", "sep_conv_3x3"] and saved["image_size"] == 8
@@ -144,11 +153,6 @@ def test_an_eval_config_is_made_of_the_run_config_blocks() -> None:
 
 
 def test_a_training_from_scratch_saves_its_decided_config(tmp_path: Path) -> None:
-    import torch
-    from nasbench_suite.spaces import NetShape, create_space
-
-    from nasbench_suite.search.scratch import train_from_scratch
-
     space = create_space("restricted", NetShape(4, 3, 1, 10, 8))
     genotype = space.derive(torch.rand(space.layout.shape))
     cfg = resolve_eval_config({"epochs": 1, "channels": 4, "batch_size": 128,
@@ -158,3 +162,18 @@ def test_a_training_from_scratch_saves_its_decided_config(tmp_path: Path) -> Non
     for name in ("device", "threads", "augment", "image_size"):
         assert saved[name] not in ("auto", None), name
     assert saved["requested"]["augment"] == "auto"
+
+
+def test_a_sweep_recognises_its_trial_by_what_was_asked(tmp_path: Path) -> None:
+    """A trial's config is as asked (``auto``); its folder saves the decided one: a sweep
+    that runs again finds the same run there, and a changed setting is still refused."""
+    spec = spec_from_dict({"methods": ["darts"], "spaces": ["relaxed"], "seeds": [0],
+                           "set": dict(TINY)}, "test")
+    (trial,) = expand(spec, tmp_path, log=lambda _: None)
+    assert trial.config["skip"] == "auto" and trial.config["ops"] is None
+    _quiet(resolve_config(trial.config), run_dir=trial.run_dir)
+    assert RunFolder(trial.run_dir).config_dict()["skip"] == "bn"
+    check_existing(trial)
+    changed = dataclasses.replace(trial, config={**trial.config, "skip": "identity"})
+    with pytest.raises(UsageError, match="different config"):
+        check_existing(changed)
