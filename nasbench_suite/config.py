@@ -2,7 +2,17 @@
 
 Resolution order, later wins: dataclass defaults < preset ``run`` < preset ``spaces.<space>``
 < preset ``methods.<method>.run`` / ``.hp`` < ``--config`` file < command-line overrides.
-The resolved config is printed at the start of a run and saved with it as ``config.yaml``.
+
+A user may leave settings to the run (``auto``, or null): the device, the torch threads,
+the search skip, the augmentation, the op list, the image size. They are decided once, by
+:meth:`Decisions.decide`, as the run starts and before its ``config.yaml`` is written; the saved
+config holds the decided values (what ran) and a ``requested`` note of what was asked.
+The method's hyper-parameters are built once, by :func:`resolve_config`, into its typed
+``Config``, and travel as that object (``RunConfig.hp``).
+
+Searches (:class:`RunConfig`) and trainings from scratch (``search.scratch.EvalConfig``)
+share their blocks: :class:`DataConfig`, :class:`ComputeConfig`, the training kit's
+``WeightSGD`` and :class:`Decisions`, one definition of each.
 """
 
 from __future__ import annotations
@@ -14,43 +24,124 @@ import typing
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from nasbench_suite.data.augment import AUGMENTS
+from nasbench_suite.data.augment import AUGMENTS, decide_augment
 from nasbench_suite.errors import UsageError
-from nasbench_suite.methods import MethodConfig, get_method, list_methods
-from nasbench_suite.spaces import list_spaces
+from nasbench_suite.methods import Method, MethodConfig, get_method, list_methods
+from nasbench_suite.spaces import SPACES, list_spaces
+
+#: settings that say where a run runs, not what it computes: a resume or a sweep that finds
+#: its trial may change them, and a resume decides them afresh where the user left them
+#: to the machine (``requested``)
+MACHINE_FIELDS = frozenset({"device", "threads"})
+
+
+def check_device(device: str) -> None:
+    if device not in ("auto", "cpu", "cuda") and not (
+            device.startswith("cuda:") and device[5:].isdigit()):
+        raise UsageError(f"device must be auto, cpu or cuda[:N], got {device!r}")
 
 if TYPE_CHECKING:
     from nasbench_suite.store.runfolder import RunFolder
 
 
 @dataclass
-class RunConfig:
-    """Everything a search run depends on, except the method's own hyper-parameters (``hp``)."""
+class DataConfig:
+    """The images and their batches, as a search and a training from scratch read them.
+
+    ``image_size`` None is the images' own size and ``augment`` ``auto`` the dataset's usual
+    augmentation (nasbench_suite.data.augment.decide_augment): both decided as a run starts.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    image_size: int | None = None
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    augment: str = "auto"
+    cutout: int = 0
+
+    def check_data(self) -> None:
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.image_size is not None and self.image_size <= 0:
+            raise UsageError(f"image_size must be positive, got {self.image_size}")
+        if self.augment not in AUGMENTS:
+            raise UsageError(f"augment must be one of {', '.join(AUGMENTS)}, "
+                             f"got {self.augment!r}")
+        if self.cutout < 0:
+            raise UsageError(f"cutout must be >= 0, got {self.cutout}")
+
+    def data_decisions(self, image_size: int) -> dict[str, Any]:
+        """The data settings as they run, given the loaded images' ``image_size``."""
+        return {"image_size": image_size, "augment": decide_augment(self.dataset, self.augment)}
+
+
+@dataclass
+class ComputeConfig:
+    """Where a run computes: ``device`` auto is CUDA when available, ``threads`` None every
+    CPU the process may use (in a Ray worker, the CPUs Ray assigned); both decided as the
+    run starts, on the machine it runs on (nasbench_suite.training.loop.machine_decisions)."""
+
+    device: str = "auto"
+    threads: int | None = None
+
+    def check_compute(self) -> None:
+        check_device(self.device)
+        if self.threads is not None and self.threads <= 0:
+            raise UsageError(f"threads must be positive, got {self.threads}")
+
+
+D = TypeVar("D", bound="Decisions")
+
+
+@dataclass
+class Decisions:
+    """What the user left to the run and the run decided.
+
+    The config that is saved is the decided one, so that a reader sees what ran; ``requested``
+    keeps what the user asked for in its place (``auto``, null), so that a resume on another
+    machine decides its device and threads afresh (:func:`resume_values`) and a sweep
+    recognises its trials (:func:`requested_config`).
+    """
+
+    requested: dict[str, Any] = field(default_factory=dict)
+
+    def decide(self: D, **decided: Any) -> D:
+        """This config with ``decided`` values in place of what the user left open; a field
+        decided before keeps its first request."""
+        changed = {k: v for k, v in decided.items() if getattr(self, k) != v}
+        requested = {**{k: getattr(self, k) for k in changed}, **self.requested}
+        return dataclasses.replace(self, **changed, requested=requested)
+
+
+def _default_hp() -> MethodConfig:
+    return get_method(RunConfig.method).Config()
+
+
+@dataclass
+class RunConfig(DataConfig, ComputeConfig, Decisions):
+    """Everything a search run depends on; ``hp`` is the method's own typed Config, built once
+    from the merged hyper-parameters by :func:`resolve_config`."""
 
     method: str = "darts"
     space: str = "restricted"
-    dataset: str = "digits"
-    data_dir: str | None = None
     preset: str = "mini"
     seed: int = 0
-    device: str = "auto"
     amp: bool = False
-    threads: int | None = None
     epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 256
     channels: int = 8
     layers: int = 5
     nodes: int = 4
+    #: the space's op list (null: the space's own, decided as the run starts)
     ops: list[str] | None = None
     #: the search supernet's stride-1 skip_connect: auto (the space's own: GOLD-NAS's
     #: non-affine BN in the relaxed space, DARTS's identity in the restricted one), bn, identity
     skip: str = "auto"
-    image_size: int | None = None
     #: share of the training images carved out first as the scoring split (reports only)
     score_portion: float = 0.1
     #: share of the remaining images that trains the weights when a method holds out a
@@ -58,8 +149,6 @@ class RunConfig:
     train_portion: float = 0.5
     #: at most this many training images after the scoring split (None: all)
     max_train_images: int | None = None
-    augment: str = "auto"
-    cutout: int = 0
     bn_calib_batches: int = 10
     #: every N epochs (and at the last) the largest eigenvalue of the Hessian of the search
     #: loss w.r.t. the architecture parameters (RobustDARTS); 0 turns it off
@@ -75,17 +164,20 @@ class RunConfig:
     #: with inherited weights on the scoring split (batch norm recalibrated); 0: only at the end
     score_every: int = 0
     out: str = "results/runs"
-    hp: dict[str, Any] = field(default_factory=dict)
+    hp: MethodConfig = field(default_factory=_default_hp)
 
     def validate(self) -> None:
-        if self.method not in list_methods():
-            raise UsageError(f"unknown method {self.method!r}; choose from "
-                             f"{', '.join(list_methods())}")
+        method_cls = _method_class(self.method)
         if self.space not in list_spaces():
             raise UsageError(f"unknown space {self.space!r}; choose from "
                              f"{', '.join(list_spaces())}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "channels", "layers", "nodes",
-                     "bn_calib_batches", "hessian_iters", "hessian_images"):
+        if type(self.hp) is not method_cls.Config:
+            raise UsageError(f"hp must be {self.method}'s {method_cls.Config.__name__}, got "
+                             f"{type(self.hp).__name__}")
+        self.check_data()
+        self.check_compute()
+        for name in ("epochs", "channels", "layers", "nodes", "bn_calib_batches",
+                     "hessian_iters", "hessian_images"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.layers < 3:
@@ -95,42 +187,65 @@ class RunConfig:
         for name in ("train_portion", "score_portion"):
             if not 0 < getattr(self, name) < 1:
                 raise UsageError(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        if self.device not in ("auto", "cpu", "cuda") and not (
-                self.device.startswith("cuda:") and self.device[5:].isdigit()):
-            raise UsageError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
         if self.skip not in ("auto", "bn", "identity"):
             raise UsageError(f"skip must be auto, bn or identity, got {self.skip!r}")
-        if self.augment not in AUGMENTS:
-            raise UsageError(f"augment must be one of {', '.join(AUGMENTS)}, "
-                             f"got {self.augment!r}")
-        for name in ("image_size", "max_train_images", "threads"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UsageError(f"{name} must be positive, got {value}")
+        if self.max_train_images is not None and self.max_train_images <= 0:
+            raise UsageError(f"max_train_images must be positive, got {self.max_train_images}")
         if not 0 < self.hessian_tol < 1:
             raise UsageError(f"hessian_tol must be in (0, 1), got {self.hessian_tol}")
-        for name in ("cutout", "hessian_every", "score_every"):
+        for name in ("hessian_every", "score_every"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
-        from nasbench_suite.spaces import SPACES
-
-        reason = get_method(self.method).unsupported(
+        reason = method_cls.unsupported(
             SPACES[self.space].capabilities_for(tuple(self.ops) if self.ops else None))
         if reason:
             raise UsageError(f"method {self.method!r} cannot search the {self.space!r} "
                              f"space: {reason}")
-        reason = get_method(self.method).unrunnable(self.method_config(), self.epochs)
+        reason = method_cls.unrunnable(self.hp, self.epochs)
         if reason:
             raise UsageError(reason)
 
-    def method_config(self) -> MethodConfig:
-        cls = get_method(self.method).Config
-        return build_dataclass(cls, self.hp, f"{self.method} hyper-parameter")
+    def space_decisions(self) -> dict[str, Any]:
+        """The space's settings as they run: its own op list and search skip unless set."""
+        space = SPACES[self.space]
+        return {"ops": list(self.ops or space.default_ops),
+                "skip": ("bn" if space.skip_bn_default else "identity") if self.skip == "auto"
+                else self.skip}
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["hp"] = self.method_config().to_dict()
+        """Plain data (config.yaml): what a run is first, the ``requested`` note last."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["hp"] = self.hp.to_dict()
+        data = {**{k: data[k] for k in ("method", "space", "preset", "seed")}, **data}
+        data["requested"] = dict(data.pop("requested"))
+        data["ops"] = None if self.ops is None else list(self.ops)
         return data
+
+
+def _method_class(name: str) -> type[Method]:
+    if name not in list_methods():
+        raise UsageError(f"unknown method {name!r}; choose from {', '.join(list_methods())}")
+    return get_method(name)
+
+
+def requested_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config as the user asked for it: decided values back to their request.
+
+    A config written before decisions were saved (``auto`` in place) has no note and is
+    returned as it is."""
+    values = {k: v for k, v in saved.items() if k != "requested"}
+    values.update(saved.get("requested") or {})
+    return values
+
+
+def resume_values(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config as a resume takes it: every decision stays as it ran, except the
+    machine's (device, threads) where the user left them open: they are this machine's to
+    decide. An old config (``auto`` saved) is decided as it was when it started."""
+    requested = saved.get("requested") or {}
+    values = {k: v for k, v in saved.items() if k != "requested"}
+    values.update({k: v for k, v in requested.items() if k in MACHINE_FIELDS})
+    return values
 
 
 PRESETS = ("mini", "paper")
@@ -168,6 +283,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if hint is Any:
         return value
+    if dataclasses.is_dataclass(hint) and isinstance(value, hint):
+        return value  # a block built already (a method's Config): passed along, not re-read
     if hint is bool:
         if not isinstance(value, bool):
             raise UsageError(f"{where}: expected true or false, got {value!r}")
@@ -292,7 +409,9 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
         r, h = _split_fields(source, str(method))
         run.update(r)
         hp.update(h)
-    run["hp"] = hp
+    if not isinstance(method, str):
+        raise UsageError(f"method must be a name, got {method!r}")
+    run["hp"] = build_dataclass(_method_class(method).Config, hp, f"{method} hyper-parameter")
     run["preset"] = preset_name
     cfg = build_dataclass(RunConfig, run, "config field")
     cfg.validate()

@@ -214,7 +214,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     cfg = resolve_config({**TINY, "method": "edas", "space": "restricted", "epochs": 3,
                           "out": str(tmp_path_factory.mktemp("edas"))})
-    assert cfg.hp["alpha_budget_steps"] == 19550  # the mini preset's: DARTS's budget
+    assert cfg.hp.alpha_budget_steps == 19550  # the mini preset's: DARTS's budget
     return RunFolder(run_search(cfg, progress=False, log=lambda _: None))
 
 

@@ -402,7 +402,7 @@ def test_defaults_are_the_public_implementation_and_presets_resolve() -> None:
     assert (cfg.lambda0, cfg.d0, cfg.mu, cfg.auxiliary_weight) == (0.0, 1e-5, 0.0, 0.4)
     assert cfg.min_flops == 240e6
     mini = resolve_config({"method": "gold", "space": "relaxed"})
-    assert mini.hp["min_flops_fraction"] is not None and mini.epochs >= 20
+    assert mini.hp.min_flops_fraction is not None and mini.epochs >= 20
     paper = resolve_config({"method": "gold", "space": "relaxed", "preset": "paper"})
     assert (paper.layers, paper.channels, paper.batch_size, paper.cutout) == (14, 16, 96, 16)
     with pytest.raises(ValueError):

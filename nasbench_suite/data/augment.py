@@ -107,11 +107,18 @@ def cutout_mask(n: int, h: int, w: int, length: int, gen: torch.Generator) -> to
     return (~hole).float()
 
 
-def augment_for(spec: str, mode: str, cutout: int, data: Normalised | None = None) -> Augment:
-    """``auto``: crop and flip for natural images, nothing for digits (not flip-invariant);
-    ``autoaugment``: crop, flip and AutoAugment's CIFAR-10 policy (GOLD-NAS's search)."""
+def decide_augment(spec: str, mode: str) -> str:
+    """``auto`` for dataset ``spec``: crop and flip for natural images, nothing for digits
+    (not flip-invariant); any other mode is itself."""
     if mode == "auto":
-        mode = "none" if spec == "digits" else "crop_flip"
+        return "none" if spec == "digits" else "crop_flip"
+    return mode
+
+
+def augment_for(spec: str, mode: str, cutout: int, data: Normalised | None = None) -> Augment:
+    """The augmentation of ``mode`` (``auto``: :func:`decide_augment`); ``autoaugment``:
+    crop, flip and AutoAugment's CIFAR-10 policy (GOLD-NAS's search)."""
+    mode = decide_augment(spec, mode)
     stats = {"mean": data.mean, "std": data.std} if data is not None else {}
     return Augment(crop=mode in ("crop", "crop_flip", "autoaugment"),
                    flip=mode in ("crop_flip", "autoaugment"), cutout=cutout,

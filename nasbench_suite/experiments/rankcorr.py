@@ -177,7 +177,7 @@ def oneshot_accuracies(run: RunFolder, stages: list[str], genotypes: list[Genoty
     cfg = run_config(run)
     search = prepare(cfg)
     supernet = search.space.supernet(
-        auxiliary=search.method_cls.uses_auxiliary(cfg.method_config()))
+        auxiliary=search.method_cls.uses_auxiliary(search.cfg.hp))
     supernet.to(search.device)
     calib = calibration_batches(search.train, cfg.batch_size, cfg.bn_calib_batches, cfg.seed,
                                 search.device)

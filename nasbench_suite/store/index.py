@@ -60,7 +60,7 @@ VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", *GT_COLUMNS, "macs", "flops"
                  "path"]
 #: config fields that never make a variant: the run's identity, and where or how it ran
 _NOT_VARIANT = frozenset({"method", "space", "dataset", "seed", "preset", "out", "threads",
-                          "device", "data_dir", "amp"})
+                          "device", "data_dir", "amp", "requested"})
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, str]:

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from nasbench_suite.config import requested_config
 from nasbench_suite.errors import UsageError
 from nasbench_suite.files import atomic_write, inside
 from nasbench_suite.store.runfolder import (
@@ -88,8 +89,8 @@ def check_existing(trial: Trial) -> None:
     folder = RunFolder(trial.run_dir)
     if not folder.is_run():
         return
-    saved = comparable(folder.config_dict())
-    wanted = comparable(trial.config)
+    saved = comparable(requested_config(folder.config_dict()))  # decided values: as asked
+    wanted = comparable(requested_config(trial.config))
     for key in sorted(set(saved) | set(wanted)):
         if saved.get(key) != wanted.get(key):
             raise UsageError(

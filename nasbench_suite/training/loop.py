@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nasbench_suite import __version__
-from nasbench_suite.config import RunConfig, build_dataclass, config_to_yaml
+from nasbench_suite.config import ComputeConfig, RunConfig, config_to_yaml
 from nasbench_suite.data.augment import Augment, augment_for
 from nasbench_suite.data.datasets import (
     ImageData,
@@ -67,12 +67,19 @@ EpochCallback = Callable[[dict[str, Any], RunFolder], None]
 SCORE = "score"
 
 
-def resolve_device(name: str) -> torch.device:
+def decide_device(name: str) -> str:
+    """The device a run computes on: ``auto`` is CUDA where this machine has it."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"device {name!r} requested but CUDA is not available here")
-    return torch.device(name)
+    return name
+
+
+def machine_decisions(cfg: ComputeConfig) -> dict[str, Any]:
+    """The compute block as this machine runs it (ComputeConfig's ``auto`` and None)."""
+    return {"device": decide_device(cfg.device),
+            "threads": cfg.threads or default_threads(ray_assigned_cpus())}
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +90,8 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class Search:
-    """Everything a run is built from, validated before any folder is written."""
+    """Everything a run is built from, validated before any folder is written; ``cfg`` is
+    the decided config (no ``auto`` left), the one saved and the one the run reads."""
 
     cfg: RunConfig
     data: ImageData
@@ -103,23 +111,25 @@ class Search:
 
 
 def prepare(cfg: RunConfig) -> Search:
-    """Load the data and instantiate the space; every user error surfaces here."""
+    """Load the data, decide what the config left open and instantiate the space; every user
+    error surfaces here."""
     check_dataset_spec(cfg.dataset)
-    if cfg.amp and not cfg.device.startswith("cuda"):
+    machine = machine_decisions(cfg)
+    if cfg.amp and not machine["device"].startswith("cuda"):
         raise UsageError("--amp needs a CUDA device (--device cuda)")
-    device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
+    cfg = cfg.decide(**machine, **cfg.data_decisions(data.image_size), **cfg.space_decisions())
     method_cls = get_method(cfg.method)
     splits = make_splits(data, cfg.score_portion, cfg.seed, method_cls.needs_heldout,
                          cfg.train_portion, cfg.max_train_images)
-    ops = tuple(cfg.ops) if cfg.ops else None
     try:
         space = create_space(cfg.space, NetShape(cfg.channels, cfg.layers, data.in_channels,
                                                  data.num_classes, data.image_size, cfg.nodes),
-                             ops, cfg.skip)
+                             tuple(cfg.ops or ()), cfg.skip)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return Search(cfg, data, splits, space, method_cls, device, dataset_id(cfg.dataset))
+    return Search(cfg, data, splits, space, method_cls, torch.device(cfg.device),
+                  dataset_id(cfg.dataset))
 
 
 def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
@@ -216,8 +226,9 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     if resume_dir is None and run_dir is None:
         check_output(cfg.out)
     search = prepare(cfg)
-    torch.set_num_threads(cfg.threads or default_threads(ray_assigned_cpus()))
-    hp = build_dataclass(search.method_cls.Config, cfg.hp, f"{cfg.method} hyper-parameter")
+    cfg, hp = search.cfg, search.cfg.hp  # decided; the method's Config as resolve_config built it
+    assert cfg.threads is not None  # decided by prepare
+    torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     space, device = search.space, search.device
     supernet: SuperNet = space.supernet(auxiliary=search.method_cls.uses_auxiliary(hp))
@@ -243,16 +254,17 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
         raise UsageError(f"{cfg.method}: {exc}") from None
     tools = holder["tools"] = Instruments(search, method, supernet)
     init_weights = method.arch_weights()
-    log("resolved config:\n  " + config_to_yaml(cfg).rstrip().replace("\n", "\n  "))
+    config_yaml = config_to_yaml(cfg)
+    log("resolved config:\n  " + config_yaml.rstrip().replace("\n", "\n  "))
 
     if resume_dir is not None:
         folder = RunFolder(resume_dir)
         folder.clean_temporaries()
     elif run_dir is not None:
-        folder = RunFolder.create(run_dir, config_to_yaml(cfg), run_info(search), exist_ok=True)
+        folder = RunFolder.create(run_dir, config_yaml, run_info(search), exist_ok=True)
     else:
         folder = RunFolder.new(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
-                               cfg.seed, config_to_yaml(cfg), run_info(search))
+                               cfg.seed, config_yaml, run_info(search))
     if on_start is not None:
         on_start(folder)
     log(f"run folder: {folder.path}")

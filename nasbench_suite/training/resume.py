@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nasbench_suite.config import RunConfig, resolve_config
+from nasbench_suite.config import RunConfig, requested_config, resolve_config, resume_values
 from nasbench_suite.errors import UsageError
 from nasbench_suite.store.runfolder import RunFolder
 
@@ -30,6 +30,7 @@ def resume_config(folder: RunFolder, overrides: dict[str, Any],
     count is kept unless ``overrides`` names another one: then ``warn`` gets one line and
     run.json records the override."""
     saved = folder.config_dict()
+    asked = requested_config(saved)  # an override may repeat the decided value or the ask
     ran_with = saved.get("threads") or folder.info().threads  # older runs: run.json's
     asked = overrides.get("threads")
     if asked is None and ran_with:
@@ -39,10 +40,10 @@ def resume_config(folder: RunFolder, overrides: dict[str, Any],
              "differ from an uninterrupted run's in the last bits (recorded in run.json)")
         folder.record_resume_threads(int(asked))
     changed = sorted(k for k, v in overrides.items()
-                     if k not in RESUME_SAFE and saved.get(k) != v
+                     if k not in RESUME_SAFE and v not in (saved.get(k), asked.get(k))
                      and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:]) == v))
     if changed:
         raise UsageError(f"--resume keeps the run's config; {', '.join(changed)} would "
                          f"change its result (start a new run instead)")
-    return resolve_config({**saved, **{k: v for k, v in overrides.items()
-                                       if k in RESUME_SAFE}})
+    return resolve_config({**resume_values(saved), **{k: v for k, v in overrides.items()
+                                                      if k in RESUME_SAFE}})

@@ -21,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nasbench_suite.config import build_dataclass, load_preset
+from nasbench_suite.config import (
+    ComputeConfig,
+    DataConfig,
+    Decisions,
+    build_dataclass,
+    load_preset,
+)
 from nasbench_suite.data.augment import augment_for
 from nasbench_suite.data.datasets import (
     check_dataset_spec,
@@ -30,59 +36,63 @@ from nasbench_suite.data.datasets import (
     load_dataset,
 )
 from nasbench_suite.errors import UsageError
-from nasbench_suite.methods.training import clip_and_step, cosine, set_lr, sgd
+from nasbench_suite.methods.training import (
+    WeightSGD,
+    clip_and_step,
+    scheduled_lr,
+    set_lr,
+    weight_optimizer,
+)
 from nasbench_suite.spaces import COUNTER, Genotype, NetShape, create_space
 from nasbench_suite.spaces.network import count_parameters
 from nasbench_suite.store.evalfolder import EvalFolder, EvalResult
 from nasbench_suite.store.runfolder import RunFolder
-from nasbench_suite.threads import default_threads, ray_assigned_cpus
 from nasbench_suite.training.accuracy import evaluate
-from nasbench_suite.training.loop import resolve_device, seed_everything
+from nasbench_suite.training.loop import machine_decisions, seed_everything
+
+#: the optimiser's names before it was the training kit's WeightSGD block, still read from
+#: overrides (``--set lr=...``, experiments' ``eval_set``) and evaluation folders
+LEGACY_NAMES = {"lr": "w_lr", "lr_min": "w_lr_min", "momentum": "w_momentum",
+                "weight_decay": "w_weight_decay"}
 
 
 @dataclass
-class EvalConfig:
-    """Training from scratch. ``layers`` None takes the space's evaluation depth:
+class EvalConfig(DataConfig, ComputeConfig, WeightSGD, Decisions):
+    """Training from scratch: the data, compute and decision blocks of a search
+    (nasbench_suite.config) and the weights' optimiser every method uses (WeightSGD), one
+    definition of each. ``layers`` None takes the space's evaluation depth:
     ``restricted_layers`` (20, as DARTS) for shared cell types, the searched depth for a
     genotype with one architecture per cell (the relaxed space)."""
 
     source: str = ""
     index: int | None = None
-    dataset: str = "digits"
-    data_dir: str | None = None
     preset: str = "mini"
     seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
     epochs: int = 20
-    batch_size: int = 64
-    eval_batch_size: int = 256
     channels: int = 16
     layers: int | None = None
     restricted_layers: int = 20
-    lr: float = 0.025
-    lr_min: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
+    #: DARTS's evaluation anneals to 0 (its search, WeightSGD's default, to 0.001)
+    w_lr_min: float = 0.0
     auxiliary_weight: float = 0.4
     drop_path: float = 0.2
-    cutout: int = 0
-    augment: str = "auto"
-    image_size: int | None = None
     out: str = "results/evals"
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "channels"):
+        self.check_data()
+        self.check_compute()
+        try:
+            self.check_weights()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for name in ("epochs", "channels"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not 0 <= self.seed < 2**32:
             raise UsageError(f"seed must be in [0, 2^32), got {self.seed}")
-        for name in ("lr", "lr_min", "momentum", "weight_decay", "auxiliary_weight", "cutout"):
+        for name in ("w_momentum", "w_weight_decay", "auxiliary_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.threads is not None and self.threads <= 0:
-            raise UsageError(f"threads must be positive, got {self.threads}")
         if self.layers is not None and self.layers < 3:
             raise UsageError(f"layers must be at least 3, got {self.layers}")
         if not 0 <= self.drop_path < 1:
@@ -90,12 +100,18 @@ class EvalConfig:
         check_dataset_spec(self.dataset)
 
 
+def _current_names(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the optimiser's legacy names (LEGACY_NAMES) in their WeightSGD spelling."""
+    return {LEGACY_NAMES.get(k, k): v for k, v in values.items()}
+
+
 def resolve_eval_config(overrides: dict[str, Any]) -> EvalConfig:
     """Defaults < the preset's ``evaluate`` section < overrides."""
     preset_name = overrides.get("preset", "mini")
     if not isinstance(preset_name, str):
         raise UsageError(f"preset must be a name, got {preset_name!r}")
-    values = {**(load_preset(preset_name).get("evaluate") or {}), **overrides}
+    values = {**_current_names(load_preset(preset_name).get("evaluate") or {}),
+              **_current_names(overrides)}
     cfg = build_dataclass(EvalConfig, values, "evaluate field")
     cfg.validate()
     return cfg
@@ -140,10 +156,14 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
                        on_test_read: Callable[[], None] | None = None,
                        run_dir: Path | None = None) -> Path:
     """Train ``genotype``'s network and measure test accuracy once; returns its folder
-    (``run_dir`` if given, else a new one under ``cfg.out``)."""
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads or default_threads(ray_assigned_cpus()))
+    (``run_dir`` if given, else a new one under ``cfg.out``). What ``cfg`` leaves open (device,
+    threads, image size, augmentation) is decided here, before its config is saved."""
+    machine = machine_decisions(cfg)
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size)
+    cfg = cfg.decide(**machine, **cfg.data_decisions(data.image_size))
+    device = torch.device(cfg.device)
+    assert cfg.threads is not None  # decided above
+    torch.set_num_threads(cfg.threads)
     layers = cfg.layers or (len(genotype.cell_groups) if genotype.cell_groups
                             else cfg.restricted_layers)
     seed_everything(cfg.seed)  # the network's initial weights are part of the result
@@ -153,7 +173,7 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
     else:
         out = EvalFolder(_new_eval_dir(cfg, label, genotype))
     config = {**asdict(cfg), "label": label, "layers_used": layers}
-    opt = sgd(net.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    opt = weight_optimizer(net, cfg)
     metrics: list[dict[str, Any]] = []
     start_epoch, train_time, started = 0, 0.0, time.time()
     if out.has_checkpoint() and _same_training(out, config, genotype):
@@ -176,7 +196,7 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
                desc=label, unit="step", dynamic_ncols=True)
     t0 = time.perf_counter() - train_time
     for epoch in range(start_epoch, cfg.epochs):
-        lr = cosine(epoch / cfg.epochs, cfg.lr, cfg.lr_min)
+        lr = scheduled_lr(cfg, epoch, cfg.epochs)
         set_lr(opt, lr)
         # DARTS ramps drop-path linearly over training.
         net.drop_path_prob = cfg.drop_path * epoch / cfg.epochs
@@ -227,10 +247,11 @@ def train_from_scratch(cfg: EvalConfig, label: str, genotype: Genotype, ops: tup
 
 def _same_training(out: EvalFolder, config: dict[str, Any], genotype: Genotype) -> bool:
     """Whether ``out`` holds an interrupted training of exactly this config and genotype
-    (where it runs aside: threads, device, data_dir, out)."""
-    relocatable = {"threads", "device", "data_dir", "out"}
+    (where it runs aside: threads, device, data_dir, out, and what was asked in place of the
+    decided values, which are compared themselves)."""
+    relocatable = {"threads", "device", "data_dir", "out", "requested"}
     try:
-        saved = out.config()
+        saved = _current_names(out.config())
     except UsageError:
         return False
     same = {k: v for k, v in saved.items() if k not in relocatable} == {
