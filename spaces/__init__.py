@@ -5,10 +5,12 @@ from __future__ import annotations
 from nasbench_suite.spaces.base import Capabilities, NetShape, Space
 from nasbench_suite.spaces.cost import COUNTER, Cost, CostTable
 from nasbench_suite.spaces.genotype import DARTS_V2, CellGenotype, Genotype
+from nasbench_suite.spaces.nb201 import Nb201Space
 from nasbench_suite.spaces.relaxed import RelaxedSpace
 from nasbench_suite.spaces.restricted import RestrictedSpace
 
-SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (RestrictedSpace, RelaxedSpace)}
+SPACES: dict[str, type[Space]] = {cls.name: cls
+                                  for cls in (RestrictedSpace, RelaxedSpace, Nb201Space)}
 
 
 def list_spaces() -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from nasbench_suite.spaces.genotype import Genotype
 from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.macro import Macro
 from nasbench_suite.spaces.supernet import SuperNet
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -90,15 +91,17 @@ class CostTable:
 
 
 def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_classes: int,
-                     image_size: int, stem_multiplier: int = 3) -> CostTable:
-    """Count every op once on a probe supernet built as the discrete network would be.
+                     image_size: int, stem_multiplier: int = 3,
+                     macro: Macro | None = None) -> CostTable:
+    """Count every op once on a probe supernet built as the discrete network would be
+    (in the skeleton of ``macro``; default DARTS's).
 
     The probe lives on the meta device: the counter needs shapes only, so no convolution is
     computed and no memory is allocated, whatever the network's size.
     """
     with torch.device("meta"):
         probe = SuperNet(layout, channels, in_channels, num_classes, stem_multiplier,
-                         affine=True, pool_bn=False, auxiliary=False).eval()
+                         affine=True, pool_bn=False, auxiliary=False, macro=macro).eval()
     x = torch.zeros(1, in_channels, image_size, image_size, device="meta")
     weights = torch.ones(layout.shape, device="meta")
     edge_inputs: dict[tuple[int, int], tuple[int, int, int]] = {}

@@ -4,15 +4,16 @@ Why: on a 2-core CPU at the suite's small sizes every kernel call costs 10-300 u
 size, and a DARTS cell issues ~170 convolutions per forward when run edge by edge against ~35
 here (tests/benchmarks/ time both).
 
-A cell runs *wave* by wave: all edges that leave the two cell inputs, then all edges that
-leave node 2, node 3, ... Within a wave every op type runs once for all its active edges
-(grouped convolutions over the edges' channels, one batch norm over all of them, the
-parameter-free ops once per source state) and the weighted sum over (edge, op) is one matrix
-product per op type. On maps of ``SPLIT_PIXELS`` pixels and more the four convolution op
-types of a wave run one after the other instead of as one grouped call: there a call is
-long enough that its launch cost no longer matters, and the one grouped call would cost a
-concatenation of the depthwise outputs, channel slices of its output (which turn
-channels_last tensors into NCHW copies) and their gradients' concatenation in the backward.
+A cell runs *wave* by wave: all edges that leave the cell's inputs (two in a DARTS cell), then
+all edges that leave the first intermediate node, the second, ... Within a wave every op type
+runs once for all its active edges (grouped convolutions over the edges' channels, one batch
+norm over all of them, the parameter-free ops once per source state) and the weighted sum
+over (edge, op) is one matrix product per op type. On maps of ``SPLIT_PIXELS`` pixels and
+more the four convolution op types of a wave run one after the other instead of as one
+grouped call: there a call is long enough that its launch cost no longer matters, and the
+one grouped call would cost a concatenation of the depthwise outputs, channel slices of its
+output (which turn channels_last tensors into NCHW copies) and their gradients'
+concatenation in the backward.
 
 "An inactive op is never computed" holds here too: an op runs only for the edges on which
 it is active (the grouped convolutions get only those edges' weights, the pools, identities
@@ -201,9 +202,11 @@ class Wave:
 
 
 def plan_waves(layout: ArchLayout, group: int) -> list[Wave]:
-    """Wave 0 holds the edges from the two cell inputs, wave k the edges from node k + 1."""
+    """Wave 0 holds the edges from the cell's inputs, each later wave the edges from one
+    intermediate node (all but the last, which feeds no edge)."""
     waves = []
-    for sources in [(0, 1), *[(j,) for j in range(2, layout.nodes + 1)]]:
+    inputs = tuple(range(layout.inputs))
+    for sources in [inputs, *[(j,) for j in layout.node_ids[:-1]]]:
         edges = [e for e in layout.edges if e.input in sources]
         targets = sorted({e.node for e in edges})
         strides = {layout.stride(group, e.index) for e in edges}
@@ -258,7 +261,7 @@ class _Blocks:
 
 def forward_fused(cell: SuperCell, states: list[torch.Tensor], weights: torch.Tensor,
                   active: list[list[bool]], counter: Counter[OpKey] | None) -> torch.Tensor:
-    """The cell's output from its two preprocessed inputs ``states``, wave by wave."""
+    """The cell's output from its preprocessed inputs ``states``, wave by wave."""
     partial: dict[int, torch.Tensor] = {}
     for wave, kinds in zip(cell.waves, cell.wave_kinds, strict=True):
         mixed = _wave(cell, wave, kinds, states, weights, active, counter)
@@ -266,10 +269,9 @@ def forward_fused(cell: SuperCell, states: list[torch.Tensor], weights: torch.Te
             for t, node in enumerate(wave.targets):
                 part = mixed[t]
                 partial[node] = part if node not in partial else partial[node] + part
-        if wave.completes not in partial:
-            raise RuntimeError(f"node {wave.completes} of a cell has no active input op")
-        states.append(partial.pop(wave.completes))
-    return torch.cat(states[2:], dim=1)
+        node = wave.completes
+        states.append(partial.pop(node) if node in partial else cell.empty_node(node, states))
+    return cell.macro.cell_output(states)
 
 
 def _wave(cell: SuperCell, wave: Wave, kinds: dict[str, str], states: list[torch.Tensor],

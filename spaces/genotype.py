@@ -3,9 +3,10 @@
 It is the only thing that passes from a search to evaluation, plots and other runs, so it is
 deliberately free of tensors and modules and round-trips through JSON.
 
-A cell has two input nodes (0 and 1: the outputs of the two previous cells) and intermediate
-nodes 2, 3, ...; each kept edge is ``(op, input_node, node)``. A node may receive any number
-of edges, and an edge may appear once per op (the relaxed space keeps several ops on one edge).
+A DARTS cell has two input nodes (0 and 1: the outputs of the two previous cells) and
+intermediate nodes 2, 3, ...; a NAS-Bench-201 cell has one input node (0) and nodes 1, 2, 3.
+Each kept edge is ``(op, input_node, node)``. A node may receive any number of edges, and an
+edge may appear once per op (the relaxed space keeps several ops on one edge).
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ class CellGenotype:
     def inputs_of(self, node: int) -> list[tuple[str, int]]:
         return [(op, src) for op, src, dst in self.edges if dst == node]
 
-    def check(self, nodes: int, name: str = "cell") -> None:
-        """Every edge and every concatenated node fits a cell of ``nodes`` intermediate
-        nodes (node ids 2 .. nodes + 1, inputs from earlier nodes); else a ValueError."""
+    def check(self, nodes: int, name: str = "cell", inputs: int = 2,
+              empty_nodes: bool = True) -> None:
+        """Every edge and every output node fits a cell of ``inputs`` input nodes and
+        ``nodes`` intermediate nodes (ids inputs .. inputs + nodes - 1, each fed from
+        earlier nodes); with ``empty_nodes=False`` every intermediate node has an edge. Else
+        a ValueError."""
+        last = inputs + nodes - 1
         for op, src, dst in self.edges:
-            if not 2 <= dst < nodes + 2 or not 0 <= src < dst:
+            if not inputs <= dst <= last or not 0 <= src < dst:
                 raise ValueError(f"{name}: edge ({op}, {src}, {dst}) does not fit a "
-                                 f"{nodes}-node cell")
-        bad = [c for c in self.concat if not 2 <= c < nodes + 2]
+                                 f"{nodes}-node cell with {inputs} input(s)")
+        bad = [c for c in self.concat if not inputs <= c <= last]
         if bad or not self.concat:
             raise ValueError(f"{name}: concat {list(self.concat)} names nodes outside "
-                             f"2..{nodes + 1}")
+                             f"{inputs}..{last}")
+        empty = sorted(set(range(inputs, last + 1)) - {dst for _, _, dst in self.edges})
+        if empty and not empty_nodes:
+            raise ValueError(f"{name}: node(s) {empty} have no input")
 
     def to_dict(self) -> dict:
         return {"edges": [list(e) for e in self.edges], "concat": list(self.concat)}
@@ -63,15 +71,20 @@ class Genotype:
     cell_groups: tuple[str, ...] = field(default=())
 
     def group_of(self, cell: int, reduction: bool) -> str:
+        """The group of cell ``cell``: its own per-cell group, else the one group of a
+        genotype whose every cell shares it (NAS-Bench-201's ``cell``), else DARTS's rule."""
         if self.cell_groups:
             return self.cell_groups[cell]
+        if len(self.groups) == 1 and not {"normal", "reduce"} & set(self.groups):
+            return next(iter(self.groups))
         return "reduce" if reduction else "normal"
 
-    def check(self, nodes: int) -> None:
-        """Every group fits a cell of ``nodes`` intermediate nodes, and every per-cell group
-        name is defined (a ValueError otherwise)."""
+    def check(self, nodes: int, inputs: int = 2, empty_nodes: bool = True) -> None:
+        """Every group fits a cell of ``inputs`` inputs and ``nodes`` intermediate nodes
+        (:meth:`CellGenotype.check`), and every per-cell group name is defined (a ValueError
+        otherwise)."""
         for name, cell in self.groups.items():
-            cell.check(nodes, f"group {name!r}")
+            cell.check(nodes, f"group {name!r}", inputs, empty_nodes)
         missing = sorted(set(self.cell_groups) - set(self.groups))
         if missing:
             raise ValueError(f"cell_groups name undefined group(s) {missing}")

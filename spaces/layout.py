@@ -11,19 +11,22 @@ from nasbench_suite.spaces.ops import ZERO
 
 @dataclass(frozen=True)
 class Edge:
-    """Edge ``index`` feeds intermediate ``node`` from ``input`` (0, 1: the previous cells)."""
+    """Edge ``index`` feeds intermediate ``node`` from ``input`` (below the cell's input
+    count: a cell input, e.g. 0 and 1 for the two previous cells of a DARTS cell)."""
 
     index: int
     node: int
     input: int
 
 
-def cell_edges(nodes: int) -> tuple[Edge, ...]:
-    """Every intermediate node takes an edge from every earlier node: 2 + 3 + 4 + 5 = 14 for 4."""
+def cell_edges(nodes: int, inputs: int = 2) -> tuple[Edge, ...]:
+    """Every intermediate node takes an edge from every earlier node: 2 + 3 + 4 + 5 = 14 for
+    4 nodes after 2 inputs (DARTS), 1 + 2 + 3 = 6 for 3 nodes after 1 input (NAS-Bench-201).
+    Intermediate nodes are numbered after the inputs: ``inputs .. inputs + nodes - 1``."""
     edges = []
     for k in range(nodes):
-        for src in range(k + 2):
-            edges.append(Edge(len(edges), k + 2, src))
+        for src in range(k + inputs):
+            edges.append(Edge(len(edges), k + inputs, src))
     return tuple(edges)
 
 
@@ -38,6 +41,7 @@ class ArchLayout:
 
     ``cell_groups[i]`` is the group whose variables drive cell ``i``; in the restricted
     space several cells share a group, in the relaxed space every cell is its own group.
+    ``inputs``: the cell's input nodes (2 in DARTS's cell, 1 in NAS-Bench-201's).
     """
 
     groups: tuple[str, ...]
@@ -45,10 +49,16 @@ class ArchLayout:
     ops: tuple[str, ...]
     nodes: int
     cell_groups: tuple[int, ...]
+    inputs: int = 2
 
     @cached_property
     def edges(self) -> tuple[Edge, ...]:
-        return cell_edges(self.nodes)
+        return cell_edges(self.nodes, self.inputs)
+
+    @property
+    def node_ids(self) -> range:
+        """The intermediate nodes' ids, in order (each one's edges come from lower ids)."""
+        return range(self.inputs, self.inputs + self.nodes)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -59,7 +69,7 @@ class ArchLayout:
         return len(self.cell_groups)
 
     def stride(self, group: int, edge: int) -> int:
-        return 2 if self.group_reduction[group] and self.edges[edge].input < 2 else 1
+        return 2 if self.group_reduction[group] and self.edges[edge].input < self.inputs else 1
 
     def node_edges(self, node: int) -> list[int]:
         return [e.index for e in self.edges if e.node == node]
@@ -67,7 +77,7 @@ class ArchLayout:
     @cached_property
     def node_index(self) -> torch.Tensor:
         """Per edge, the index (0-based) of the intermediate node it feeds; for scatter sums."""
-        return torch.tensor([e.node - 2 for e in self.edges])
+        return torch.tensor([e.node - self.inputs for e in self.edges])
 
     def zero_mask(self) -> torch.Tensor:
         """Bool (O,) marking the zero op, which is never computed."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 from nasbench_suite.spaces.genotype import Genotype
-from nasbench_suite.spaces.layout import reduction_cells
+from nasbench_suite.spaces.layout import cell_edges
+from nasbench_suite.spaces.macro import Macro, MacroNet, darts_macro, preprocess, zeros_node
 from nasbench_suite.spaces.ops import SkipBN, create_op
-from nasbench_suite.spaces.supernet import AuxiliaryHead, SuperNet, preprocess
+from nasbench_suite.spaces.supernet import SuperNet
 from torch import nn
 
 
@@ -18,39 +19,46 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 
 class DiscreteCell(nn.Module):
-    """A cell with only its genotype's ops; every op of a node is summed with weight 1."""
+    """A cell with only its genotype's ops; every op of a node is summed with weight 1.
 
-    def __init__(self, genotype: Genotype, group: str, reduction: bool, nodes: int, c_pp: int,
-                 c_p: int, c: int, reduction_prev: bool, affine: bool, pool_bn: bool,
-                 skip_bn: bool = False) -> None:
+    A node without any kept op outputs zeros where the macro allows it (a NAS-Bench-201 cell
+    with ``none`` on all of a node's edges); elsewhere such a genotype is refused.
+    """
+
+    def __init__(self, genotype: Genotype, group: str, reduction: bool, macro: Macro,
+                 c_ins: tuple[int, ...], c: int, reduction_prev: bool, affine: bool,
+                 pool_bn: bool, skip_bn: bool = False) -> None:
         super().__init__()
         cell = genotype.groups[group]
+        inputs, nodes = macro.cell_inputs, macro.nodes
         self.reduction = reduction
-        self.pre0, self.pre1 = preprocess(c_pp, c_p, c, reduction_prev, affine)
+        #: the stride of the edges that leave the cell's inputs (an empty node's zeros)
+        self.stride = 2 if reduction else 1
+        self.pre = preprocess(c_ins, c, reduction_prev, affine)
+        for k, pre in enumerate(self.pre):  # registered as pre0, pre1 (DARTS's names)
+            setattr(self, f"pre{k}", pre)
         # Edge indices follow spaces.layout.cell_edges so that module names match the supernet.
-        index = {}
-        for k in range(nodes):
-            for src in range(k + 2):
-                index[(src, k + 2)] = len(index)
+        index = {(e.input, e.node): e.index for e in cell_edges(nodes, inputs)}
         self.edges = nn.ModuleDict()
         self.plan: list[list[tuple[str, str, int]]] = [[] for _ in range(nodes)]
         for op, src, dst in cell.edges:
-            if not 2 <= dst < nodes + 2 or not 0 <= src < dst:
+            if (src, dst) not in index:
                 raise ValueError(f"edge ({op}, {src}, {dst}) does not fit a {nodes}-node cell")
             key = str(index[(src, dst)])
             if key not in self.edges:
                 self.edges[key] = nn.ModuleDict()
-            stride = 2 if reduction and src < 2 else 1
+            stride = self.stride if src < inputs else 1
             self.edges[key][op] = create_op(op, c, stride, affine, pool_bn, skip_bn)
-            self.plan[dst - 2].append((key, op, src))
-        empty = [k + 2 for k, p in enumerate(self.plan) if not p]
-        if empty:
+            self.plan[dst - inputs].append((key, op, src))
+        empty = [k + inputs for k, p in enumerate(self.plan) if not p]
+        if empty and not macro.empty_nodes:
             raise ValueError(f"group {group!r}: node(s) {empty} have no input")
         self.concat = list(cell.concat)
         self.multiplier = len(self.concat)
+        self.out_channels = self.multiplier * c
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]
+    def forward(self, inputs: list[torch.Tensor], drop_prob: float) -> torch.Tensor:
+        states = [x if pre is None else pre(x) for pre, x in zip(self.pre, inputs, strict=True)]
         for plan in self.plan:
             total: torch.Tensor | None = None
             for key, op_name, src in plan:
@@ -60,13 +68,13 @@ class DiscreteCell(nn.Module):
                 if self.training and drop_prob > 0 and not isinstance(op, (nn.Identity, SkipBN)):
                     out = drop_path(out, drop_prob)
                 total = out if total is None else total + out
-            assert total is not None
-            states.append(total)
+            states.append(zeros_node(states[0], self.stride) if total is None else total)
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 
-class Network(nn.Module):
-    """The network of a genotype: DARTS's NetworkCIFAR generalised to any kept-op set.
+class Network(MacroNet):
+    """The network of a genotype: DARTS's NetworkCIFAR generalised to any kept-op set and,
+    through ``macro``, to any skeleton (default: DARTS's at ``channels`` and ``layers``).
 
     With ``affine=False, pool_bn=True`` the modules are those of the search supernet, so
     :meth:`inherit_from` can copy its weights (EDAS and PAD-NAS evaluate that way); add
@@ -77,46 +85,25 @@ class Network(nn.Module):
     def __init__(self, genotype: Genotype, channels: int, layers: int, in_channels: int,
                  num_classes: int, nodes: int = 4, stem_multiplier: int = 3,
                  auxiliary: bool = False, drop_path_prob: float = 0.0, affine: bool = True,
-                 pool_bn: bool = False, skip_bn: bool = False) -> None:
-        super().__init__()
+                 pool_bn: bool = False, skip_bn: bool = False, macro: Macro | None = None
+                 ) -> None:
         genotype.check_depth(layers)
-        self.genotype = genotype
-        self.drop_path_prob = drop_path_prob
-        c_curr = stem_multiplier * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_pp, c_p, c = c_curr, c_curr, channels
-        reductions = reduction_cells(layers)
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        self.aux_index = 2 * layers // 3
-        c_aux = 0
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                c *= 2
+        macro = macro or darts_macro(channels, layers, nodes, stem_multiplier)
+
+        def make_cell(i: int, c_ins: tuple[int, ...], c: int, reduction: bool,
+                      reduction_prev: bool) -> nn.Module:
             group = genotype.group_of(i, reduction)
             if group not in genotype.groups:
                 raise ValueError(f"genotype has no cell group {group!r}")
-            cell = DiscreteCell(genotype, group, reduction, nodes, c_pp, c_p, c,
-                                reduction_prev, affine, pool_bn, skip_bn)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_pp, c_p = c_p, cell.multiplier * c
-            if i == self.aux_index:
-                c_aux = c_p
-        self.auxiliary = AuxiliaryHead(c_aux, num_classes) if auxiliary else None
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+            return DiscreteCell(genotype, group, reduction, macro, c_ins, c, reduction_prev,
+                                affine, pool_bn, skip_bn)
+
+        super().__init__(macro, in_channels, num_classes, auxiliary, make_cell)
+        self.genotype = genotype
+        self.drop_path_prob = drop_path_prob
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        s0 = s1 = self.stem(x)
-        aux = None
-        for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if i == self.aux_index and self.auxiliary is not None and self.training:
-                aux = self.auxiliary(s1)
-        return self.classifier(self.global_pooling(s1).flatten(1)), aux
+        return self.run(x, lambda _i, cell, inputs: cell(inputs, self.drop_path_prob))
 
     def inherit_from(self, supernet: SuperNet) -> int:
         """Copy every matching tensor of ``supernet`` (same names, same shapes); returns the count.

@@ -141,6 +141,9 @@ OPS: dict[str, OpFactory] = {
     "dil_conv_5x5": lambda c, s, affine, pool_bn: DilConv(c, c, 5, s, 4, 2, affine),
     "conv_1x1": lambda c, s, affine, pool_bn: ReLUConvBN(c, c, 1, s, 0, affine),
     "conv_3x3": lambda c, s, affine, pool_bn: ReLUConvBN(c, c, 3, s, 1, affine),
+    # NAS-Bench-201's names for the same ReLU-conv-BN (D-X-Y/AutoDL-Projects cell_operations)
+    "nor_conv_1x1": lambda c, s, affine, pool_bn: ReLUConvBN(c, c, 1, s, 0, affine),
+    "nor_conv_3x3": lambda c, s, affine, pool_bn: ReLUConvBN(c, c, 3, s, 1, affine),
 }
 
 #: Ops without parameters at stride 1: the ones DARTS collapses to (RobustDARTS's failure mode).

@@ -45,11 +45,12 @@ from collections import Counter
 
 import torch
 from nasbench_suite.spaces.fused import OpKey, forward_fused, op_kind, plan_waves
-from nasbench_suite.spaces.layout import ArchLayout, reduction_cells
-from nasbench_suite.spaces.ops import ZERO, FactorizedReduce, Pool, ReLUConvBN, create_op
+from nasbench_suite.spaces.layout import ArchLayout
+from nasbench_suite.spaces.macro import Macro, MacroNet, darts_macro, preprocess, zeros_node
+from nasbench_suite.spaces.ops import ZERO, Pool, create_op
 from torch import nn
 
-__all__ = ["AuxiliaryHead", "MixedEdge", "OpKey", "SuperCell", "SuperNet", "preprocess"]
+__all__ = ["AuxiliaryHead", "MixedEdge", "OpKey", "SuperCell", "SuperNet"]
 
 
 class MixedEdge(nn.ModuleDict):
@@ -61,14 +62,6 @@ class MixedEdge(nn.ModuleDict):
                           for op in ops if op != ZERO})
         # Positions in the layout's op list of the ops that have a module.
         self.positions = [i for i, op in enumerate(ops) if op != ZERO]
-
-
-def preprocess(c_pp: int, c_p: int, c: int, reduction_prev: bool,
-               affine: bool) -> tuple[nn.Module, nn.Module]:
-    """Bring the two previous cells' outputs to ``c`` channels and the same resolution."""
-    pre0: nn.Module = (FactorizedReduce(c_pp, c, affine) if reduction_prev
-                       else ReLUConvBN(c_pp, c, 1, 1, 0, affine))
-    return pre0, ReLUConvBN(c_p, c, 1, 1, 0, affine)
 
 
 class AuxPool(nn.Module):
@@ -114,24 +107,29 @@ class AuxiliaryHead(nn.Module):
 
 
 class SuperCell(nn.Module):
-    """One cell: its two preprocessing ops and a :class:`MixedEdge` per edge."""
+    """One cell: the preprocessing of its inputs and a :class:`MixedEdge` per edge."""
 
-    def __init__(self, layout: ArchLayout, group: int, c_pp: int, c_p: int, c: int,
-                 reduction_prev: bool, affine: bool, pool_bn: bool, index: int = 0,
+    def __init__(self, layout: ArchLayout, macro: Macro, group: int, c_ins: tuple[int, ...],
+                 c: int, reduction_prev: bool, affine: bool, pool_bn: bool, index: int = 0,
                  skip_bn: bool = False) -> None:
         super().__init__()
+        self.macro = macro
         self.group = group
         self.index = index
         self.channels = c
+        self.out_channels = macro.multiplier * c
         self.reduction = layout.group_reduction[group]
         self.nodes = layout.nodes
-        self.pre0, self.pre1 = preprocess(c_pp, c_p, c, reduction_prev, affine)
+        self.inputs = layout.inputs
+        self.pre = preprocess(c_ins, c, reduction_prev, affine)
+        for k, pre in enumerate(self.pre):  # registered as pre0, pre1 (DARTS's names)
+            setattr(self, f"pre{k}", pre)
         self.edges = nn.ModuleList(
             MixedEdge(layout.ops, c, layout.stride(group, e.index), affine, pool_bn,
                       skip_bn)
             for e in layout.edges)
         self.edge_inputs = [e.input for e in layout.edges]
-        self.node_edges = [layout.node_edges(k + 2) for k in range(layout.nodes)]
+        self.node_edges = [layout.node_edges(k) for k in layout.node_ids]
         self.op_names = [op for op in layout.ops if op != ZERO]
         self.op_positions = [i for i, op in enumerate(layout.ops) if op != ZERO]
         self.waves = plan_waves(layout, group)
@@ -139,20 +137,29 @@ class SuperCell(nn.Module):
         # of a wave, since a wave has one stride).
         self.wave_kinds = [{name: op_kind(self.edges[w.edges[0]][name])  # type: ignore[index]
                             for name in self.op_names} for w in self.waves]
+        #: the stride of the edges that leave the cell's inputs (an empty node's zeros)
+        self.stride = layout.stride(group, 0)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+    def forward(self, inputs: list[torch.Tensor], weights: torch.Tensor,
                 active: list[list[bool]], fused: bool = True,
                 counter: Counter[OpKey] | None = None) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]
+        states = [x if pre is None else pre(x) for pre, x in zip(self.pre, inputs, strict=True)]
         if fused:
             return forward_fused(self, states, weights, active, counter)
         return self._forward_modules(states, weights, active, counter)
+
+    def empty_node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor:
+        """A node without an active input: zeros where the macro allows it, else an error."""
+        if not self.macro.empty_nodes:
+            raise RuntimeError(f"node {node} of a cell has no active input op")
+        return zeros_node(states[0], self.stride)
 
     # -- reference: one op module at a time -------------------------------------------------
     def _forward_modules(self, states: list[torch.Tensor], weights: torch.Tensor,
                          active: list[list[bool]], counter: Counter[OpKey] | None
                          ) -> torch.Tensor:
-        for k, edge_ids in enumerate(self.node_edges):
+        for node, edge_ids in zip(range(self.inputs, self.inputs + self.nodes),
+                                  self.node_edges, strict=True):
             total: torch.Tensor | None = None
             for e in edge_ids:
                 edge: MixedEdge = self.edges[e]  # type: ignore[assignment]
@@ -165,15 +172,14 @@ class SuperCell(nn.Module):
                         counter[(self.index, e, name)] += 1
                     out = w[pos] * op(x)
                     total = out if total is None else total + out
-            if total is None:
-                raise RuntimeError(f"node {k + 2} of a cell has no active input op")
-            states.append(total)
-        return torch.cat(states[2:], dim=1)
+            states.append(self.empty_node(node, states) if total is None else total)
+        return self.macro.cell_output(states)
 
 
-
-class SuperNet(nn.Module):
-    """A DARTS-style stack of cells whose edges hold every candidate op of the layout.
+class SuperNet(MacroNet):
+    """A stack of cells whose edges hold every candidate op of the layout, in the skeleton of
+    a :class:`~nasbench_suite.spaces.macro.Macro` (default: DARTS's, from ``channels``,
+    ``stem_multiplier`` and the layout's reduction groups).
 
     ``forward(x, weights, active)``: ``weights`` is a float tensor (G, E, O) on the model's
     device, ``active`` a bool tensor (G, E, O) (kept on the CPU: it steers Python control
@@ -194,36 +200,24 @@ class SuperNet(nn.Module):
     def __init__(self, layout: ArchLayout, channels: int, in_channels: int, num_classes: int,
                  stem_multiplier: int = 3, affine: bool = False, pool_bn: bool = True,
                  auxiliary: bool = False, fused: bool = True,
-                 channels_last: bool | None = None, skip_bn: bool = False) -> None:
-        super().__init__()
+                 channels_last: bool | None = None, skip_bn: bool = False,
+                 macro: Macro | None = None) -> None:
+        if macro is None:
+            macro = darts_macro(channels, layout.layers, layout.nodes, stem_multiplier,
+                                tuple(i for i, g in enumerate(layout.cell_groups)
+                                      if layout.group_reduction[g]))
+
+        def make_cell(i: int, c_ins: tuple[int, ...], c: int, _reduction: bool,
+                      reduction_prev: bool) -> nn.Module:
+            return SuperCell(layout, macro, layout.cell_groups[i], c_ins, c, reduction_prev,
+                             affine, pool_bn, index=i, skip_bn=skip_bn)
+
+        super().__init__(macro, in_channels, num_classes, auxiliary, make_cell)
         self.layout = layout
         self.fused = fused
         self.channels_last = channels_last
         self.skip_bn = skip_bn
         self.op_counter: Counter[OpKey] | None = None
-        layers = layout.layers
-        c_curr = stem_multiplier * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_pp, c_p, c = c_curr, c_curr, channels
-        reductions = reduction_cells(layers)
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        self.aux_index = 2 * layers // 3
-        c_aux = 0
-        for i in range(layers):
-            if i in reductions:
-                c *= 2
-            group = layout.cell_groups[i]
-            self.cells.append(SuperCell(layout, group, c_pp, c_p, c, reduction_prev, affine,
-                                        pool_bn, index=i, skip_bn=skip_bn))
-            reduction_prev = layout.group_reduction[group]
-            c_pp, c_p = c_p, layout.nodes * c
-            if i == self.aux_index:
-                c_aux = c_p
-        self.auxiliary = AuxiliaryHead(c_aux, num_classes) if auxiliary else None
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
         # Every module under the cells' edges: a hook on any of them asks for the module path.
         self._edge_modules = [m for cell in self.cells for m in cell.edges.modules()]
         # Whether the op list has pools: then channels_last pays off on the CPU (docstring).
@@ -236,21 +230,19 @@ class SuperNet(nn.Module):
                              f"got {tuple(weights.shape)} and {tuple(active.shape)}")
         mask = active.tolist()
         fused = self.fused and not self._observed()
-        s0 = s1 = self.stem(x)
         channels_last = (x.device.type == "cpu" and self._pools if self.channels_last is None
                          else self.channels_last)
-        if channels_last:
+
+        def after_stem(s: torch.Tensor) -> torch.Tensor:
             # After the stem, not before: a 1-channel input is both NCHW and channels_last,
             # and oneDNN then keeps the stem's output NCHW.
-            s0 = s1 = s0.contiguous(memory_format=torch.channels_last)
-        aux = None
-        for i, cell in enumerate(self.cells):
+            return s.contiguous(memory_format=torch.channels_last) if channels_last else s
+
+        def run_cell(_i: int, cell: nn.Module, inputs: list[torch.Tensor]) -> torch.Tensor:
             g = cell.group
-            s0, s1 = s1, cell(s0, s1, weights[g], mask[g], fused, self.op_counter)
-            if i == self.aux_index and self.auxiliary is not None and self.training:
-                aux = self.auxiliary(s1)
-        logits = self.classifier(self.global_pooling(s1).flatten(1))
-        return logits, aux
+            return cell(inputs, weights[g], mask[g], fused, self.op_counter)
+
+        return self.run(x, run_cell, after_stem)
 
     def _observed(self) -> bool:
         """Whether anyone watches the op modules run (hooks, FLOP counter, dispatch modes)."""
