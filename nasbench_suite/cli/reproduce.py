@@ -19,11 +19,12 @@ def _refuse_foreign(args: argparse.Namespace) -> None:
     from nasbench_suite.errors import UsageError
     from nasbench_suite.experiments import get_experiment, list_experiments
 
+    own = set(get_experiment(args.experiment).flags)  # a flag two experiments share is fine
     for name in list_experiments():
         if name == args.experiment:
             continue
         for flag in get_experiment(name).flags:
-            if getattr(args, flag, None) not in (None, False):
+            if flag not in own and getattr(args, flag, None) not in (None, False):
                 raise UsageError(f"--{flag.replace('_', '-')} applies to `reproduce "
                                  f"{name}` only")
 
@@ -73,7 +74,7 @@ def register(sub: argparse._SubParsersAction,
     from nasbench_suite.experiments import list_experiments
 
     rep = sub.add_parser(
-        "reproduce", help="run a packaged experiment end to end (darts-failure, claims)",
+        "reproduce", help="run a packaged experiment end to end (darts-failure, claims, nb201)",
         parents=[parents["data"], parents["compute"], parents["preset"], parents["cluster"],
                  parents["quiet"]],
         description="darts-failure: DARTS (1st order, or --second-order) on the restricted "
