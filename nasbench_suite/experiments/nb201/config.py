@@ -23,6 +23,11 @@ RANDOM_K_MAX = 1000
 RANDOM_K_LINES: tuple[int, ...] = (1, 10, 100)
 
 
+def random_label(k: int) -> str:
+    """The name of random search's k-cell reference in every table, CSV and legend."""
+    return f"random search, expected best of {k} cell{'' if k == 1 else 's'}"
+
+
 @dataclass
 class Nb201Config(ExperimentConfig):
     """The nb201 experiment's knobs. The search shape is part of the config (not left to

@@ -18,7 +18,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nasbench_suite.experiments.nb201.config import METHODS, RANDOM_K_LINES, TAKEOVER_BAND
+from nasbench_suite.experiments.nb201.config import (
+    METHODS,
+    RANDOM_K_LINES,
+    TAKEOVER_BAND,
+    random_label,
+)
 from nasbench_suite.report.plots import FULL_WIDTH, _style
 
 Figures = list[tuple[str, str, Figure]]
@@ -74,8 +79,7 @@ def plot_truth_over_epochs(gt: pd.DataFrame, random: pd.DataFrame, all_skip: flo
         _lines(ax, gt)
         best = random.set_index("k")["expected_best"]
         for k, dash in zip(RANDOM_K_LINES, ("--", "-.", ":"), strict=True):
-            _hline(ax, float(best[k]), f"random search, expected best of {k} cell"
-                   f"{'s' if k > 1 else ''} ({best[k]:.2f})", dash)
+            _hline(ax, float(best[k]), f"{random_label(k)} ({best[k]:.2f})", dash)
         _hline(ax, all_skip, f"all-skip cell ({all_skip:.2f})", "-", "dimgrey")
         _epoch_axis(ax)
         ax.set_title(_TABLE + ": each method's derived cell per search epoch")

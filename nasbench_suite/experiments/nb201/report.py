@@ -23,7 +23,7 @@ import pandas as pd
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
 from nasbench_suite.experiments.claims.stats import interval
-from nasbench_suite.experiments.nb201.config import RANDOM_K_LINES, Nb201Config
+from nasbench_suite.experiments.nb201.config import RANDOM_K_LINES, Nb201Config, random_label
 from nasbench_suite.experiments.nb201.tables import GT_COLUMNS, collect
 from nasbench_suite.experiments.nb201.verdicts import (
     MIN_SEEDS,
@@ -101,7 +101,7 @@ def papers_table(summary: pd.DataFrame, reference: pd.DataFrame, random: pd.Data
                      "random search equivalent k": "–"})
     best = random.set_index("k")["expected_best"]
     for k in RANDOM_K_LINES:
-        rows.append({"method": f"random search, expected best of {k} cells", "seeds": "–",
+        rows.append({"method": random_label(k), "seeds": "–",
                      heads[0]: f"{best[k]:.2f}", **dict.fromkeys(heads[1:], "–"),
                      "percentile": "–", ci: "–", "random search equivalent k": str(k)})
     return _markdown(pd.DataFrame(rows, columns=["method", "seeds", *heads, "percentile", ci,
@@ -196,8 +196,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
                                    "cifar10_valid"].iloc[0])
     gt = band(epochs, "cifar10_valid")
     best = random.set_index("k")["expected_best"]
-    lines = pd.DataFrame({"method": "random", "arm": [f"random search, expected best of {k} "
-                                                      f"cells" for k in RANDOM_K_LINES],
+    lines = pd.DataFrame({"method": "random", "arm": [random_label(k) for k in RANDOM_K_LINES],
                           "epochs_done": np.nan, "mean": [best[k] for k in RANDOM_K_LINES],
                           "min": np.nan, "max": np.nan, "seeds": np.nan})
     lines = pd.concat([lines, pd.DataFrame({
