@@ -35,8 +35,9 @@ class Nb201Config(ExperimentConfig):
     this shape; ``--set`` still overrides any of it for every method alike."""
 
     experiment: str = NAME
-    #: search epochs of every method (GOLD-NAS: a cap; it stops at its FLOPs floor)
-    epochs: int = 50
+    #: search epochs of every method (GOLD-NAS: a cap; it stops at its FLOPs floor); the
+    #: reference's budget (experiments.nb201.experiment: measured, 6.3 hours of 2 cores)
+    epochs: int = 150
     #: PAD-NAS's epochs, split over its stages (None: ``epochs``, the same as the others)
     padnas_epochs: int | None = None
     #: DARTS second order (unrolled) instead of first order
