@@ -165,7 +165,7 @@ def budget_of(runs: pd.DataFrame, arms: Sequence[str], dataset: str) -> str:
 
 def verdicts(runs: pd.DataFrame, epochs: pd.DataFrame, cfg: Nb201Config,
              dataset: str) -> list[Verdict]:
-    darts = [a for a in dict.fromkeys(runs.loc[runs["method"] == "darts", "arm"])]
+    darts = list(dict.fromkeys(runs.loc[runs["method"] == "darts", "arm"]))
     out = [collapse_verdict(runs, cfg.train_acc_target, budget_of(runs, darts, dataset)),
            band_verdict(epochs, budget_of(runs, darts, dataset))]
     for (method, arm), _ in runs.groupby(["method", "arm"], sort=False):
