@@ -15,17 +15,19 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _refuse_foreign(args: argparse.Namespace) -> None:
-    """A flag of another experiment, given, would be silently ignored: refuse it."""
+    """A flag of other experiments only, given, would be silently ignored: refuse it."""
     from nasbench_suite.errors import UsageError
     from nasbench_suite.experiments import get_experiment, list_experiments
 
+    own = set(get_experiment(args.experiment).flags)  # a flag two experiments share is fine
+    owners: dict[str, list[str]] = {}
     for name in list_experiments():
-        if name == args.experiment:
-            continue
         for flag in get_experiment(name).flags:
-            if getattr(args, flag, None) not in (None, False):
-                raise UsageError(f"--{flag.replace('_', '-')} applies to `reproduce "
-                                 f"{name}` only")
+            owners.setdefault(flag, []).append(name)
+    for flag, names in owners.items():
+        if flag not in own and getattr(args, flag, None) not in (None, False):
+            raise UsageError(f"--{flag.replace('_', '-')} applies to "
+                             + " and ".join(f"`reproduce {n}`" for n in names) + " only")
 
 
 #: flags every experiment takes
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction,
     from nasbench_suite.experiments import list_experiments
 
     rep = sub.add_parser(
-        "reproduce", help="run a packaged experiment end to end (darts-failure, claims)",
+        "reproduce", help="run a packaged experiment end to end (darts-failure, claims, nb201)",
         parents=[parents["data"], parents["compute"], parents["preset"], parents["cluster"],
                  parents["quiet"]],
         description="darts-failure: DARTS (1st order, or --second-order) on the restricted "
@@ -86,8 +88,10 @@ def register(sub: argparse._SubParsersAction,
                     "PAD-NAS's Kendall tau per stage, NSE's best-at-budget per round, "
                     "GOLD-NAS's Pareto series, DARTS in the relaxed space from a darts-failure "
                     "folder) and a report whose verdicts come from bootstrap intervals over "
-                    "seeds. Running either again skips what is done and resumes what was "
-                    "interrupted.")
+                    "seeds. nb201: the five methods on NAS-Bench-201, their cells judged by "
+                    "the benchmark's table over the search epochs against random search (no "
+                    "training from scratch). Running any again skips what is done and resumes "
+                    "what was interrupted.")
     rep.add_argument("experiment", choices=list_experiments(),
                      help="the experiment to run")
     rep.add_argument("--seeds", help="darts-failure: 0,1,2 (default); claims: 0,1 (default); "

@@ -21,6 +21,7 @@ from nasbench_suite.experiments.base import Experiment, manifest_of
 _MODULES: dict[str, str] = {
     "darts-failure": "nasbench_suite.experiments.darts_failure.experiment:EXPERIMENT",
     "claims": "nasbench_suite.experiments.claims.experiment:EXPERIMENT",
+    "nb201": "nasbench_suite.experiments.nb201.experiment:EXPERIMENT",
 }
 
 
