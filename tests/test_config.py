@@ -25,6 +25,7 @@ from nasbench_suite.config import (
     requested_config,
     resolve_config,
     resume_values,
+    run_config,
 )
 from nasbench_suite.errors import UsageError
 from nasbench_suite.store.runfolder import RunFolder
@@ -94,7 +95,7 @@ def test_an_old_config_with_auto_values_loads_and_resumes_as_it_ran(
     whole = RunFolder(_quiet(cfg))
     part = RunFolder(_quiet(cfg, stop_after=1))
     _old_style(part)
-    assert part.config().device == "auto"
+    assert run_config(part).device == "auto"
     assert main(["run", "--resume", str(part.path), "--quiet"]) == 0
     capsys.readouterr()
     assert part.finished()
@@ -108,7 +109,7 @@ def test_committed_reference_configs_still_load() -> None:
     assert configs
     for path in configs:
         folder = RunFolder(path.parent)
-        saved, cfg = folder.config_dict(), folder.config()
+        saved, cfg = folder.config_dict(), run_config(folder)
         assert (cfg.device, cfg.skip, cfg.augment, cfg.ops) == (
             saved["device"], saved["skip"], saved["augment"], saved["ops"])
         hp = json.loads(json.dumps(cfg.hp.to_dict()))  # tuples as the YAML's lists

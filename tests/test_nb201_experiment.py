@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from nasbench_suite.spaces import create_space
 from nasbench_suite.spaces.nb201_arch import NB201, NB201_OPS, arch_to_genotype
 
@@ -22,7 +23,7 @@ from nasbench_suite.experiments import get_experiment, list_experiments
 from nasbench_suite.experiments.nb201.config import METHODS, Nb201Config, random_label
 from nasbench_suite.experiments.nb201.experiment import run_nb201, sweep_spec
 from nasbench_suite.experiments.nb201.report import BUILD, REPORT, equivalent_k, write_report
-from nasbench_suite.experiments.nb201.tables import ALL_SKIP, scored_cell
+from nasbench_suite.experiments.nb201.tables import ALL_SKIP
 from nasbench_suite.experiments.nb201.verdicts import (
     CONTRADICTED,
     NOT_OBSERVED,
@@ -32,7 +33,7 @@ from nasbench_suite.experiments.nb201.verdicts import (
     collapse_verdict,
 )
 from nasbench_suite.groundtruth import nb201 as table
-from nasbench_suite.store.records import ArchRecord
+from nasbench_suite.groundtruth import scored_cell
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
@@ -179,27 +180,24 @@ def test_a_cell_with_several_ops_per_edge_is_scored_by_its_strongest_kept_op() -
     space = _space()
     cell = arch_to_genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|"
                             "+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
-    assert scored_cell(cell, None, space) is cell  # a cell of the table is kept as it is
+    weights = torch.full((1, 6, len(NB201_OPS)), 0.1, dtype=torch.float64)
+    assert scored_cell(space, cell, weights) is cell  # a cell of the table is kept as it is
     several = cell.to_dict()
     several["groups"]["cell"]["edges"] = [*several["groups"]["cell"]["edges"],
                                           ["skip_connect", 0, 1]]
     from nasbench_suite.spaces.genotype import Genotype
 
-    multi = Genotype.from_dict(several)
+    multi = Genotype.from_dict(several)  # edge 0 -> 1 keeps nor_conv_3x3 and skip_connect
     wanted = [3, 1, 2, 4, 0, 3]  # op index per edge, in the arch string's order
-    weights = [[[0.9 if o == w else 0.1 * o for o in range(len(NB201_OPS))]
-                for w in wanted]]
-    active = [[[True] * len(NB201_OPS) for _ in wanted]]
-    record = ArchRecord(epoch=0, weights=weights, active=active, genotype=several)
-    assert table.arch_of(scored_cell(multi, record, space)) == table.arch_of(cell)
-    # the strongest op pruned away: the strongest kept one wins
-    active[0][0][3] = False
-    expected = table.arch_of(cell).replace("|nor_conv_3x3~0|+", "|avg_pool_3x3~0|+", 1)
-    assert table.arch_of(scored_cell(multi, record, space)) == expected
+    weights = torch.tensor([[[0.9 if o == w else 0.1 * o for o in range(len(NB201_OPS))]
+                             for w in wanted]], dtype=torch.float64)
+    assert table.arch_of(scored_cell(space, multi, weights)) == table.arch_of(cell)
+    # the strongest kept op wins, whatever the pruned ones weigh
+    weights[0, 0, 3] = 0.05
+    expected = table.arch_of(cell).replace("|nor_conv_3x3~0|+", "|skip_connect~0|+", 1)
+    assert table.arch_of(scored_cell(space, multi, weights)) == expected
     # equal weights (GOLD-NAS's start): no strongest op, no cell
-    tied = ArchRecord(epoch=-1, weights=[[[0.5] * 5 for _ in wanted]], active=active,
-                      genotype=several)
-    assert scored_cell(multi, tied, space) is None
+    assert scored_cell(space, multi, torch.full_like(weights, 0.5)) is None
 
 
 def test_equivalent_random_k_is_the_fewest_cells_that_reach_the_mean() -> None:

@@ -8,6 +8,7 @@ and a genotype of a space without a table simply has none (``None``), not an err
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -57,18 +58,24 @@ def several_ops_per_edge(genotype: Genotype) -> bool:
     return False
 
 
-def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor) -> Genotype:
+def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor) -> Genotype | None:
     """The cell the table scores for a method's genotype: the genotype itself where every
     edge holds one op; else the space's own derivation over the method's architecture
-    weights (G, E, O) restricted to the kept ops (nb201: the strongest kept op per edge).
+    weights (G, E, O) restricted to the kept ops (nb201: the strongest kept op per edge);
+    None where an edge's strongest kept ops tie (GOLD-NAS's start: equal gates everywhere),
+    as the cell would then be an artefact of the op order, not of the search.
 
-    Why not refuse: a table scores one op per edge, but a method such as GOLD-NAS may end
-    with several; the run keeps its own genotype (genotype.json) and records the cell that
-    was scored (``gt_arch``) beside it.
+    Why not refuse several ops: a table scores one op per edge, but a method such as
+    GOLD-NAS may end with several; the run keeps its own genotype (genotype.json) and
+    records the cell that was scored (``gt_arch``) beside it.
     """
     if not several_ops_per_edge(genotype):
         return genotype
-    return space.derive(weights, keep=space.mask_of(genotype))
+    keep = space.mask_of(genotype)
+    kept = weights.to(torch.float64).masked_fill(~keep, -math.inf)
+    if bool(((kept == kept.amax(-1, keepdim=True)) & keep).sum(-1).gt(1).any()):
+        return None
+    return space.derive(weights, keep=keep)
 
 
 def cell_ground_truth(space: Space, genotype: Genotype,
@@ -76,7 +83,8 @@ def cell_ground_truth(space: Space, genotype: Genotype,
     """:func:`ground_truth` of :func:`scored_cell`; None where the space has no table."""
     if not tabulated(genotype.space):
         return None
-    return ground_truth(scored_cell(space, genotype, weights))
+    cell = scored_cell(space, genotype, weights)
+    return None if cell is None else ground_truth(cell)
 
 
 def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:

@@ -349,6 +349,9 @@ class RunFolder:
     def write_rankcorr(self, result: RankCorr) -> None:
         write_json(self.path / _RANKCORR, asdict(result))
 
+    def has_truthcorr(self) -> bool:
+        return (self.path / _TRUTHCORR).exists()
+
     def truthcorr(self) -> TruthCorr:
         path = self.path / _TRUTHCORR
         if not path.exists():

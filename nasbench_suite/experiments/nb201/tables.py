@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
-from nasbench_suite.experiments.evals import space_of
 from nasbench_suite.experiments.nb201.config import METHODS, RANDOM_K_MAX, Nb201Config
 from nasbench_suite.groundtruth import nb201 as table
+from nasbench_suite.groundtruth import scored_cell
 from nasbench_suite.spaces.genotype import Genotype
 from nasbench_suite.spaces.nb201_arch import NB201_EDGES, format_arch
-from nasbench_suite.store.records import ArchRecord
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 #: the table's columns the report shows: (Truth field, header)
@@ -60,39 +60,20 @@ def arm_name(method: str, order: int = 1) -> str:
     return {"gold": "GOLD-NAS", "edas": "EDAS", "padnas": "PAD-NAS", "nse": "NSE"}[method]
 
 
-def scored_cell(genotype: Genotype, record: ArchRecord | None,
-                space: Any) -> Genotype | None:
-    """``genotype`` if the table knows it, else the space's one-op-per-edge cell from the
-    record's weights and active mask (module docstring); None when an edge's strongest
-    kept op is a tie (GOLD-NAS's initialisation: equal weights everywhere), as the cell
-    would then be an artefact of op order, not of the search."""
-    try:
-        table.arch_of(genotype)
-        return genotype
-    except ValueError:
-        if record is None:
-            raise
-    import torch
-
-    weights = torch.tensor(record.weights, dtype=torch.float64)
-    keep = torch.tensor(record.active, dtype=torch.bool) if record.active else \
-        torch.ones_like(weights, dtype=torch.bool)
-    kept = weights.masked_fill(~keep, -math.inf)
-    strongest = kept.max(dim=-1, keepdim=True).values
-    ties = ((kept == strongest) & keep).sum(dim=-1)
-    if bool((ties > 1).any()):
-        return None
-    return space.derive(weights, keep)
-
-
 def _rankcorr(run: RunFolder) -> str:
-    """Kendall's tau per stage, as the run folder records it, or 'not measured'."""
-    if not run.has_rankcorr():
+    """Kendall's tau and Spearman's rho of the supernet against the table per stage, as
+    `nasbench rankcorr` recorded them in the run folder (truthcorr.json), or 'not
+    measured'."""
+    if not run.has_truthcorr():
         return "not measured"
-    result = run.rankcorr()
-    taus = [f"{stage} {'undefined' if tau is None else f'{tau:.2f}'}"
-            for stage, tau in result.tau.items()]
-    return f"tau ({result.archs} cells, {result.split}): " + ", ".join(taus)
+    result = run.truthcorr()
+
+    def num(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.2f}"
+
+    stages = [f"{stage} tau {num(result.tau[stage])}, rho {num(result.rho[stage])}"
+              for stage in result.stages]
+    return f"{result.cells} cells, {result.split} split: " + "; ".join(stages)
 
 
 def _cell_columns(cell: Genotype) -> dict[str, Any]:
@@ -111,18 +92,19 @@ def _run_rows(run: RunFolder, target: float) -> tuple[dict[str, Any], list[dict[
     config = run.config_dict()
     method = config["method"]
     arm = arm_name(method, int((config.get("hp") or {}).get("order", 1)))
-    space = space_of(run)
+    space = run.space()
     records = run.arch()
     train = _train_acc(run.metrics())
     epochs = []
     for rec in records:
-        cell = scored_cell(Genotype.from_dict(rec.genotype), rec, space)
+        cell = scored_cell(space, Genotype.from_dict(rec.genotype), torch.tensor(rec.weights))
         epochs.append({"arm": arm, "method": method, "seed": config["seed"],
                        "epoch": rec.epoch, "train_acc": train.get(rec.epoch, math.nan),
                        **(_cell_columns(cell) if cell is not None else
                           {"arch": TIED, "cifar10_valid": math.nan, "skip_share": math.nan,
                            "param_free_share": math.nan})})
-    final = scored_cell(run.genotype(), records[-1] if records else None, space)
+    final = scored_cell(space, run.genotype(), torch.tensor(records[-1].weights)) if records \
+        else run.genotype()
     if final is None:
         raise UsageError(f"{run.path}: the final cell has an edge whose strongest kept op "
                          "is a tie; the table cannot score it")
@@ -190,5 +172,4 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "reference": reference_rows(), "random": random_rows()}
 
 
-__all__ = ["ALL_SKIP", "GT_COLUMNS", "arm_name", "collect", "random_rows", "reference_rows",
-           "scored_cell"]
+__all__ = ["ALL_SKIP", "GT_COLUMNS", "arm_name", "collect", "random_rows", "reference_rows"]
