@@ -43,8 +43,26 @@ def test_run_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     inherited = next(line for line in out.splitlines() if line.startswith("inherited"))
     assert "score split" in inherited and "supernet" in inherited and "gap" in inherited
     assert "architecture learning" in out
+    assert "epochs run 1 / 1 (the epoch budget)" in out and "M params" in out
+    # the genotype, node by node: DARTS's two inputs per node in each of its two groups
+    genotype = json.loads((run_dir / "genotype.json").read_text())
+    for group in ("normal", "reduce"):
+        assert f"{group}: output = concat(2, 3, 4, 5)" in out
+    nodes = [line.strip() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(nodes) == 8  # 4 nodes x 2 groups, in the order the genotype lists its groups
+    names = {0: "c_{k-2}", 1: "c_{k-1}"}
+    for g, group in enumerate(genotype["groups"]):
+        for op, src, dst in genotype["groups"][group]["edges"]:
+            line = nodes[4 * g + dst - 2]
+            assert line.startswith(f"{dst} <- ") and f"{op}({names.get(src, src)})" in line
+    # a folder of runs (a sweep's) is summarised, not refused
+    code, out, _ = _run(["show", str(out_dir)], capsys)
+    assert code == 0 and "1 trial(s): 1 finished" in out and run_dir.name in out
     code, out, _ = _run(["list"], capsys)
     assert code == 0 and "darts" in out and "relaxed" in out and "digits" in out
+    assert "smoke" in out and "darts-failure-mini" in out  # the shipped sweeps
+    lines = out.splitlines()
+    assert "  mini     a laptop CPU in minutes (the default preset)." in lines
     # resuming a finished run does nothing
     code, out, _ = _run(["run", "--resume", str(run_dir)], capsys)
     assert code == 0 and "already finished" in out
