@@ -23,7 +23,8 @@ from nasbench_suite.threads import configure_openmp
 #: its heavy dependencies (Ray, matplotlib) inside the command functions only.
 COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suite.cli.evaluate",
                                      "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr",
-                                     "nasbench_suite.cli.lookup")
+                                     "nasbench_suite.cli.lookup", "nasbench_suite.cli.draw",
+                                     "nasbench_suite.cli.export")
 
 
 def registry_choices() -> dict[str, str]:
