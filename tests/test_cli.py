@@ -159,3 +159,31 @@ def test_every_flag_of_every_command_has_a_help_text() -> None:
             label = "/".join(action.option_strings) or action.dest
             assert action.help and action.help.strip(), f"{name} {label} has no help text"
     assert seen > 60
+
+
+def test_help_lists_the_registries_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    from nasbench_suite.methods import list_methods
+    from nasbench_suite.spaces import list_spaces
+
+    from nasbench_suite.data import DATASET_KINDS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"search method: {', '.join(list_methods())} (default darts" in text
+    assert f"search space: {', '.join(list_spaces())} (default restricted" in text
+    assert f"one of {', '.join(DATASET_KINDS)} (default digits" in text
+    assert "one of mini, paper (default mini" in text
+    assert "{" not in text.replace("c_{", "")  # no placeholder left unfilled
+
+
+def test_parsing_a_command_line_loads_no_torch() -> None:
+    """`nasbench list sweeps` and every parse stay fast: torch is for the commands."""
+    code = ("import sys; from nasbench_suite.cli.main import build_parser; "
+            "build_parser().parse_args(['list', 'sweeps']); "
+            "print(sorted(m for m in ('torch', 'pandas', 'ray', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip() == "[]"
