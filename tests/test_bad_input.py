@@ -177,6 +177,7 @@ def cases(root: Path) -> dict[str, Case]:
         "show: partial summary": Case(["show", f"{r}/partial-summary"], "lacks"),
         "show: broken metrics": Case(["show", f"{r}/unfinished-bad-metrics"], "metrics.jsonl"),
         "show: not a folder": Case(["show", f"{r}/nowhere"], "not a folder"),
+        "show: a folder with no runs": Case(["show", f"{r}/empty-folder"], "no run folders"),
         # evaluate
         "evaluate: node 99": Case(["evaluate", f"{r}/genotype-99.json", "--out", out],
                                   "outside"),
