@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from nasbench_suite import __version__
+from nasbench_suite.cli.choices import HelpFormatter, run_presets
 from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.threads import configure_openmp
 
@@ -27,35 +28,12 @@ COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suit
                                      "nasbench_suite.cli.export")
 
 
-def registry_choices() -> dict[str, str]:
-    """``{methods}``, ``{spaces}``, ``{presets}``, ``{datasets}`` in a help text -> the names
-    the registries hold. Called only when help is printed: the method and space registries
-    load torch, which parsing a command line must not."""
-    from nasbench_suite.data import DATASET_KINDS
-    from nasbench_suite.methods import list_methods
-    from nasbench_suite.spaces import list_spaces
-
-    return {"{methods}": ", ".join(list_methods()), "{spaces}": ", ".join(list_spaces()),
-            "{presets}": ", ".join(run_presets()), "{datasets}": ", ".join(DATASET_KINDS)}
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Fills the registry placeholders of :func:`registry_choices` into help texts."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = super()._get_help_string(action)
-        if text and "{" in text:
-            for key, names in registry_choices().items():
-                text = text.replace(key, names)
-        return text
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is the error line plus the usage on one line, exit 2;
-    help texts name the registries' choices (:class:`_HelpFormatter`)."""
+    help texts name the registries' choices (cli/choices.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -182,21 +160,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, path in sweep_presets().items():
             print(f"  {name:20s} {describe(path)}")
     return 0
-
-
-def run_presets() -> dict[str, str]:
-    """Run preset name -> the first line of its YAML file's leading comment (``# mini: ...``),
-    read from the package without loading the config module (which loads torch)."""
-    from importlib import resources
-
-    found: dict[str, str] = {}
-    for entry in sorted(resources.files("nasbench_suite.presets").iterdir(),
-                        key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            name = entry.name[:-5]
-            first = entry.read_text().splitlines()[0].lstrip("#").strip()
-            found[name] = first.removeprefix(f"{name}:").strip()
-    return found
 
 
 def _acc(value: float | None) -> str:
