@@ -177,6 +177,7 @@ def cases(root: Path) -> dict[str, Case]:
         "show: partial summary": Case(["show", f"{r}/partial-summary"], "lacks"),
         "show: broken metrics": Case(["show", f"{r}/unfinished-bad-metrics"], "metrics.jsonl"),
         "show: not a folder": Case(["show", f"{r}/nowhere"], "not a folder"),
+        "show: a folder with no runs": Case(["show", f"{r}/empty-folder"], "no run folders"),
         # evaluate
         "evaluate: node 99": Case(["evaluate", f"{r}/genotype-99.json", "--out", out],
                                   "outside"),
@@ -278,6 +279,23 @@ def cases(root: Path) -> dict[str, Case]:
                                        f"{r}/nb201-flipped.csv.gz"], "fails its checksum"),
         "lookup: missing table": Case(["lookup", ALL_SKIP, "--table", f"{r}/nowhere.csv.gz"],
                                       "cannot read the NAS-Bench-201 table"),
+        # draw, export
+        "draw: not a genotype": Case(["draw", f"{r}/broken.yaml", "--out", out],
+                                     "not a genotype"),
+        "draw: missing file": Case(["draw", f"{r}/nowhere.json", "--out", out],
+                                   "no such file or folder"),
+        "draw: unknown group": Case(["draw", f"{r}/restricted-genotype.json", "--group",
+                                     "cell7", "--out", out], "no cell group 'cell7'"),
+        "draw: corrupt run genotype": Case(["draw", f"{r}/bad-genotype", "--out", out],
+                                           "genotype.json"),
+        "draw: out is a file": Case(["draw", f"{r}/restricted-genotype.json", "--out",
+                                     f"{r}/a-file"], "is a file"),
+        "export: not a run": Case(["export", f"{r}/empty-folder", "--out", f"{out}/n.pt2"],
+                                  "is not a run folder"),
+        "export: unfinished run": Case(["export", f"{r}/resumable", "--out", f"{out}/n.pt2"],
+                                       "has not finished its search"),
+        "export: out is a folder": Case(["export", f"{r}/restricted-run", "--out", r],
+                                        "is a folder"),
     }
 
 

@@ -43,8 +43,26 @@ def test_run_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     inherited = next(line for line in out.splitlines() if line.startswith("inherited"))
     assert "score split" in inherited and "supernet" in inherited and "gap" in inherited
     assert "architecture learning" in out
+    assert "epochs run 1 / 1 (the epoch budget)" in out and "M params" in out
+    # the genotype, node by node: DARTS's two inputs per node in each of its two groups
+    genotype = json.loads((run_dir / "genotype.json").read_text())
+    for group in ("normal", "reduce"):
+        assert f"{group}: output = concat(2, 3, 4, 5)" in out
+    nodes = [line.strip() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(nodes) == 8  # 4 nodes x 2 groups, in the order the genotype lists its groups
+    names = {0: "c_{k-2}", 1: "c_{k-1}"}
+    for g, group in enumerate(genotype["groups"]):
+        for op, src, dst in genotype["groups"][group]["edges"]:
+            line = nodes[4 * g + dst - 2]
+            assert line.startswith(f"{dst} <- ") and f"{op}({names.get(src, src)})" in line
+    # a folder of runs (a sweep's) is summarised, not refused
+    code, out, _ = _run(["show", str(out_dir)], capsys)
+    assert code == 0 and "1 trial(s): 1 finished" in out and run_dir.name in out
     code, out, _ = _run(["list"], capsys)
     assert code == 0 and "darts" in out and "relaxed" in out and "digits" in out
+    assert "smoke" in out and "darts-failure-mini" in out  # the shipped sweeps
+    lines = out.splitlines()
+    assert "  mini     a laptop CPU in minutes (the default preset)." in lines
     # resuming a finished run does nothing
     code, out, _ = _run(["run", "--resume", str(run_dir)], capsys)
     assert code == 0 and "already finished" in out
@@ -141,3 +159,31 @@ def test_every_flag_of_every_command_has_a_help_text() -> None:
             label = "/".join(action.option_strings) or action.dest
             assert action.help and action.help.strip(), f"{name} {label} has no help text"
     assert seen > 60
+
+
+def test_help_lists_the_registries_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    from nasbench_suite.methods import list_methods
+    from nasbench_suite.spaces import list_spaces
+
+    from nasbench_suite.data import DATASET_KINDS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"search method: {', '.join(list_methods())} (default darts" in text
+    assert f"search space: {', '.join(list_spaces())} (default restricted" in text
+    assert f"one of {', '.join(DATASET_KINDS)} (default digits" in text
+    assert "one of mini, paper (default mini" in text
+    assert "{" not in text.replace("c_{", "")  # no placeholder left unfilled
+
+
+def test_parsing_a_command_line_loads_no_torch() -> None:
+    """`nasbench list sweeps` and every parse stay fast: torch is for the commands."""
+    code = ("import sys; from nasbench_suite.cli.main import build_parser; "
+            "build_parser().parse_args(['list', 'sweeps']); "
+            "print(sorted(m for m in ('torch', 'pandas', 'ray', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import itertools
 import math
 from pathlib import Path
@@ -349,6 +350,10 @@ def test_series_costs_fall_strictly_match_the_counter_and_the_floor_stops(
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "recorded architectures" in out and "floor" in out
+    # the stop line: the epochs that ran against the cap, and GOLD-NAS's own reason
+    stop = next(line for line in out.splitlines() if line.startswith("epochs run"))
+    assert stop.startswith(f"epochs run {len(metrics)} / {cfg.epochs}: ")
+    assert "GOLD-NAS reached its FLOPs floor" in stop
 
 
 def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -426,3 +431,29 @@ def test_search_ends_when_every_node_is_down_to_its_last_input() -> None:
         key = (g, int(method.node_of_edge[e]))
         per_node[key] = per_node.get(key, 0) + 1
     assert set(per_node.values()) == {1}
+
+
+def test_the_progress_bar_ends_at_the_steps_that_ran(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that stops at its floor closes its bar full (at the steps done), not at a
+    share of the epoch cap with an ETA for epochs that never come."""
+    from tqdm.auto import tqdm
+
+    import nasbench_suite.training.loop as loop
+
+    bars: list[tqdm] = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # counting (a disabled bar counts nothing), drawn into a string, not the terminal
+            super().__init__(*args, **{**kwargs, "disable": False, "file": io.StringIO()})
+            bars.append(self)
+
+    monkeypatch.setattr(loop, "tqdm", Recorded)
+    cfg = resolve_config({**TINY, **FAST, "out": str(tmp_path)})
+    run_dir = run_search(cfg, progress=False, log=lambda _: None)
+    (bar,) = bars
+    epochs = RunFolder(run_dir).summary().epochs_run
+    assert epochs < cfg.epochs  # the floor stopped it
+    assert bar.n > 0 and bar.total == bar.n
+    assert bar.n % epochs == 0  # whole epochs of steps, not the cap's

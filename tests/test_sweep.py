@@ -23,8 +23,6 @@ from nasbench_suite.sweep.tune import Resources, run_sweep
 from nasbench_suite.training.loop import run_search
 from tests.conftest import TINY
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
 
 @pytest.fixture(scope="module")
 def ray_session():
@@ -155,13 +153,22 @@ def test_grid_expansion_is_deterministic_and_validated(tmp_path: Path) -> None:
         expand(bad, tmp_path)
 
 
-def test_example_sweep_files_expand() -> None:
-    files = sorted(EXPERIMENTS.glob("*.yaml"))
-    assert files
-    for file in files:
-        spec = load_sweep_file(str(file))
-        assert spec.name == file.stem
+def test_shipped_sweep_files_expand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sweep file in the package loads by its name from any working directory (no
+    checkout folder needed), has a one-line description, and expands."""
+    from nasbench_suite.sweep.catalog import describe, sweep_presets
+
+    presets = sweep_presets()
+    assert {"smoke", "darts-failure-mini"} <= set(presets)
+    monkeypatch.chdir(tmp_path)
+    for name, file in presets.items():
+        assert describe(file) and "\n" not in describe(file)
+        spec = load_sweep_file(name)
+        assert spec.name == name == file.stem
+        assert load_sweep_file(str(file)).name == name  # a path still works
         assert expand(spec, Path("/nonexistent"), log=lambda line: None)
+    with pytest.raises(UsageError, match="choose from darts-failure-mini, smoke"):
+        load_sweep_file("no-such-sweep")
 
 
 @pytest.mark.parametrize("text, message", [

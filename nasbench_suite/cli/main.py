@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from nasbench_suite import __version__
+from nasbench_suite.cli.choices import HelpFormatter, run_presets
 from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.threads import configure_openmp
 
@@ -23,11 +24,17 @@ from nasbench_suite.threads import configure_openmp
 #: its heavy dependencies (Ray, matplotlib) inside the command functions only.
 COMMAND_MODULES: tuple[str, ...] = ("nasbench_suite.cli.results", "nasbench_suite.cli.evaluate",
                                      "nasbench_suite.cli.reproduce", "nasbench_suite.cli.rankcorr",
-                                     "nasbench_suite.cli.lookup")
+                                     "nasbench_suite.cli.lookup", "nasbench_suite.cli.draw",
+                                     "nasbench_suite.cli.export")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is the error line plus the usage on one line, exit 2."""
+    """argparse, but a usage error is the error line plus the usage on one line, exit 2;
+    help texts name the registries' choices (cli/choices.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         usage = " ".join(self.format_usage().split())
@@ -44,8 +51,8 @@ def parents() -> dict[str, argparse.ArgumentParser]:
     quiet = parser()
     quiet.add_argument("--quiet", action="store_true", help="no progress bars")
     data = parser()
-    data.add_argument("--dataset", help="digits (embedded, the default), cifar10, cifar100, "
-                                        "npz:PATH (Keras layout) or imagefolder:PATH")
+    data.add_argument("--dataset", help="one of {datasets} (default digits; nasbench list "
+                                        "datasets)")
     data.add_argument("--data-dir", dest="data_dir",
                       help="where torchvision keeps cifar10/cifar100 (downloaded if missing)")
     compute = parser()
@@ -54,8 +61,8 @@ def parents() -> dict[str, argparse.ArgumentParser]:
     compute.add_argument("--threads", type=int,
                          help="torch threads (default: the CPUs this process may use)")
     preset = parser()
-    preset.add_argument("--preset", help="mini (default: a laptop CPU in minutes) or paper "
-                                         "(the papers' settings, for GPUs)")
+    preset.add_argument("--preset", help="one of {presets} (default mini: a laptop CPU in "
+                                         "minutes; paper: the papers' settings, for GPUs)")
     overrides = parser()
     overrides.add_argument("--set", action="append", metavar="KEY=VALUE",
                            help="any config field or method hyper-parameter (hp.NAME); the "
@@ -120,12 +127,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nasbench_suite.config import PRESETS
-    from nasbench_suite.data.datasets import DATASETS
-    from nasbench_suite.methods import get_method, list_methods
-    from nasbench_suite.spaces import SPACES
+    """One line per method, space, dataset kind, run preset and shipped sweep. Only methods
+    and spaces load torch (their capabilities are code); the rest is read from package data."""
+    from nasbench_suite.data import DATASET_KINDS
+    from nasbench_suite.sweep.catalog import describe, sweep_presets
 
     what = args.what
+    if what in ("methods", "spaces", "all"):
+        from nasbench_suite.methods import get_method, list_methods
+        from nasbench_suite.spaces import SPACES
     if what in ("methods", "all"):
         print("methods:")
         for name in list_methods():
@@ -138,13 +148,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, space in sorted(SPACES.items()):
             print(f"  {name:10s} {space.description}; ops: {', '.join(space.default_ops)}")
     if what in ("datasets", "all"):
-        print("datasets:")
-        for name in DATASETS:
-            print(f"  {name}")
+        print("datasets (--dataset):")
+        for name, line in DATASET_KINDS.items():
+            print(f"  {name:16s} {line}")
     if what in ("presets", "all"):
-        print("presets:")
-        for name in PRESETS:
-            print(f"  {name}")
+        print("run presets (--preset):")
+        for name, line in run_presets().items():
+            print(f"  {name:8s} {line}")
+    if what in ("sweeps", "all"):
+        print("sweeps (nasbench sweep NAME):")
+        for name, path in sweep_presets().items():
+            print(f"  {name:20s} {describe(path)}")
     return 0
 
 
@@ -153,15 +167,20 @@ def _acc(value: float | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from nasbench_suite.report.describe import genotype_lines, stop_line, sweep_lines
     from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder
 
-    folder = RunFolder(args.run_dir).check()
+    folder = RunFolder(args.run_dir)
+    if folder.path.is_dir() and not folder.is_run():  # a sweep's (or any) folder of runs
+        print("\n".join(sweep_lines(folder.path)))
+        return 0
+    folder.check()
     cfg = folder.config_dict()
     info = folder.info()
     print(f"run: {folder.path}")
     print(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
           f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
-    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epochs "
+    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epoch cap "
           f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
     hp = cfg.get("hp") or {}
     if hp:
@@ -178,16 +197,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     summary = folder.summary()
     final, derived, inh = summary.final, summary.derived, summary.inherited
-    print(f"epochs {summary.epochs_run}, search time {summary.search_time_s:.1f} s, "
-          f"device {summary.device}" + (f", stopped by the {summary.stop_reason} rule"
-                                        if summary.stop_reason == "method" else ""))
+    print(f"{stop_line(summary, int(cfg.get('epochs') or summary.epochs_run), folder.events())}"
+          f"; search time {summary.search_time_s:.1f} s, device {summary.device}")
     print(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
           f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
           f"(scoring split, running batch-norm statistics, not recalibrated)")
     print(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
           f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
-    print(f"derived: {derived.macs / 1e6:.2f} M multiply-adds, {derived.params / 1e6:.3f} M "
+    print(f"derived: {derived.macs / 1e6:.3g} M multiply-adds, {derived.params / 1e6:.3g} M "
           f"params, parameter-free share {derived.param_free_share:.2f}")
+    print("genotype (node <- op(input), ...):")
+    for line in genotype_lines(folder.genotype()):
+        print(f"  {line}")
     if summary.ground_truth is not None:
         _show_truth(summary.ground_truth, folder.genotype())
     if summary.learning:
@@ -204,11 +225,14 @@ def cmd_show(args: argparse.Namespace) -> int:
                             "acc", "val_acc") if k in series[0]]
         keys = lead + [k for k in series[0] if k not in lead
                        and not isinstance(series[0][k], (dict, list))]
-        print(f"recorded architectures (macs: multiply-adds, the papers' FLOPs; acc: "
-              f"inherited weights, {inh.split} split):")
+        millions = {"macs", "params"}  # one unit per quantity: M, as the derived line
+        print(f"recorded architectures (macs: M multiply-adds, the papers' FLOPs; params: M; "
+              f"acc: inherited weights, {inh.split} split):")
         print("  " + "  ".join(f"{k:>12s}" for k in keys))
         for point in series:
-            print("  " + "  ".join(_fmt(point.get(k)) for k in keys))
+            print("  " + "  ".join(
+                _fmt(point[k] / 1e6 if k in millions and point.get(k) is not None
+                     else point.get(k)) for k in keys))
     return 0
 
 
@@ -243,8 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
                          parents=[p["data"], p["compute"], p["preset"], p["set"], p["quiet"]],
                          description="Run one search and write a run folder. Prints the "
                                      "resolved config and the folder it writes.")
-    run.add_argument("--method", help="search method (nasbench list methods); default darts")
-    run.add_argument("--space", help="search space: restricted (default) or relaxed")
+    run.add_argument("--method", help="search method: {methods} (default darts; nasbench list "
+                                      "methods)")
+    run.add_argument("--space", help="search space: {spaces} (default restricted; nasbench "
+                                     "list spaces)")
     run.add_argument("--config", help="YAML file of config fields (e.g. a run's config.yaml)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--epochs", type=int,
@@ -261,17 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "--threads, --device and --data-dir may change)")
     run.set_defaults(func=cmd_run)
 
-    lst = sub.add_parser("list", help="list methods, spaces, datasets, presets",
-                         description="List what the suite offers.")
+    lst = sub.add_parser("list", help="list methods, spaces, datasets, presets, sweeps",
+                         description="List what the suite offers, one line each.")
     lst.add_argument("what", nargs="?", default="all",
-                     choices=["all", "methods", "spaces", "datasets", "presets"],
+                     choices=["all", "methods", "spaces", "datasets", "presets", "sweeps"],
                      help="what to list (default all)")
     lst.set_defaults(func=cmd_list)
 
-    show = sub.add_parser("show", help="print a run's summary",
-                          description="Print a run's config, final metrics, accuracies with "
-                                      "their split, learning stats and series.")
-    show.add_argument("run_dir", metavar="RUN_DIR", help="a run folder")
+    show = sub.add_parser("show", help="print a run's (or a sweep's) summary",
+                          description="Print a run's config, why it stopped, final metrics, "
+                                      "accuracies with their split, its genotype node by "
+                                      "node, learning stats and series; on a folder of "
+                                      "runs (a sweep), their status and the best runs.")
+    show.add_argument("run_dir", metavar="RUN_DIR",
+                      help="a run folder, or a folder of runs (a sweep's) to summarise")
     show.set_defaults(func=cmd_show)
 
     for name in COMMAND_MODULES:

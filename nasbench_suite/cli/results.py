@@ -92,10 +92,14 @@ def register(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
                     "Each trial writes a run folder under OUT/NAME/; running the same sweep "
                     "again skips finished trials and resumes interrupted ones.")
     sweep.add_argument("file", nargs="?", metavar="SWEEP_FILE",
-                       help="sweep YAML file, or the name of one in experiments/")
-    sweep.add_argument("--methods", help="comma-separated methods (replaces the file's)")
-    sweep.add_argument("--spaces", help="comma-separated spaces (replaces the file's)")
-    sweep.add_argument("--datasets", help="comma-separated datasets (replaces the file's)")
+                       help="sweep YAML file, or the name of a shipped one (nasbench list "
+                            "sweeps)")
+    sweep.add_argument("--methods", help="comma-separated methods of {methods} (replaces the "
+                                         "file's)")
+    sweep.add_argument("--spaces", help="comma-separated spaces of {spaces} (replaces the "
+                                        "file's)")
+    sweep.add_argument("--datasets", help="comma-separated datasets of {datasets} (replaces "
+                                          "the file's)")
     sweep.add_argument("--seeds", help="seeds: 0,1,2 or a range 0-4 (replaces the file's)")
     sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                        help="one more grid axis over any config field or hyper-parameter; "

@@ -35,10 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nasbench_suite.data import DATASET_KINDS
 from nasbench_suite.data.augment import Augment
 from nasbench_suite.errors import UsageError
 
-DATASETS = ("digits", "cifar10", "cifar100", "npz:PATH", "imagefolder:PATH")
+DATASETS = tuple(DATASET_KINDS)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nasbench_suite.errors import UsageError
-from nasbench_suite.experiments.base import Experiment, manifest_of
+
+if TYPE_CHECKING:  # experiments.base loads torch (through the config): not at parse time
+    from nasbench_suite.experiments.base import Experiment
 
 #: experiment name -> "module:attribute" of its Experiment
 _MODULES: dict[str, str] = {
@@ -39,12 +42,24 @@ def get_experiment(name: str) -> Experiment:
 
 def experiment_in(folder: Path) -> Experiment:
     """The experiment whose folder ``folder`` is (its manifest says which)."""
+    from nasbench_suite.experiments.base import manifest_of
+
     return get_experiment(manifest_of(folder).get("config", {}).get("experiment", ""))
 
 
 def write_report(folder: Path, out: Path | None = None) -> list[Path]:
     """The report of whichever experiment ``folder`` holds; returns the files written."""
     return experiment_in(folder).write_report(folder, out)
+
+
+def __getattr__(name: str) -> Any:
+    """``Experiment`` on first use: `nasbench reproduce`'s parser lists the experiments
+    without loading torch."""
+    if name == "Experiment":
+        from nasbench_suite.experiments.base import Experiment
+
+        return Experiment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Experiment", "experiment_in", "get_experiment", "list_experiments", "write_report"]

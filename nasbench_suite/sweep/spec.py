@@ -24,8 +24,6 @@ import yaml
 from nasbench_suite.config import RunConfig, read_yaml, resolve_config
 from nasbench_suite.errors import UsageError
 
-#: where ``nasbench sweep NAME`` looks for NAME.yaml
-EXPERIMENTS_DIR = "experiments"
 _FILE_KEYS = ("name", "preset", "methods", "method_spaces", "spaces", "datasets", "seeds",
               "grid", "set")
 _MAX_NAME = 96
@@ -165,14 +163,19 @@ def spec_from_dict(data: dict[str, Any], where: str, name: str = "sweep") -> Swe
 
 
 def find_sweep_file(name: str) -> Path:
-    """A path, or a name under experiments/ (``darts-failure-mini`` -> experiments/...yaml)."""
+    """A path to a sweep file, or the name of one that ships with the package
+    (``smoke`` -> nasbench_suite/sweep/presets/smoke.yaml; see ``nasbench list sweeps``)."""
+    from nasbench_suite.sweep.catalog import sweep_presets
+
     path = Path(name)
     if path.is_file():
         return path
-    for candidate in (Path(EXPERIMENTS_DIR) / name, Path(EXPERIMENTS_DIR) / f"{name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise UsageError(f"no sweep file {name!r} (nor {EXPERIMENTS_DIR}/{name}.yaml)")
+    presets = sweep_presets()
+    shipped = presets.get(name[:-5] if name.endswith(".yaml") else name)
+    if shipped is not None:
+        return shipped
+    raise UsageError(f"no sweep file {name!r}, nor a shipped sweep of that name (choose "
+                     f"from {', '.join(presets)})")
 
 
 def load_sweep_file(name: str) -> SweepSpec:

@@ -332,6 +332,9 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
             if on_epoch is not None:
                 on_epoch(row, folder)
     finally:
+        if method.finished():  # an early stop: the bar ends at the steps that ran, not the cap
+            bar.total = bar.n
+            bar.refresh()
         bar.close()
         if board is not None:
             board.close()
