@@ -24,7 +24,7 @@ eigenvalue every ``es_every`` epochs, or every epoch: ``hessian_every`` 1 or 2) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from nasbench_suite.methods.base import Batch, Method, MethodConfig, SearchContext, accuracy
@@ -66,6 +66,9 @@ class DartsConfig(MethodConfig, AlphaAdam, WeightSGD):
     es_delta: int = 4
     #: P-DARTS: at most this many skip connections per normal cell (None: no limit)
     max_skips: int | None = None
+    #: the parameters of the earlier DARTS-ES rule, which did not follow RobustDARTS's code:
+    #: older runs' configs hold them; they are dropped when such a run is read or resumed
+    RETIRED: ClassVar[frozenset[str]] = frozenset({"es_k", "es_ratio"})
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):

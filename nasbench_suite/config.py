@@ -422,9 +422,22 @@ def config_to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
+def saved_config(run: RunFolder) -> dict[str, Any]:
+    """A run folder's config.yaml as a mapping, without the hyper-parameters its method has
+    retired since the run was written (``Config.RETIRED``: DARTS's es_k and es_ratio, the
+    parameters of its earlier DARTS-ES rule), so that older runs still load and resume."""
+    saved = run.config_dict()
+    hp = saved.get("hp") or {}
+    method = saved.get("method")
+    if not hp or method not in list_methods():
+        return saved
+    retired = getattr(get_method(method).Config, "RETIRED", frozenset())
+    return {**saved, "hp": {k: v for k, v in hp.items() if k not in retired}}
+
+
 def run_config(run: RunFolder) -> RunConfig:
     """A run folder's config.yaml as a validated RunConfig: what the run ran."""
     try:
-        return resolve_config(run.config_dict())
+        return resolve_config(saved_config(run))
     except UsageError as exc:
         raise UsageError(f"{run.config_file}: {exc}") from None

@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nasbench_suite.config import RunConfig, requested_config, resolve_config, resume_values
+from nasbench_suite.config import (
+    RunConfig,
+    requested_config,
+    resolve_config,
+    resume_values,
+    saved_config,
+)
 from nasbench_suite.errors import UsageError
 from nasbench_suite.store.runfolder import RunFolder
 
@@ -29,7 +35,7 @@ def resume_config(folder: RunFolder, overrides: dict[str, Any],
     UsageError naming every override that would change the result. The run's own thread
     count is kept unless ``overrides`` names another one: then ``warn`` gets one line and
     run.json records the override."""
-    saved = folder.config_dict()
+    saved = saved_config(folder)
     asked = requested_config(saved)  # an override may repeat the decided value or the ask
     ran_with = saved.get("threads") or folder.info().threads  # older runs: run.json's
     asked = overrides.get("threads")
