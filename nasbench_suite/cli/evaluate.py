@@ -9,7 +9,8 @@ from typing import Any
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nasbench_suite.config import parse_override
-    from nasbench_suite.files import output_dir
+    from nasbench_suite.data.datasets import check_dataset
+    from nasbench_suite.files import check_output
     from nasbench_suite.search.scratch import (
         load_genotypes,
         resolve_eval_config,
@@ -29,7 +30,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         key, value = parse_override(item)
         overrides[key] = value
     cfg = resolve_eval_config(overrides)
-    output_dir(cfg.out)
+    check_output(cfg.out)
+    check_dataset(cfg.dataset, cfg.image_size)  # bad data: one line, before the config
     print("resolved config:", asdict(cfg))
     ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
     for label, genotype in points:

@@ -109,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if folder.status() == FINISHED:
             print(f"{folder.path} has already finished; nothing to resume")
             return 0
+        folder.info()  # a corrupt run.json is refused here, not left for `show` to find
         run_search(resume_config(folder, overrides), resume_dir=folder.path,
                    progress=not args.quiet)
         return 0
@@ -156,43 +157,49 @@ def cmd_show(args: argparse.Namespace) -> int:
     folder = RunFolder(args.run_dir).check()
     cfg = folder.config_dict()
     info = folder.info()
-    print(f"run: {folder.path}")
-    print(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
-          f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
-    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epochs "
-          f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
+    epochs_done = len(folder.metrics())  # a corrupt line is an error, even in a finished run
+    # Every file is read before anything is printed: a broken one is the only line shown.
+    lines: list[str] = []
+    say = lines.append
+    say(f"run: {folder.path}")
+    say(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
+        f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
+    say(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epochs "
+        f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
     hp = cfg.get("hp") or {}
     if hp:
-        print("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
+        say("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
     status = folder.status()
     if status == FAILED:
         failure = folder.failure()
-        print(f"failed after {folder.epochs_done()} epoch(s): "
-              f"{failure.reason if failure else 'unknown'}")
+        say(f"failed after {epochs_done} epoch(s): "
+            f"{failure.reason if failure else 'unknown'}")
+        print("\n".join(lines))
         return 0
     if status != FINISHED:
-        print(f"unfinished: {folder.epochs_done()} epoch(s) done; resume with nasbench run "
-              f"--resume {folder.path}")
+        say(f"unfinished: {epochs_done} epoch(s) done; resume with nasbench run "
+            f"--resume {folder.path}")
+        print("\n".join(lines))
         return 0
     summary = folder.summary()
     final, derived, inh = summary.final, summary.derived, summary.inherited
-    print(f"epochs {summary.epochs_run}, search time {summary.search_time_s:.1f} s, "
-          f"device {summary.device}" + (f", stopped by the {summary.stop_reason} rule"
-                                        if summary.stop_reason == "method" else ""))
-    print(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
-          f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
-          f"(scoring split, running batch-norm statistics, not recalibrated)")
-    print(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
-          f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
-    print(f"derived: {derived.macs / 1e6:.2f} M multiply-adds, {derived.params / 1e6:.3f} M "
-          f"params, parameter-free share {derived.param_free_share:.2f}")
+    say(f"epochs {summary.epochs_run}, search time {summary.search_time_s:.1f} s, "
+        f"device {summary.device}" + (f", stopped by the {summary.stop_reason} rule"
+                                      if summary.stop_reason == "method" else ""))
+    say(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
+        f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
+        f"(scoring split, running batch-norm statistics, not recalibrated)")
+    say(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
+        f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
+    say(f"derived: {derived.macs / 1e6:.2f} M multiply-adds, {derived.params / 1e6:.3f} M "
+        f"params, parameter-free share {derived.param_free_share:.2f}")
     if summary.learning:
         ln = summary.learning
-        print(f"architecture learning (from the start): median edge move "
-              f"{ln.get('alpha_move_median', float('nan')):.4f}, max "
-              f"{ln.get('alpha_move_max', float('nan')):.4f}; median edge spread "
-              f"{ln.get('edge_spread_median', float('nan')):.4f}; edges whose choice changed "
-              f"{100 * ln.get('choice_changed_share', float('nan')):.0f}%")
+        say(f"architecture learning (from the start): median edge move "
+            f"{ln.get('alpha_move_median', float('nan')):.4f}, max "
+            f"{ln.get('alpha_move_max', float('nan')):.4f}; median edge spread "
+            f"{ln.get('edge_spread_median', float('nan')):.4f}; edges whose choice changed "
+            f"{100 * ln.get('choice_changed_share', float('nan')):.0f}%")
     series = summary.series
     if series:
         # The cost and accuracy columns first (summary.json stores keys sorted).
@@ -200,11 +207,12 @@ def cmd_show(args: argparse.Namespace) -> int:
                             "acc", "val_acc") if k in series[0]]
         keys = lead + [k for k in series[0] if k not in lead
                        and not isinstance(series[0][k], (dict, list))]
-        print(f"recorded architectures (macs: multiply-adds, the papers' FLOPs; acc: "
-              f"inherited weights, {inh.split} split):")
-        print("  " + "  ".join(f"{k:>12s}" for k in keys))
+        say(f"recorded architectures (macs: multiply-adds, the papers' FLOPs; acc: "
+            f"inherited weights, {inh.split} split):")
+        say("  " + "  ".join(f"{k:>12s}" for k in keys))
         for point in series:
-            print("  " + "  ".join(_fmt(point.get(k)) for k in keys))
+            say("  " + "  ".join(_fmt(point.get(k)) for k in keys))
+    print("\n".join(lines))
     return 0
 
 

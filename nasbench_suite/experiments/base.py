@@ -27,7 +27,7 @@ from nasbench_suite.errors import UsageError
 from nasbench_suite.files import inside, read_json, write_json
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import SweepSpec, check_name, expand
-from nasbench_suite.sweep.tune import Resources, run_sweep, worker_env
+from nasbench_suite.sweep.tune import Resources, check_local_fit, run_sweep, worker_env
 
 #: the manifest of an experiment folder: the resolved config and the trials
 MANIFEST = "reproduce.json"
@@ -132,6 +132,8 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
     cfg.validate()
     resources = resources or Resources()
     resources.validate()
+    if resources.address is None and not cfg.skip_eval:
+        check_local_fit(cfg.eval_cpus, cfg.eval_gpus, "--eval-cpus", "--eval-gpus")
     spec = experiment.sweep_spec(cfg)
     sweep_dir = (Path(cfg.out) / spec.name).resolve()
     if not inside(sweep_dir, Path(cfg.out)):
@@ -144,10 +146,11 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
             read_json(manifest).get("config", {}).get("experiment") != experiment.name:
         raise UsageError(f"{sweep_dir} holds another experiment; give --name or --out")
     resolved = asdict(cfg)
-    log(f"reproduce {experiment.name}: {len(trials)} searches in {sweep_dir}")
-    log("resolved config: " + json.dumps(resolved, default=str))
     with ray_session(resources.address, join_timeout=resources.join_timeout,
                      env_vars=worker_env(max(resources.cpus_per_trial, cfg.eval_cpus))):
+        # printed once Ray is up: a cluster that refuses is the only line the user sees
+        log(f"reproduce {experiment.name}: {len(trials)} searches in {sweep_dir}")
+        log("resolved config: " + json.dumps(resolved, default=str))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_json(manifest, {"config": resolved, "trials": [t.trial_id for t in trials]})
         launcher = None if cfg.skip_eval else experiment.launcher(cfg, log)

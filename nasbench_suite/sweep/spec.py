@@ -236,15 +236,23 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
     A method/space pair the method cannot search is left out with a note (a grid over all
     methods and both spaces is the common case); any other bad value is a UsageError.
     """
-    from nasbench_suite.data.datasets import check_dataset_spec
+    from nasbench_suite.data.datasets import check_dataset, check_dataset_spec
     from nasbench_suite.methods import get_method, list_methods
     from nasbench_suite.spaces import SPACES
 
     axes_names = list(spec.grid)
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
+    # Names first: an unknown method would otherwise surface as whatever its preset entry
+    # fails on (a method field the config does not know).
+    for kind, names, known in (("method", list(spec.methods), list_methods()),
+                               ("space", spec.spaces, sorted(SPACES))):
+        for name in names:
+            if name not in known:
+                raise UsageError(f"unknown {kind} {name!r}; choose from {', '.join(known)}")
     for dataset in spec.datasets:  # caught here, not in every trial
         check_dataset_spec(dataset)
+    checked: set[tuple[str, int | None]] = set()
     pairs = [(m, s) for m in spec.methods for s in spec.spaces_of(m)]
     for (method, space), dataset in itertools.product(pairs, spec.datasets):
         if method in list_methods() and space in SPACES:
@@ -263,6 +271,10 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
                 except UsageError as exc:
                     raise UsageError(f"sweep trial {method}/{space}/{dataset}/s{seed}"
                                      f"{' ' + str(axes) if axes else ''}: {exc}") from None
+                if (cfg.dataset, cfg.image_size) not in checked:
+                    # the data itself, in this process: bad data never reaches Ray
+                    check_dataset(cfg.dataset, cfg.image_size)
+                    checked.add((cfg.dataset, cfg.image_size))
                 trial_id = _trial_id(cfg, axes)
                 if trial_id in seen:
                     digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True,
@@ -300,7 +312,7 @@ def spec_with_cli(spec: SweepSpec, methods: Iterable[str] | None = None,
         for key in ("method", "space", "dataset", "seed"):
             if key in spec.fixed:
                 raise UsageError(f"--set {key}=...: use --{key}s for a sweep")
-    if name:
+    if name is not None:
         spec.name = name
     check_name(spec.name)
     return spec
