@@ -32,10 +32,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = resolve_eval_config(overrides)
     check_output(cfg.out)
     check_dataset(cfg.dataset, cfg.image_size)  # bad data: one line, before the config
-    print("resolved config:", asdict(cfg))
     ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
+    pending = [f"resolved config: {asdict(cfg)}"]
+
+    def log(line: str) -> None:
+        """Print the config with the first line of the first training: a genotype that
+        does not fit its network is refused before that, as the only line shown."""
+        for first in pending:
+            print(first)
+        pending.clear()
+        print(line)
+
     for label, genotype in points:
-        train_from_scratch(cfg, label, genotype, ops, progress=not args.quiet)
+        train_from_scratch(cfg, label, genotype, ops, progress=not args.quiet, log=log)
     return 0
 
 

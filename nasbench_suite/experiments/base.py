@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +33,13 @@ from nasbench_suite.sweep.tune import Resources, check_local_fit, run_sweep, wor
 MANIFEST = "reproduce.json"
 
 Log = Callable[[str], None]
+#: upper bounds of experiments' integer flags (the search and evaluation fields have theirs
+#: in nasbench_suite.config.INT_LIMITS): a typo of a few digits is refused, not run for ever
+EXPERIMENT_INT_LIMITS = {"epochs": 100_000, "eval_epochs": 100_000, "padnas_epochs": 100_000,
+                         "rankcorr_archs": 10_000, "resamples": 1_000_000,
+                         "hessian_every": 100_000, "hessian_iters": 10_000,
+                         "score_every": 100_000, "pdarts_skips": 1000, "threads": 4096,
+                         "eval_gpus": 4096}
 C = TypeVar("C", bound="ExperimentConfig")
 
 
@@ -74,6 +81,12 @@ class ExperimentConfig:
             raise UsageError("seeds must be in [0, 2^32)")
         if not self.eval_cpus > 0 or self.eval_gpus < 0:
             raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            limit = EXPERIMENT_INT_LIMITS.get(f.name)
+            if limit is not None and isinstance(value, int) and value > limit:
+                raise UsageError(f"--{f.name.replace('_', '-')} must be at most {limit:,}, "
+                                 f"got {value}")
 
     def shared_fields(self) -> dict[str, Any]:
         """The run fields that the user gave for every search and training (data folder,
@@ -85,8 +98,6 @@ class ExperimentConfig:
     def from_manifest(cls: type[C], manifest: dict[str, Any]) -> C:
         """The config a manifest recorded (fields this version does not know are left out:
         a folder written by an older version still reads)."""
-        from dataclasses import fields
-
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in manifest["config"].items() if k in known})
 
