@@ -726,3 +726,21 @@ def test_a_sweep_refuses_a_trial_folder_another_process_writes(
     assert _tree(tmp_path / "out") == {"s", "s/darts-restricted-digits-s0",
                                        "s/darts-restricted-digits-s0/writer.lock"}
     assert not no_ray
+
+
+def test_a_trial_leaves_a_folder_another_process_writes_alone(tmp_path: Path) -> None:
+    """A Ray trial that finds its folder locked reports it and writes nothing there: no
+    failure record in a folder that is the other process's."""
+    from nasbench_suite.config import resolve_config
+    from nasbench_suite.sweep.trials import run_trial
+
+    folder = RunFolder(tmp_path / "trial")
+    folder.path.mkdir()
+    config = resolve_config({**TINY, "out": str(tmp_path)}).to_dict()
+    ends: list[dict[str, object]] = []
+    with folder.lock():
+        run_trial({"run_dir": str(folder.path), "config": config}, on_end=ends.append,
+                  log=lambda line: None)
+    assert ends and ends[0]["status"] == "failed" and "another process" in str(
+        ends[0]["reason"])
+    assert _tree(folder.path) == {"writer.lock"}

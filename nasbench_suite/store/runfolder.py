@@ -215,7 +215,7 @@ class RunFolder:
         except BlockingIOError:
             pid = _lock_holder(fd)
             os.close(fd)
-            raise UsageError(f"{self.path} is being written by another process "
+            raise FolderBusy(f"{self.path} is being written by another process "
                              f"(pid {pid})") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -455,6 +455,11 @@ class RunFolder:
             (self.path / name).unlink(missing_ok=True)
 
 
+class FolderBusy(UsageError):
+    """The run folder is locked by another writer: whoever got this must write nothing in
+    it (not even a failure record: the folder is the other process's)."""
+
+
 class WriteLock:
     """A held run-folder lock (:meth:`RunFolder.lock`); closing its file releases it."""
 
@@ -507,6 +512,6 @@ def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolde
 
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
-           "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
-           "TrialRecord", "WriteLock", "atomic_write", "find_runs", "read_json",
-           "read_jsonl", "write_json", "write_jsonl"]
+           "DerivedCost", "Failure", "FolderBusy", "Inherited", "RankCorr", "RunFolder",
+           "RunInfo", "Summary", "TrialRecord", "WriteLock", "atomic_write", "find_runs",
+           "read_json", "read_jsonl", "write_json", "write_jsonl"]
