@@ -281,7 +281,8 @@ def _run_search(cfg: RunConfig, resume_dir: Path | None, progress: bool,
             metrics, events, arch = state["metrics"], state["events"], state["arch"]
             init_weights = state["init_weights"]
             start_epoch, search_time = int(state["epoch"]), float(state["search_time"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        except (AttributeError, IndexError, KeyError, RuntimeError, TypeError,
+                ValueError) as exc:  # keys, shapes or types another network wrote
             raise UsageError(f"the checkpoint of {folder.path} does not fit this run "
                              f"({type(exc).__name__}: {first_line(exc)})") from None
         resumed = f"resuming after epoch {start_epoch}" + (
