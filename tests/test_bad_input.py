@@ -162,6 +162,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "events": [], "arch": [], "init_weights": torch.zeros(1)},
                root / "bad-state" / "checkpoint.pt")
     (root / "bad-state" / "checkpoint.prev.pt").unlink(missing_ok=True)
+    shutil.copytree(root / "bad-state", root / "wrong-types")
+    torch.save({"epoch": "one", "supernet": 3, "method": [], "torch_rng": None},
+               root / "wrong-types" / "checkpoint.pt")
     (root / "unfinished-bad-info" / "run.json").write_text('{"layout": "two"')
     series = shutil.copytree(finished, root / "bad-series")
     (series / "series.json").write_text('[{"index": 0, "genotype": {"space": 3}}]')
@@ -406,6 +409,8 @@ def _more_cases(r: str, out: str, run: list[str]) -> dict[str, Case]:
                                          "99999999999999999999"], "would change its result"),
         "resume: checkpoint of another network": Case(["run", "--quiet", "--resume",
                                                        f"{r}/bad-state"], "does not fit"),
+        "resume: checkpoint of the wrong types": Case(["run", "--quiet", "--resume",
+                                                       f"{r}/wrong-types"], "does not fit"),
         "resume: corrupt run.json": Case(["run", "--resume", f"{r}/unfinished-bad-info"],
                                          "run.json"),
         "resume: corrupt config": Case(["run", "--resume", f"{r}/unfinished-bad-config"],
@@ -521,6 +526,8 @@ def _more_cases(r: str, out: str, run: list[str]) -> dict[str, Case]:
         # reproduce claims
         "claims: object-array npz": Case([*claims, "--dataset", npz["object"]],
                                          "Object arrays"),
+        "claims: truncated npz": Case([*claims, "--dataset", npz["truncated"]],
+                                      "cannot read npz"),
         "claims: label of a million": Case([*claims, "--dataset", npz["huge-label"]],
                                            "at most 100,000 classes"),
         "claims: 1000 CPUs per trial": Case([*claims, "--cpus-per-trial", "1000"],
