@@ -5,7 +5,8 @@ into :class:`Trial` s, each a fully resolved and validated run config at a fixed
 name (``<method>-<space>-<dataset>-s<seed>[-<axis>=<value>...]``, a hash when that would be
 too long), so that running the sweep again finds its trials. Every problem with a sweep (an
 unknown key, an unknown method, an empty grid, a seed range backwards, a dataset file that is
-not there) is a UsageError before anything runs.
+not there or whose arrays a run would refuse) is a UsageError before anything runs: in the
+driver, before Ray starts, so that bad data is one line and not a failure in every trial.
 """
 
 from __future__ import annotations
