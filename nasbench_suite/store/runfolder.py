@@ -222,7 +222,9 @@ class RunFolder:
         return WriteLock(fd)
 
     def writer(self) -> int | None:
-        """The pid of the process writing this folder now, or None (the lock is free)."""
+        """The pid of the process writing this folder now (-1 in the instant between its
+        lock and its pid being written), or None: the lock is free. Probing takes a shared
+        lock for a moment and writes nothing, so a check never disturbs a writer."""
         try:
             fd = os.open(self.path / _LOCK, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
