@@ -224,7 +224,8 @@ class RunFolder:
     def writer(self) -> int | None:
         """The pid of the process writing this folder now (-1 in the instant between its
         lock and its pid being written), or None: the lock is free. Probing takes a shared
-        lock for a moment and writes nothing, so a check never disturbs a writer."""
+        lock for a moment and writes nothing: a running writer is never disturbed, and one
+        starting in that very instant is refused before it writes anything."""
         try:
             fd = os.open(self.path / _LOCK, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
