@@ -249,6 +249,16 @@ def resume_values(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 PRESETS = ("mini", "paper")
+#: an int field's value must fit torch's and numpy's 64-bit integers
+MAX_INT = 2**63 - 1
+#: upper bounds of integer fields, whatever dataclass holds them (run, evaluation, method):
+#: far above any real run, low enough that a typo (an extra digit run) is refused before
+#: a run starts instead of running for ever or allocating without bound
+INT_LIMITS = {"epochs": 100_000, "batch_size": 1_000_000, "eval_batch_size": 1_000_000,
+              "channels": 4096, "layers": 1000, "nodes": 64, "bn_calib_batches": 100_000,
+              "hessian_iters": 10_000, "hessian_images": 10_000_000, "image_size": 4096,
+              "threads": 4096, "cutout": 4096, "hessian_every": 100_000,
+              "score_every": 100_000}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -316,6 +326,12 @@ def build_dataclass(cls: type, values: dict[str, Any], what: str) -> Any:
     if unknown:
         raise UsageError(f"unknown {what} {unknown[0]!r}; known: {', '.join(sorted(names))}")
     kwargs = {k: _coerce(v, hints[k], f"{what} {k!r}") for k, v in values.items()}
+    for key, value in kwargs.items():
+        if not isinstance(value, int) or isinstance(value, bool) or key == "seed":
+            continue  # seeds: every config checks their range, [0, 2^32), itself
+        limit = INT_LIMITS.get(key, MAX_INT)
+        if value > limit or value < -MAX_INT:
+            raise UsageError(f"{what} {key!r} is out of range: {value} (at most {limit:,})")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -328,6 +344,8 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
         text = Path(path).read_text()
     except OSError as exc:
         raise UsageError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {str(path)!r} is not a text file (not UTF-8)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("nasbench_suite", "methods", "spaces")
 RUN_FILES = ("summary.json", "config.yaml", "trial.json", "failure.json", "run.json",
              "metrics.jsonl", "arch.jsonl", "events.jsonl", "series.json", "result.json",
-             "checkpoint.pt")
+             "checkpoint.pt", "writer.lock")
 
 
 def _sources(package: str) -> list[Path]:

@@ -9,7 +9,8 @@ from typing import Any
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nasbench_suite.config import parse_override
-    from nasbench_suite.files import output_dir
+    from nasbench_suite.data.datasets import check_dataset
+    from nasbench_suite.files import check_output
     from nasbench_suite.training.scratch import (
         load_genotypes,
         resolve_eval_config,
@@ -29,11 +30,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         key, value = parse_override(item)
         overrides[key] = value
     cfg = resolve_eval_config(overrides)
-    output_dir(cfg.out)
-    print("resolved config:", asdict(cfg))
+    check_output(cfg.out)
+    check_dataset(cfg.dataset, cfg.image_size)  # bad data: one line, before the config
     ops = tuple(run_cfg["ops"]) if run_cfg.get("ops") else None
+    pending = [f"resolved config: {asdict(cfg)}"]
+
+    def log(line: str) -> None:
+        """Print the config with the first line of the first training: a genotype that
+        does not fit its network is refused before that, as the only line shown."""
+        for first in pending:
+            print(first)
+        pending.clear()
+        print(line)
+
     for label, genotype in points:
-        train_from_scratch(cfg, label, genotype, ops, progress=not args.quiet)
+        train_from_scratch(cfg, label, genotype, ops, progress=not args.quiet, log=log)
     return 0
 
 

@@ -117,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if folder.status() == FINISHED:
             print(f"{folder.path} has already finished; nothing to resume")
             return 0
+        folder.info()  # a corrupt run.json is refused here, not left for `show` to find
         cfg = resume_config(folder, overrides, lambda line: print(f"nasbench: {line}",
                                                                    file=sys.stderr))
         run_search(cfg, resume_dir=folder.path, progress=not args.quiet)
@@ -177,47 +178,53 @@ def cmd_show(args: argparse.Namespace) -> int:
     folder.check()
     cfg = folder.config_dict()
     info = folder.info()
-    print(f"run: {folder.path}")
-    print(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
-          f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
-    print(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epoch cap "
-          f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
+    epochs_done = len(folder.metrics())  # a corrupt line is an error, even in a finished run
+    # Every file is read before anything is printed: a broken one is the only line shown.
+    lines: list[str] = []
+    say = lines.append
+    say(f"run: {folder.path}")
+    say(f"method {cfg.get('method')}, space {cfg.get('space')}, dataset {info.dataset_id}, "
+        f"seed {cfg.get('seed')}, preset {cfg.get('preset')} (layout {info.layout})")
+    say(f"network: {cfg.get('layers')} cells, C={cfg.get('channels')}, epoch cap "
+        f"{cfg.get('epochs')}, batch {cfg.get('batch_size')}")
     hp = cfg.get("hp") or {}
     if hp:
-        print("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
+        say("hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()))
     status = folder.status()
     if status == FAILED:
         failure = folder.failure()
-        print(f"failed after {folder.epochs_done()} epoch(s): "
-              f"{failure.reason if failure else 'unknown'}")
+        say(f"failed after {epochs_done} epoch(s): "
+            f"{failure.reason if failure else 'unknown'}")
+        print("\n".join(lines))
         return 0
     if status != FINISHED:
-        print(f"unfinished: {folder.epochs_done()} epoch(s) done; resume with nasbench run "
-              f"--resume {folder.path}")
+        say(f"unfinished: {epochs_done} epoch(s) done; resume with nasbench run "
+            f"--resume {folder.path}")
+        print("\n".join(lines))
         return 0
     summary = folder.summary()
     final, derived, inh = summary.final, summary.derived, summary.inherited
-    print(f"{stop_line(summary, int(cfg.get('epochs') or summary.epochs_run), folder.events())}"
-          f"; search time {summary.search_time_s:.1f} s, device {summary.device}")
-    print(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
-          f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
-          f"(scoring split, running batch-norm statistics, not recalibrated)")
-    print(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
-          f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
-    print(f"derived: {derived.macs / 1e6:.3g} M multiply-adds, {derived.params / 1e6:.3g} M "
-          f"params, parameter-free share {derived.param_free_share:.2f}")
-    print("genotype (node <- op(input), ...):")
-    for line in genotype_lines(folder.genotype()):
-        print(f"  {line}")
+    genotype = folder.genotype()
+    say(f"{stop_line(summary, int(cfg.get('epochs') or summary.epochs_run), folder.events())}"
+        f"; search time {summary.search_time_s:.1f} s, device {summary.device}")
+    say(f"final epoch: train acc {final.get('train_acc', float('nan')):.4f} (train split, "
+        f"augmented); supernet acc {final.get('supernet_raw_acc_score', float('nan')):.4f} "
+        f"(scoring split, running batch-norm statistics, not recalibrated)")
+    say(f"inherited weights, batch norm recalibrated, {inh.split} split: supernet "
+        f"{_acc(inh.supernet_acc)}, derived {_acc(inh.derived_acc)}, gap {_acc(inh.gap)}")
+    say(f"derived: {derived.macs / 1e6:.3g} M multiply-adds, {derived.params / 1e6:.3g} M "
+        f"params, parameter-free share {derived.param_free_share:.2f}")
+    say("genotype (node <- op(input), ...):")
+    lines.extend(f"  {line}" for line in genotype_lines(genotype))
     if summary.ground_truth is not None:
-        _show_truth(summary.ground_truth, folder.genotype())
+        lines.extend(_truth_lines(summary.ground_truth, genotype))
     if summary.learning:
         ln = summary.learning
-        print(f"architecture learning (from the start): median edge move "
-              f"{ln.get('alpha_move_median', float('nan')):.4f}, max "
-              f"{ln.get('alpha_move_max', float('nan')):.4f}; median edge spread "
-              f"{ln.get('edge_spread_median', float('nan')):.4f}; edges whose choice changed "
-              f"{100 * ln.get('choice_changed_share', float('nan')):.0f}%")
+        say(f"architecture learning (from the start): median edge move "
+            f"{ln.get('alpha_move_median', float('nan')):.4f}, max "
+            f"{ln.get('alpha_move_max', float('nan')):.4f}; median edge spread "
+            f"{ln.get('edge_spread_median', float('nan')):.4f}; edges whose choice changed "
+            f"{100 * ln.get('choice_changed_share', float('nan')):.0f}%")
     series = summary.series
     if series:
         # The cost and accuracy columns first (summary.json stores keys sorted).
@@ -226,17 +233,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         keys = lead + [k for k in series[0] if k not in lead
                        and not isinstance(series[0][k], (dict, list))]
         millions = {"macs", "params"}  # one unit per quantity: M, as the derived line
-        print(f"recorded architectures (macs: M multiply-adds, the papers' FLOPs; params: M; "
-              f"acc: inherited weights, {inh.split} split):")
-        print("  " + "  ".join(f"{k:>12s}" for k in keys))
+        say(f"recorded architectures (macs: M multiply-adds, the papers' FLOPs; params: M; "
+            f"acc: inherited weights, {inh.split} split):")
+        say("  " + "  ".join(f"{k:>12s}" for k in keys))
         for point in series:
-            print("  " + "  ".join(
+            say("  " + "  ".join(
                 _fmt(point[k] / 1e6 if k in millions and point.get(k) is not None
                      else point.get(k)) for k in keys))
+    print("\n".join(lines))
     return 0
 
 
-def _show_truth(columns: dict[str, Any], genotype: Any) -> None:
+def _truth_lines(columns: dict[str, Any], genotype: Any) -> list[str]:
     """The published ground truth the run recorded, in ``nasbench lookup``'s words."""
     from nasbench_suite.cli.lookup import truth_lines
     from nasbench_suite.groundtruth import several_ops_per_edge
@@ -244,9 +252,8 @@ def _show_truth(columns: dict[str, Any], genotype: Any) -> None:
 
     note = (": the strongest kept op per edge of the genotype, which keeps several"
             if several_ops_per_edge(genotype) else "")
-    print(f"ground truth (published table, the derived cell{note}):")
-    for line in truth_lines(Truth.from_record(columns)):
-        print(f"  {line}")
+    return [f"ground truth (published table, the derived cell{note}):",
+            *(f"  {line}" for line in truth_lines(Truth.from_record(columns)))]
 
 
 def _fmt(value: Any) -> str:

@@ -25,6 +25,7 @@ before any run folder exists.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +39,12 @@ import torch.nn.functional as F
 from nasbench_suite.data import DATASET_KINDS
 from nasbench_suite.data.augment import Augment
 from nasbench_suite.errors import UsageError
+from nasbench_suite.files import first_line
 
 DATASETS = tuple(DATASET_KINDS)
+#: labels number the classes 0..K-1 with K at most this (the classifier has K outputs; a
+#: stray label of 10^6 would otherwise build a million-output network)
+MAX_CLASSES = 100_000
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -153,7 +158,11 @@ def _check_images(x: np.ndarray, where: str) -> None:
 
 
 def _check_labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
+    y = np.asarray(y)
+    if y.ndim > 1 and y.size != n:
+        raise UsageError(f"{where}: labels of shape {y.shape} for {n} images (one integer "
+                         "class per image, not one-hot rows)")
+    y = y.reshape(-1)
     if len(y) != n:
         raise UsageError(f"{where}: {len(y)} labels for {n} images")
     if not np.issubdtype(y.dtype, np.integer):
@@ -162,7 +171,43 @@ def _check_labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
             raise UsageError(f"{where}: labels must be integers, got dtype {y.dtype}")
     if (y < 0).any():
         raise UsageError(f"{where}: negative labels (labels must lie in [0, classes))")
+    if y.max() >= MAX_CLASSES:
+        raise UsageError(f"{where}: label {int(y.max())} is outside [0, {MAX_CLASSES}): the "
+                         f"suite takes at most {MAX_CLASSES:,} classes numbered 0..K-1")
     return y.astype(np.int64)
+
+
+def _count_classes(y_train: np.ndarray, y_test: np.ndarray, where: str) -> int:
+    """K, the classifier's width: labels must number the classes 0..K-1 with every class
+    among the training labels. A class no training image has means labels that are not
+    0..K-1 (e.g. raw ids such as 7 and 1000): the network would grow an output per missing
+    id and never train it, so the labels are refused rather than silently widened."""
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    present = np.unique(y_train)
+    if len(present) < classes:
+        missing = sorted(set(range(classes)) - set(present.tolist()))
+        raise UsageError(f"{where}: labels must number the classes 0..K-1 and every class "
+                         f"must have training images; {len(missing)} of 0..{classes - 1} "
+                         f"have none (first: {missing[0]}); renumber the labels")
+    if classes < 2:
+        raise UsageError(f"{where}: the labels name a single class")
+    return classes
+
+
+def check_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                 y_test: np.ndarray, image_size: int | None,
+                 where: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every check of in-memory data, numpy only (no tensor is made): the images' layout,
+    dtype and values, the labels and the class count. Returns the labels as int64 and K.
+    Sweeps run it in the driver, so bad data is refused before Ray starts."""
+    for split, x in (("train", x_train), ("test", x_test)):
+        _check_images(x, f"{where} x_{split}")
+        _square(x, image_size, f"{where} x_{split}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UsageError(f"{where}: train and test images differ in shape")
+    ytr = _check_labels(y_train, len(x_train), f"{where} y_train")
+    yte = _check_labels(y_test, len(x_test), f"{where} y_test")
+    return ytr, yte, _count_classes(ytr, yte, where)
 
 
 def _square(x: np.ndarray, image_size: int | None, where: str) -> None:
@@ -184,17 +229,8 @@ def _from_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np
                  y_test: np.ndarray, image_size: int | None, scale: float = 255.0,
                  where: str = "") -> ImageData:
     """Checked N x H x W (x C) arrays -> normalised in-memory splits."""
-    where = where or name
-    for split, x in (("train", x_train), ("test", x_test)):
-        _check_images(x, f"{where} x_{split}")
-        _square(x, image_size, f"{where} x_{split}")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise UsageError(f"{where}: train and test images differ in shape")
-    ytr_np = _check_labels(y_train, len(x_train), f"{where} y_train")
-    yte_np = _check_labels(y_test, len(x_test), f"{where} y_test")
-    classes = int(max(ytr_np.max(), yte_np.max())) + 1
-    if classes < 2:
-        raise UsageError(f"{where}: the labels name a single class")
+    ytr_np, yte_np, classes = check_arrays(x_train, y_train, x_test, y_test, image_size,
+                                           where or name)
 
     def to_tensor(x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).float() / scale
@@ -240,25 +276,49 @@ def load_digits_data(image_size: int | None) -> ImageData:
                         image_size, scale=16.0)
 
 
-def load_npz(path: str, image_size: int | None) -> ImageData:
-    """Keras layout: x_train, y_train, x_test, y_test; uint8 images N x H x W (x C)."""
+#: the arrays of an npz file in the Keras layout
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """The four arrays of a Keras-layout npz file, or one UsageError: a missing, truncated
+    or non-zip file, a plain .npy under an .npz name, missing arrays, object (pickled)
+    arrays."""
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"npz file not found: {path}")
     try:
-        with np.load(file, allow_pickle=False) as arrays:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays.files)
+        arrays = np.load(file, allow_pickle=False)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):
+            raise UsageError(f"npz file {path} holds a single array (a .npy file), not the "
+                             f"arrays {', '.join(NPZ_ARRAYS)}")
+        with arrays:
+            missing = set(NPZ_ARRAYS) - set(arrays.files)
             if missing:
                 raise UsageError(f"npz file {path} lacks arrays {sorted(missing)} "
                                  "(expected the Keras layout x_train, y_train, x_test, y_test)")
-            data = {k: arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            return {k: arrays[k] for k in NPZ_ARRAYS}
     except UsageError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
         raise UsageError(f"cannot read npz file {path}: {exc}") from None
-    stem = file.stem.replace("_", "-")
+
+
+def load_npz(path: str, image_size: int | None) -> ImageData:
+    """Keras layout: x_train, y_train, x_test, y_test; uint8 images N x H x W (x C)."""
+    data = read_npz(path)
+    stem = Path(path).stem.replace("_", "-")
     return _from_arrays(f"npz-{stem}", data["x_train"], data["y_train"], data["x_test"],
                         data["y_test"], image_size, where=f"npz file {path}")
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def load_cifar(name: str, data_dir: str | None, image_size: int | None) -> ImageData:
@@ -266,12 +326,18 @@ def load_cifar(name: str, data_dir: str | None, image_size: int | None) -> Image
 
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     root = data_dir or str(Path.home() / ".cache" / "nasbench-suite" / "data")
+    made = _missing_folders(Path(root))
     try:
         train = cls(root, train=True, download=True)
         test = cls(root, train=False, download=True)
     except Exception as exc:  # torchvision: URLError, OSError, RuntimeError (corrupt archive)
-        raise UsageError(f"cannot load {name} from {root} and cannot download it ({exc}); "
-                         f"pass --data-dir with the extracted dataset") from None
+        # torchvision made the folder before it tried to download: a failed download leaves
+        # no folder the user did not have (nothing in it but the failed attempt's files).
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise UsageError(f"cannot load {name} from {root} and cannot download it "
+                         f"({first_line(exc)}); pass --data-dir with the extracted "
+                         "dataset") from None
     return _from_arrays(name, train.data, np.array(train.targets), test.data,
                         np.array(test.targets), image_size)
 
@@ -392,6 +458,22 @@ def check_dataset_spec(spec: str) -> None:
             raise UsageError(f"imagefolder not found: {path}")
         return
     raise UsageError(f"unknown dataset {spec!r}; choose from {', '.join(DATASETS)}")
+
+
+def check_dataset(spec: str, image_size: int | None = None) -> None:
+    """Everything :func:`load_dataset` would refuse, without building tensors: a sweep calls
+    it in the driver, so bad data is one error line before Ray starts, not a failure in
+    every trial. npz files are read and checked in full, imagefolders scanned (images
+    verified up to VERIFY_LIMIT); cifar10/cifar100 are left to the trials (checking them
+    here would download them into the driver's machine, not the trials')."""
+    check_dataset_spec(spec)
+    kind, _, path = spec.partition(":")
+    if kind == "npz":
+        data = read_npz(path)
+        check_arrays(data["x_train"], data["y_train"], data["x_test"], data["y_test"],
+                     image_size, f"npz file {path}")
+    elif kind == "imagefolder":
+        load_imagefolder(path, image_size)
 
 
 # -- splits ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,12 +27,19 @@ from nasbench_suite.errors import UsageError
 from nasbench_suite.files import inside, read_json, write_json
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import SweepSpec, check_name, expand
-from nasbench_suite.sweep.tune import Resources, run_sweep, worker_env
+from nasbench_suite.sweep.tune import Resources, check_local_fit, run_sweep, worker_env
 
 #: the manifest of an experiment folder: the resolved config and the trials
 MANIFEST = "reproduce.json"
 
 Log = Callable[[str], None]
+#: upper bounds of experiments' integer flags (the search and evaluation fields have theirs
+#: in nasbench_suite.config.INT_LIMITS): a typo of a few digits is refused, not run for ever
+EXPERIMENT_INT_LIMITS = {"epochs": 100_000, "eval_epochs": 100_000, "padnas_epochs": 100_000,
+                         "rankcorr_archs": 10_000, "resamples": 1_000_000,
+                         "hessian_every": 100_000, "hessian_iters": 10_000,
+                         "score_every": 100_000, "pdarts_skips": 1000, "threads": 4096,
+                         "eval_gpus": 4096}
 C = TypeVar("C", bound="ExperimentConfig")
 
 
@@ -74,6 +81,12 @@ class ExperimentConfig:
             raise UsageError("seeds must be in [0, 2^32)")
         if not self.eval_cpus > 0 or self.eval_gpus < 0:
             raise UsageError("--eval-cpus must be positive and --eval-gpus 0 or more")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            limit = EXPERIMENT_INT_LIMITS.get(f.name)
+            if limit is not None and isinstance(value, int) and value > limit:
+                raise UsageError(f"--{f.name.replace('_', '-')} must be at most {limit:,}, "
+                                 f"got {value}")
 
     def shared_fields(self) -> dict[str, Any]:
         """The run fields that the user gave for every search and training (data folder,
@@ -85,8 +98,6 @@ class ExperimentConfig:
     def from_manifest(cls: type[C], manifest: dict[str, Any]) -> C:
         """The config a manifest recorded (fields this version does not know are left out:
         a folder written by an older version still reads)."""
-        from dataclasses import fields
-
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in manifest["config"].items() if k in known})
 
@@ -132,6 +143,8 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
     cfg.validate()
     resources = resources or Resources()
     resources.validate()
+    if resources.address is None and not cfg.skip_eval:
+        check_local_fit(cfg.eval_cpus, cfg.eval_gpus, "--eval-cpus", "--eval-gpus")
     spec = experiment.sweep_spec(cfg)
     sweep_dir = (Path(cfg.out) / spec.name).resolve()
     if not inside(sweep_dir, Path(cfg.out)):
@@ -144,10 +157,11 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
             read_json(manifest).get("config", {}).get("experiment") != experiment.name:
         raise UsageError(f"{sweep_dir} holds another experiment; give --name or --out")
     resolved = asdict(cfg)
-    log(f"reproduce {experiment.name}: {len(trials)} searches in {sweep_dir}")
-    log("resolved config: " + json.dumps(resolved, default=str))
     with ray_session(resources.address, join_timeout=resources.join_timeout,
                      env_vars=worker_env(max(resources.cpus_per_trial, cfg.eval_cpus))):
+        # printed once Ray is up: a cluster that refuses is the only line the user sees
+        log(f"reproduce {experiment.name}: {len(trials)} searches in {sweep_dir}")
+        log("resolved config: " + json.dumps(resolved, default=str))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_json(manifest, {"config": resolved, "trials": [t.trial_id for t in trials]})
         launcher = None if cfg.skip_eval else experiment.launcher(cfg, log)

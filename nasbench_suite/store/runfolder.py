@@ -27,6 +27,7 @@ below, never by file name. A run folder::
       tb/              TensorBoard scalars per epoch (``tensorboard --logdir results/``)
       trial.json       Trial: a sweep trial's identity (sweeps only)
       failure.json     Failure: why the run failed (a sweep trial, or a diverged run)
+      writer.lock      locked (flock) by the one process writing the folder; holds its pid
 
 An evaluation folder (``nasbench evaluate``, experiments' ``evals/``) has its own module,
 nasbench_suite.store.evalfolder. An experiment keeps
@@ -42,6 +43,7 @@ in (:meth:`RunFolder.create`). A file that cannot be read is a UsageError naming
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import shutil
 import tempfile
@@ -99,6 +101,7 @@ _TENSORBOARD = "tb"
 _RANKCORR = "rankcorr.json"
 _RANKCORR_DIR = "rankcorr"
 _TRUTHCORR = "truthcorr.json"
+_LOCK = "writer.lock"
 
 #: the folder beside an experiment's runs that holds their trainings from scratch
 EVALS = "evals"
@@ -167,6 +170,7 @@ class RunFolder:
         try:
             atomic_write(tmp / _CONFIG, config_yaml)
             write_json(tmp / _INFO, asdict(info))
+            (tmp / _LOCK).touch()  # locking the folder later adds no file to it
             os.rename(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -198,6 +202,47 @@ class RunFolder:
                     n += 1
                     continue
                 raise
+
+    # -- the writer's lock -------------------------------------------------------------------
+    def lock(self) -> WriteLock:
+        """Take the folder for writing: an exclusive, non-blocking flock on its lock file,
+        released by :meth:`WriteLock.release` or by the kernel when the process dies (a
+        killed run never leaves a stale lock). Two processes writing one folder (two
+        ``--resume`` of it, a sweep and a resume) would interleave checkpoints and logs; the
+        second gets a UsageError naming the first's pid."""
+        path = self.path / _LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise UsageError(f"cannot lock {self.path} for writing: "
+                             f"{exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _lock_holder(fd)
+            os.close(fd)
+            raise FolderBusy(f"{self.path} is being written by another process "
+                             f"(pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return WriteLock(fd)
+
+    def writer(self) -> int | None:
+        """The pid of the process writing this folder now (-1 in the instant between its
+        lock and its pid being written), or None: the lock is free. Probing takes a shared
+        lock for a moment and writes nothing: a running writer is never disturbed, and one
+        starting in that very instant is refused before it writes anything."""
+        try:
+            fd = os.open(self.path / _LOCK, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _lock_holder(fd) or -1
+        finally:
+            os.close(fd)
+        return None
 
     # -- config and info --------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
@@ -472,6 +517,37 @@ class RunFolder:
             (self.path / name).unlink(missing_ok=True)
 
 
+class FolderBusy(UsageError):
+    """The run folder is locked by another writer: whoever got this must write nothing in
+    it (not even a failure record: the folder is the other process's)."""
+
+
+class WriteLock:
+    """A held run-folder lock (:meth:`RunFolder.lock`); closing its file releases it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriteLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid the lock's holder wrote into the lock file (None if not written yet)."""
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
+
+
 # -- finding folders --------------------------------------------------------------------------
 def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolder]:
     """Run folders given directly or anywhere below the given folders, sorted by path.
@@ -498,6 +574,6 @@ def find_runs(paths: list[str | Path] | tuple[str | Path, ...]) -> list[RunFolde
 
 
 __all__ = ["FAILED", "FINISHED", "LAYOUT", "PENDING", "UNFINISHED", "ArchRecord",
-           "DerivedCost", "Failure", "Inherited", "RankCorr", "RunFolder", "RunInfo", "Summary",
-           "TrialRecord", "TruthCorr", "atomic_write", "find_runs", "read_json",
-           "read_jsonl", "write_json", "write_jsonl"]
+           "DerivedCost", "Failure", "FolderBusy", "Inherited", "RankCorr", "RunFolder",
+           "RunInfo", "Summary", "TrialRecord", "TruthCorr", "WriteLock", "atomic_write",
+           "find_runs", "read_json", "read_jsonl", "write_json", "write_jsonl"]

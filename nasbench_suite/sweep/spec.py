@@ -5,7 +5,8 @@ into :class:`Trial` s, each a fully resolved and validated run config at a fixed
 name (``<method>-<space>-<dataset>-s<seed>[-<axis>=<value>...]``, a hash when that would be
 too long), so that running the sweep again finds its trials. Every problem with a sweep (an
 unknown key, an unknown method, an empty grid, a seed range backwards, a dataset file that is
-not there) is a UsageError before anything runs.
+not there or whose arrays a run would refuse) is a UsageError before anything runs: in the
+driver, before Ray starts, so that bad data is one line and not a failure in every trial.
 """
 
 from __future__ import annotations
@@ -239,15 +240,23 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
     A method/space pair the method cannot search is left out with a note (a grid over all
     methods and both spaces is the common case); any other bad value is a UsageError.
     """
-    from nasbench_suite.data.datasets import check_dataset_spec
+    from nasbench_suite.data.datasets import check_dataset, check_dataset_spec
     from nasbench_suite.methods import get_method, list_methods
     from nasbench_suite.spaces import SPACES
 
     axes_names = list(spec.grid)
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
+    # Names first: an unknown method would otherwise surface as whatever its preset entry
+    # fails on (a method field the config does not know).
+    for kind, names, known in (("method", list(spec.methods), list_methods()),
+                               ("space", spec.spaces, sorted(SPACES))):
+        for name in names:
+            if name not in known:
+                raise UsageError(f"unknown {kind} {name!r}; choose from {', '.join(known)}")
     for dataset in spec.datasets:  # caught here, not in every trial
         check_dataset_spec(dataset)
+    checked: set[tuple[str, int | None]] = set()
     pairs = [(m, s) for m in spec.methods for s in spec.spaces_of(m)]
     for (method, space), dataset in itertools.product(pairs, spec.datasets):
         if method in list_methods() and space in SPACES:
@@ -266,6 +275,10 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
                 except UsageError as exc:
                     raise UsageError(f"sweep trial {method}/{space}/{dataset}/s{seed}"
                                      f"{' ' + str(axes) if axes else ''}: {exc}") from None
+                if (cfg.dataset, cfg.image_size) not in checked:
+                    # the data itself, in this process: bad data never reaches Ray
+                    check_dataset(cfg.dataset, cfg.image_size)
+                    checked.add((cfg.dataset, cfg.image_size))
                 trial_id = _trial_id(cfg, axes)
                 if trial_id in seen:
                     digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True,
@@ -303,7 +316,7 @@ def spec_with_cli(spec: SweepSpec, methods: Iterable[str] | None = None,
         for key in ("method", "space", "dataset", "seed"):
             if key in spec.fixed:
                 raise UsageError(f"--set {key}=...: use --{key}s for a sweep")
-    if name:
+    if name is not None:
         spec.name = name
     check_name(spec.name)
     return spec

@@ -26,6 +26,7 @@ from nasbench_suite.store.runfolder import (
     PENDING,
     UNFINISHED,
     Failure,
+    FolderBusy,
     RunFolder,
 )
 from nasbench_suite.sweep.spec import Trial
@@ -76,6 +77,10 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
     if folder.status() == FINISHED:
         end({"status": FINISHED, "trained": False})
         return FINISHED
+    writer = folder.writer()
+    if writer is not None:
+        return _busy(folder, FolderBusy(f"{folder.path} is being written by another "
+                                        f"process (pid {writer})"), end)
     folder.clear_failure()
     try:
         cfg = resolve_config(spec["config"])
@@ -91,6 +96,8 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
 
         run_search(cfg, resume_dir=resume, run_dir=None if resume else folder.path,
                    progress=False, on_epoch=report, log=log)
+    except FolderBusy as exc:
+        return _busy(folder, exc, end)
     except (Diverged, UsageError) as exc:
         kind = "diverged" if isinstance(exc, Diverged) else "bad input"
         reason = f"{kind}: {exc}"
@@ -104,6 +111,12 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
     status = folder.status()
     end({"status": status, "trained": True})
     return status
+
+
+def _busy(folder: RunFolder, exc: FolderBusy, end: EndReport) -> str:
+    """Another process writes the trial's folder: report it and leave the folder alone."""
+    end({"status": FAILED, "reason": str(exc), "trained": False})
+    return folder.status()
 
 
 # -- tables of outcomes -----------------------------------------------------------------------

@@ -82,6 +82,26 @@ class Resources:
             raise UsageError(f"--max-failures must be 0 or more, got {self.max_failures}")
         if not self.join_timeout > 0:
             raise UsageError(f"--join-timeout must be positive, got {self.join_timeout}")
+        if self.address is None:
+            check_local_fit(self.cpus_per_trial, self.gpus_per_trial, "--cpus-per-trial",
+                            "--gpus-per-trial")
+
+
+def check_local_fit(cpus: float, gpus: int, cpus_flag: str, gpus_flag: str) -> None:
+    """Refuse, before Ray starts, what a local Ray session could never schedule: more CPUs
+    or GPUs per task than this machine has (Ray would start, then wait forever or refuse
+    after writing the sweep folder). A cluster (--address) is checked once joined."""
+    have_cpus = os.cpu_count() or 1
+    if cpus > have_cpus:
+        raise UsageError(f"{cpus_flag} {cpus:g} but this machine has {have_cpus} CPUs "
+                         "(give --address to run on a larger cluster)")
+    if gpus > 0:
+        import torch
+
+        have_gpus = torch.cuda.device_count()
+        if gpus > have_gpus:
+            raise UsageError(f"{gpus_flag} {gpus} but this machine has {have_gpus} visible "
+                             "GPUs (give --address to run on a cluster with GPUs)")
 
 
 def check_existing(trial: Trial) -> None:
@@ -200,6 +220,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results/sweeps",
     trials = expand(spec, sweep_dir, log)
     for trial in trials:
         check_existing(trial)
+        writer = RunFolder(trial.run_dir).writer()
+        if writer is not None:  # a resume of it, or another sweep: refused before Ray starts
+            raise UsageError(f"{trial.run_dir} is being written by another process "
+                             f"(pid {writer})")
 
     outcomes: dict[str, Outcome] = {}
     todo: list[Trial] = []

@@ -8,6 +8,7 @@ architecture parameters moved, the Hessian eigenvalue), progress, checkpoints an
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -36,7 +37,7 @@ from nasbench_suite.data.datasets import (
     make_splits,
 )
 from nasbench_suite.errors import Diverged, UsageError
-from nasbench_suite.files import check_output
+from nasbench_suite.files import check_output, first_line
 from nasbench_suite.groundtruth import cell_ground_truth
 from nasbench_suite.methods import Method, SearchContext, get_method
 from nasbench_suite.spaces import COUNTER, Genotype, NetShape, Space, create_space
@@ -222,7 +223,18 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     new run in exactly that folder instead of a fresh timestamped one under ``cfg.out``:
     sweeps name their trials' folders deterministically so that a re-run finds them.
     ``on_start`` is called once the folder exists (it prints where the run writes).
+    The folder is locked (RunFolder.lock) from its first write to the search's end.
     """
+    with contextlib.ExitStack() as locks:
+        return _run_search(cfg, resume_dir, progress, stop_after, on_epoch, log, run_dir,
+                           on_start, locks)
+
+
+def _run_search(cfg: RunConfig, resume_dir: Path | None, progress: bool,
+                stop_after: int | None, on_epoch: EpochCallback | None,
+                log: Callable[[str], None], run_dir: Path | None,
+                on_start: Callable[[RunFolder], None] | None,
+                locks: contextlib.ExitStack) -> Path:
     if resume_dir is None and run_dir is None:
         check_output(cfg.out)
     search = prepare(cfg)
@@ -255,35 +267,51 @@ def run_search(cfg: RunConfig, resume_dir: Path | None = None, progress: bool = 
     tools = holder["tools"] = Instruments(search, method, supernet)
     init_weights = method.arch_weights()
     config_yaml = config_to_yaml(cfg)
-    log("resolved config:\n  " + config_yaml.rstrip().replace("\n", "\n  "))
 
     if resume_dir is not None:
         folder = RunFolder(resume_dir)
+        locks.enter_context(folder.lock())
         folder.clean_temporaries()
     elif run_dir is not None:
+        existing = Path(run_dir).is_dir()
+        if existing:  # a sweep trial's folder: locked before its config is rewritten
+            locks.enter_context(RunFolder(run_dir).lock())
         folder = RunFolder.create(run_dir, config_yaml, run_info(search), exist_ok=True)
+        if not existing:
+            locks.enter_context(folder.lock())
     else:
         folder = RunFolder.new(cfg.out, cfg.method, cfg.space, dataset_slug(cfg.dataset),
                                cfg.seed, config_yaml, run_info(search))
-    if on_start is not None:
-        on_start(folder)
-    log(f"run folder: {folder.path}")
+        locks.enter_context(folder.lock())
 
     metrics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     arch: list[dict[str, Any]] = [_arch_row(-1, init_weights, method)]
     start_epoch, search_time = 0, 0.0
+    resumed = ""
     if resume_dir is not None and folder.has_checkpoint():
         state, which = folder.load_checkpoint()
-        supernet.load_state_dict(state["supernet"])
-        method.load_state_dict(state["method"])
-        torch.set_rng_state(state["torch_rng"])
-        metrics, events, arch = state["metrics"], state["events"], state["arch"]
-        init_weights = state["init_weights"]
-        start_epoch, search_time = state["epoch"], state["search_time"]
-        log(f"resuming after epoch {start_epoch}" + (
+        try:
+            supernet.load_state_dict(state["supernet"])
+            method.load_state_dict(state["method"])
+            torch.set_rng_state(state["torch_rng"])
+            metrics, events, arch = state["metrics"], state["events"], state["arch"]
+            init_weights = state["init_weights"]
+            start_epoch, search_time = int(state["epoch"]), float(state["search_time"])
+        except (AttributeError, IndexError, KeyError, RuntimeError, TypeError,
+                ValueError) as exc:  # keys, shapes or types another network wrote
+            raise UsageError(f"the checkpoint of {folder.path} does not fit this run "
+                             f"({type(exc).__name__}: {first_line(exc)})") from None
+        resumed = f"resuming after epoch {start_epoch}" + (
             " (the newest checkpoint was unreadable: resumed from the previous one)"
-            if which == "previous" else ""))
+            if which == "previous" else "")
+    # Printed once the run really starts: a refusal above is the only line the user sees.
+    log("resolved config:\n  " + config_yaml.rstrip().replace("\n", "\n  "))
+    if on_start is not None:
+        on_start(folder)
+    log(f"run folder: {folder.path}")
+    if resumed:
+        log(resumed)
 
     augment = augment_for(cfg.dataset, cfg.augment, cfg.cutout, search.data)
     board = _board(folder, start_epoch)
