@@ -53,12 +53,14 @@ def tiny_experiment(out: Path, search: dict[str, Any], **values: Any) -> dict[st
 
 
 class SharedRay:
-    """One local Ray (2 CPUs, loopback) started on first use and kept for the session.
+    """One local Ray (2 CPUs, loopback) started on first use and kept while modules use it.
 
     Why: starting Ray and warming its workers (each imports torch) costs seconds to tens of
     seconds on a loaded 2-core machine, and the sweep and experiment tests only need *a*
-    session (``ray_session`` joins one that is already up). The tests of ``ray_session``
-    itself need none running, so they :meth:`stop` it; the next user starts it again."""
+    session (``ray_session`` uses one that is already up). A module none of whose tests
+    asks for ``local_ray`` gets no Ray running (:func:`_shared_ray_only_where_used`):
+    the tests of ``ray_session`` start their own, and the thread tests must not see Ray's
+    processes; the next module that uses it starts it again."""
 
     def __init__(self) -> None:
         self._stack: contextlib.ExitStack | None = None
@@ -90,6 +92,15 @@ def shared_ray() -> Iterator[SharedRay]:
 def local_ray(shared_ray: SharedRay) -> None:
     """A local Ray session for the module's tests: the session's shared one."""
     shared_ray.start()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_ray_only_where_used(request: pytest.FixtureRequest, shared_ray: SharedRay) -> None:
+    """Stop the shared Ray before a module that does not use it (see :class:`SharedRay`)."""
+    module = request.module
+    if not any("local_ray" in item.fixturenames for item in request.session.items
+               if getattr(item, "module", None) is module):
+        shared_ray.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ import pytest
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.sweep.ray_session import _split_address, is_loopback, ray_session
-from tests.conftest import SharedRay
 from tests.ray_cluster import (
     RayCluster,
     descendants,
@@ -42,13 +41,10 @@ GONE_WITHIN_S = 10.0
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _own_home(tmp_path_factory: pytest.TempPathFactory,
-              shared_ray: SharedRay) -> Iterator[None]:
+def _own_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A local ray.init writes ~/.ray/auth_token when there is none: keep it in a temp
     dir (one for the module: Ray caches the token it read), and keep the tests' Ray away
-    from any RAY_ADDRESS or token of the developer's. The session's shared Ray is stopped:
-    these tests start and join sessions of their own."""
-    shared_ray.stop()
+    from any RAY_ADDRESS or token of the developer's."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
         for key in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
