@@ -181,6 +181,7 @@ def test_report_rebuilds_without_checkpoints(experiment: Path, tmp_path: Path) -
         assert (copy / REPORT / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+@pytest.mark.slow  # two searches, one with Hessian eigenvalues every epoch
 def test_hessian_tracking_does_not_change_the_search(tiny_config) -> None:
     plain = run_search(tiny_config(method="darts", space="restricted", epochs=2),
                        progress=False, log=lambda _: None)
