@@ -1,7 +1,13 @@
-"""Method adapters: a registry plus the ``create_method`` factory.
+"""Method adapters: a registry of method classes, looked up by :func:`get_method`.
 
 A new method is one module here and one entry in ``_MODULES``. Modules are imported on
 first use so that ``nasbench list`` stays fast and one broken adapter cannot break the rest.
+
+The registry hands out the class, not an instance (no ``create_method`` factory): callers
+need the class before there is anything to construct. Config validation asks it what it
+supports (``Config``, ``unsupported``, ``unrunnable``), and the search loop builds the
+supernet from ``uses_auxiliary(hp)`` and the data splits from ``needs_heldout`` before it
+calls ``cls(space, supernet, hp, ctx)`` (nasbench_suite/search/loop.py).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ def list_methods() -> list[str]:
 
 
 def get_method(name: str) -> type[Method]:
+    """The adapter class of method ``name``; ValueError naming the choices if unknown."""
     if name not in _MODULES:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(list_methods())}")
     module, cls = _MODULES[name].split(":")

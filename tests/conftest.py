@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny configs that run a whole search on digits in seconds."""
+"""Shared fixtures: tiny configs that run a whole search on digits in seconds, one intra-op
+thread for tiny networks, and one local Ray for every test that only needs *a* session."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,85 @@ TINY: dict[str, Any] = {
 }
 
 
+#: evaluation settings of the tiny experiments (tests/test_claims.py, tests/test_reproduce.py):
+#: a 4-channel network trained from scratch, no auxiliary head, no drop path
+TINY_EVAL: dict[str, Any] = {"channels": 4, "batch_size": 64, "auxiliary_weight": 0.0,
+                             "drop_path": 0.0}
+
+
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for the block: tiny networks are overhead-bound, and threads
+    spinning on shared CI cores make them 10-50x slower. Not autouse: the thread tests
+    (tests/test_threads.py) must see the process's own setting; modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_experiment(out: Path, search: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """The settings both tiny experiments share (2 seeds, 2 search epochs, 1 epoch from
+    scratch, one thread per trial), for ``ClaimsConfig(**...)``/``ReproduceConfig(**...)``."""
+    return {"seeds": [0, 1], "epochs": 2, "eval_epochs": 1, "search_set": dict(search),
+            "eval_set": dict(TINY_EVAL), "out": str(out), "threads": 1, **values}
+
+
+class SharedRay:
+    """One local Ray (2 CPUs, loopback) started on first use and kept while modules use it.
+
+    Why: starting Ray and warming its workers (each imports torch) costs seconds to tens of
+    seconds on a loaded 2-core machine, and the sweep and experiment tests only need *a*
+    session (``ray_session`` uses one that is already up). A module none of whose tests
+    asks for ``local_ray`` gets no Ray running (:func:`_shared_ray_only_where_used`):
+    the tests of ``ray_session`` start their own, and the thread tests must not see Ray's
+    processes; the next module that uses it starts it again."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.ExitStack | None = None
+
+    def start(self) -> None:
+        if self._stack is not None:
+            return
+        from nasbench_suite.sweep.ray_session import ray_session
+        from nasbench_suite.sweep.tune import worker_env
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(ray_session(num_cpus=2, env_vars=worker_env(1)))
+            self._stack = stack.pop_all()
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            stack.close()
+
+
+@pytest.fixture(scope="session")
+def shared_ray() -> Iterator[SharedRay]:
+    shared = SharedRay()
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture(scope="module")
+def local_ray(shared_ray: SharedRay) -> None:
+    """A local Ray session for the module's tests: the session's shared one."""
+    shared_ray.start()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_ray_only_where_used(request: pytest.FixtureRequest, shared_ray: SharedRay) -> None:
+    """Stop the shared Ray before a module that does not use it (see :class:`SharedRay`)."""
+    module = request.module
+    if not any("local_ray" in item.fixturenames for item in request.session.items
+               if getattr(item, "module", None) is module):
+        shared_ray.stop()
 
 
 @pytest.fixture

@@ -227,9 +227,12 @@ class RayCluster:
         return left
 
 
-def _ray_cli() -> str:
+def _ray_cli() -> list[str]:
+    """The `ray` command of the Ray this Python imports: its console script beside the
+    interpreter, else the module behind it (a venv that sees Ray through another
+    environment's site-packages has no `ray` script of its own)."""
     candidate = Path(sys.executable).with_name("ray")
-    return str(candidate) if candidate.exists() else "ray"
+    return [str(candidate)] if candidate.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 def start_cluster(num_cpus: int = 2) -> RayCluster:
@@ -249,7 +252,7 @@ def start_cluster(num_cpus: int = 2) -> RayCluster:
         # keep 127.0.0.1 as the node's address, so that every server binds loopback only
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     })
-    cmd = [_ray_cli(), "start", "--head", "--node-ip-address", "127.0.0.1",
+    cmd = [*_ray_cli(), "start", "--head", "--node-ip-address", "127.0.0.1",
            "--port", str(port), "--ray-client-server-port", str(client_port),
            "--dashboard-agent-listen-port", str(free_port()),
            "--metrics-export-port", str(free_port()),

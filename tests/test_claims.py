@@ -2,8 +2,8 @@
 rules on hand-made values, and exact rebuilds.
 
 One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, PAD-NAS 4 epochs of
-one stage each, 3 rank-correlation architectures, 1 epoch from scratch) on a local Ray
-session serves the module.
+one stage each, 3 rank-correlation architectures, 1 epoch from scratch) on the test session's
+shared local Ray (tests/conftest.py) serves the module; the tests that need it are `slow`.
 """
 
 from __future__ import annotations
@@ -29,29 +29,22 @@ from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
-from tests.conftest import TINY
+from tests.conftest import TINY, tiny_experiment
 
 SEARCH = {k: v for k, v in TINY.items() if k not in ("epochs", "threads")}
-EVAL = {"channels": 4, "batch_size": 64, "auxiliary_weight": 0.0, "drop_path": 0.0}
 VERDICTS = {REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE}
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 
 
 def tiny_cfg(out: Path, **kw) -> ClaimsConfig:
-    values = {"seeds": [0, 1], "epochs": 2, "padnas_epochs": 4, "eval_epochs": 1,
-              "rankcorr_archs": 3, "search_set": dict(SEARCH), "eval_set": dict(EVAL),
-              "out": str(out), "threads": 1, **kw}
-    return ClaimsConfig(**values)
+    return ClaimsConfig(**tiny_experiment(out, SEARCH, padnas_epochs=4, rankcorr_archs=3,
+                                          **kw))
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nasbench_suite.sweep.ray_session import ray_session
-
-    with ray_session(num_cpus=2):
-        out = tmp_path_factory.mktemp("claims")
-        return run_claims(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
-                          log=lambda _: None)
+def experiment(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_claims(tiny_cfg(tmp_path_factory.mktemp("claims")), Resources(cpus_per_trial=1),
+                      quiet=True, log=lambda _: None)
 
 
 def test_the_sweep_puts_each_method_on_its_claims_space(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def test_finite_difference_hvp_matches_autograd_double_backward() -> None:
     assert float((approx - exact).norm() / exact.norm()) < 1e-4
 
 
+@pytest.mark.slow  # a whole epoch on digits
 def test_one_epoch_on_digits_moves_alphas_and_lowers_training_loss() -> None:
     torch.manual_seed(0)
     data = load_digits_data(None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,14 @@ from nasbench_suite.methods.edas import Edas, EdasConfig
 from nasbench_suite.spaces import NetShape, create_space
 
 from nasbench_suite.errors import UsageError
+from tests._helpers import count_calls
 
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 SPACES = ["restricted", "relaxed"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny ops are overhead-bound: one thread is faster and fair to shared CI cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: tiny networks are overhead-bound: one intra-op thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(space_name: str, seed: int = 0, steps: int = 4, **hp: Any) -> Edas:
@@ -40,21 +35,6 @@ def batches(n: int, seed: int = 5) -> list[tuple[torch.Tensor, torch.Tensor]]:
     gen = torch.Generator().manual_seed(seed)
     return [(torch.randn(8, 1, 8, 8, generator=gen), torch.randint(0, 10, (8,), generator=gen))
             for _ in range(n)]
-
-
-def count_calls(supernet: torch.nn.Module) -> dict[tuple[int, int, str], int]:
-    """Forward-hook counters on every op of every edge of every cell."""
-    calls: dict[tuple[int, int, str], int] = {}
-    for i, cell in enumerate(supernet.cells):
-        for e, edge in enumerate(cell.edges):
-            for name, module in edge.items():
-                calls[(i, e, name)] = 0
-
-                def hook(*_: object, key: tuple[int, int, str] = (i, e, name)) -> None:
-                    calls[key] += 1
-
-                module.register_forward_hook(hook)
-    return calls
 
 
 def one_op_per_edge(method: Edas) -> None:

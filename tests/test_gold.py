@@ -34,14 +34,8 @@ FAST: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the tests are tiny, and spinning threads on a shared CPU cost
-    more than they help."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: tiny networks are overhead-bound: one intra-op thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @functools.cache

@@ -8,8 +8,6 @@ they did not, every supernet-to-derived gap the suite reports would include an a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from nasbench_suite.spaces import DARTS_V2, Genotype, NetShape, Space, create_space
@@ -26,13 +24,8 @@ TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image
 DEVICE = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny ops are overhead-bound: one thread is faster and fair to shared CI cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: tiny networks are overhead-bound: one intra-op thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _genotype(space: Space) -> Genotype:

@@ -24,13 +24,8 @@ from nasbench_suite.training.loop import run_search
 SHAPE = spaces.NetShape(4, 3, 1, 10, 8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks on shared CPUs: one thread avoids oversubscription (10-50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: tiny networks are overhead-bound: one intra-op thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fake_scorer(calls: list[spaces.Genotype] | None = None):

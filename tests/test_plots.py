@@ -90,6 +90,7 @@ def test_plot_command_writes_png_pdf_and_svg(results: Path, tmp_path: Path,
     assert "unknown plot kind 'pareto'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the whole figure set drawn twice, byte for byte
 def test_figures_twice_gives_identical_files(results: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
     reference.mkdir()

@@ -1,7 +1,8 @@
 """`nasbench reproduce darts-failure`: end to end at a tiny budget, resume, exact rebuilds.
 
 One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, 1 epoch from scratch,
-both remedy arms, indicators every epoch) on a local Ray session serves the module.
+both remedy arms, indicators every epoch) on the test session's shared
+local Ray (tests/conftest.py) serves the module; the tests that need it are `slow`.
 """
 
 from __future__ import annotations
@@ -32,31 +33,24 @@ from nasbench_suite.store.runfolder import EVALS, RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
 from nasbench_suite.training.loop import run_search
-from tests.conftest import TINY, markdown_rows
+from tests.conftest import TINY, TINY_EVAL, markdown_rows, tiny_experiment
 from tests.ray_cluster import ray_cluster  # noqa: F401 (a pytest fixture)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 FIGURES = REFERENCE.parent / "figures"
 SEARCH = {k: v for k, v in TINY.items() if k != "epochs"}
-EVAL = {"channels": 4, "batch_size": 64, "auxiliary_weight": 0.0, "drop_path": 0.0}
 
 
 def tiny_cfg(out: Path, **kw) -> ReproduceConfig:
-    values = {"seeds": [0, 1], "epochs": 2, "hessian_every": 1, "hessian_iters": 5,
-              "score_every": 1, "eval_epochs": 1, "series_seeds": [0], "darts_es": True,
-              "pdarts_skips": 2, "search_set": dict(SEARCH), "eval_set": dict(EVAL),
-              "out": str(out), "threads": 1, **kw}
-    return ReproduceConfig(**values)
+    return ReproduceConfig(**tiny_experiment(
+        out, SEARCH, hessian_every=1, hessian_iters=5, score_every=1, series_seeds=[0],
+        darts_es=True, pdarts_skips=2, **kw))
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nasbench_suite.sweep.ray_session import ray_session
-
-    with ray_session(num_cpus=2):
-        out = tmp_path_factory.mktemp("reproduce")
-        return run_reproduce(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
-                             log=lambda _: None)
+def experiment(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_reproduce(tiny_cfg(tmp_path_factory.mktemp("reproduce")),
+                         Resources(cpus_per_trial=1), quiet=True, log=lambda _: None)
 
 
 def test_the_sweep_runs_gold_on_the_relaxed_space_only(tmp_path: Path) -> None:
@@ -78,6 +72,7 @@ REMEDY_ARMS = {"DARTS-ES (1st order), restricted", "DARTS-ES (1st order), relaxe
                "DARTS (1st order) + P-DARTS skip limit (M=2), restricted"}
 
 
+@pytest.mark.slow
 def test_report_has_every_column_filled(experiment: Path) -> None:
     report = experiment / REPORT
     trials = pd.read_csv(report / "trials.csv")
@@ -106,6 +101,7 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
         assert f"({stem}.png)" in text
 
 
+@pytest.mark.slow
 def test_indicators_exist_for_every_arm_and_epoch(experiment: Path) -> None:
     traj = pd.read_csv(experiment / REPORT / "trajectories.csv")
     counts = traj.groupby(["arm", "seed"])["epoch"].apply(sorted)
@@ -117,6 +113,7 @@ def test_indicators_exist_for_every_arm_and_epoch(experiment: Path) -> None:
     assert (eig["eigenvalue"] != 0).all() and len(eig) == 12
 
 
+@pytest.mark.slow
 def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
     trials = pd.read_csv(experiment / REPORT / "trials.csv")
     for _, row in trials[trials["arm"].isin(BASE_ARMS)].iterrows():
@@ -130,6 +127,7 @@ def test_scratch_accuracy_is_the_evaluation_result(experiment: Path) -> None:
     assert len(series) == len(gold0) >= 1 and set(series["seed"]) == {0}
 
 
+@pytest.mark.slow
 def test_trainings_from_scratch_are_ray_tasks_that_overlap(experiment: Path,
                                                            tmp_path: Path) -> None:
     """Two trainings on a 2-CPU local Ray with one CPU each run at the same time (20 epochs:
@@ -155,6 +153,7 @@ def test_trainings_from_scratch_are_ray_tasks_that_overlap(experiment: Path,
     assert any(a_end > b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
+@pytest.mark.slow
 def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: Path) -> None:
     results = sorted(p for p in (experiment / EVALS).rglob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in results]
@@ -169,6 +168,7 @@ def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: P
     assert after == before
 
 
+@pytest.mark.slow
 def test_report_rebuilds_without_checkpoints(experiment: Path, tmp_path: Path) -> None:
     """What results/reference keeps (no checkpoints) is enough for the whole report."""
     copy = tmp_path / experiment.name
@@ -178,6 +178,7 @@ def test_report_rebuilds_without_checkpoints(experiment: Path, tmp_path: Path) -
         assert (copy / REPORT / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+@pytest.mark.slow  # two searches, one with Hessian eigenvalues every epoch
 def test_hessian_tracking_does_not_change_the_search(tiny_config) -> None:
     plain = run_search(tiny_config(method="darts", space="restricted", epochs=2),
                        progress=False, log=lambda _: None)
@@ -234,6 +235,7 @@ def _same_files(rebuilt: Path, committed: Path) -> None:
         assert (rebuilt / name).read_bytes() == (committed / name).read_bytes(), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", _reference_experiments(), ids=lambda p: p.name)
 def test_committed_reference_report_rebuilds_exactly(folder: Path, tmp_path: Path) -> None:
     from nasbench_suite.experiments import write_report  # darts-failure or claims
@@ -242,6 +244,7 @@ def test_committed_reference_report_rebuilds_exactly(folder: Path, tmp_path: Pat
     _same_files(tmp_path / folder.name, FIGURES / folder.name)
 
 
+@pytest.mark.slow
 def test_committed_figures_rebuild_exactly(tmp_path: Path) -> None:
     """`nasbench figures` on results/reference gives the committed results/figures."""
     assert main(["figures", "--reference", str(REFERENCE), "--out", str(tmp_path)]) == 0
@@ -272,7 +275,7 @@ def test_a_real_cluster_runs_the_sweep_and_the_experiment_as_local_ray_does(
              "--epochs", "2", "--hessian-every", "1", "--hessian-iters", "5",
              "--score-every", "1", "--eval-epochs", "1", "--series-seeds", "0",
              "--darts-es", "--pdarts-skips", "2", "--threads", "1", "--quiet", "--out",
-             str(tmp_path), *tiny, *[f"--eval-set={k}={v}" for k, v in EVAL.items()])
+             str(tmp_path), *tiny, *[f"--eval-set={k}={v}" for k, v in TINY_EVAL.items()])
     joined = tmp_path / experiment.name
     for trial in ("darts-restricted-digits-s0", "darts-relaxed-digits-s0",
                   "gold-relaxed-digits-s0"):

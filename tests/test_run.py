@@ -53,6 +53,7 @@ def _pairs() -> list[tuple[str, str]]:
     return [(m, s) for m in list_methods() for s in list_spaces()]
 
 
+@pytest.mark.slow  # two whole runs of every method on every space it supports
 @pytest.mark.parametrize(("method", "space"), _pairs())
 def test_every_method_runs_and_resume_equals_no_interruption(tiny_config, method: str,
                                                              space: str) -> None:

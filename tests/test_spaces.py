@@ -9,6 +9,8 @@ import torch
 from nasbench_suite.spaces import DARTS_V2, Genotype, NetShape, create_space, list_spaces
 from nasbench_suite.spaces.ops import OPS, ZERO, create_op
 
+from tests._helpers import count_calls
+
 TINY_SHAPE = NetShape(channels=4, layers=3, in_channels=1, num_classes=10, image_size=8)
 
 
@@ -28,26 +30,11 @@ def test_zero_op_has_no_module() -> None:
         create_op(ZERO, 4, 1, True, True)
 
 
-def _count_calls(supernet: torch.nn.Module) -> dict[tuple[int, int, str], int]:
-    """Forward-hook counters on every op module of every edge of every cell."""
-    calls: dict[tuple[int, int, str], int] = {}
-    for i, cell in enumerate(supernet.cells):
-        for e, edge in enumerate(cell.edges):
-            for name, module in edge.items():
-                calls[(i, e, name)] = 0
-
-                def hook(*_: object, key: tuple[int, int, str] = (i, e, name)) -> None:
-                    calls[key] += 1
-
-                module.register_forward_hook(hook)
-    return calls
-
-
 @pytest.mark.parametrize("space_name", list_spaces())
 def test_supernet_forward_backward_and_masked_ops_never_run(space_name: str) -> None:
     space = create_space(space_name, TINY_SHAPE)
     net = space.supernet(auxiliary=True)
-    calls = _count_calls(net)
+    calls = count_calls(net)
     G, E, O = space.layout.shape
     weights = torch.full((G, E, O), 1.0 / O, requires_grad=True)
     active = torch.rand(G, E, O, generator=torch.Generator().manual_seed(1)) < 0.6

@@ -24,15 +24,6 @@ from nasbench_suite.training.loop import run_search
 from tests.conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray for the module (loopback only), joined by every sweep."""
-    from nasbench_suite.sweep.ray_session import ray_session as session
-
-    with session(num_cpus=2):
-        yield
-
-
 def _sweep_file(path: Path, **extra) -> Path:
     data = {"name": "two-lrs", "methods": ["darts"], "spaces": ["restricted"],
             "datasets": ["digits"], "seeds": [0, 1], "grid": {"w_lr": [0.025, 0.05]},
@@ -42,7 +33,7 @@ def _sweep_file(path: Path, **extra) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sweep4(ray_session, tmp_path_factory: pytest.TempPathFactory):
+def sweep4(local_ray, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("sweep4")
     file = _sweep_file(root / "two-lrs.yaml")
     out = root / "sweeps"
@@ -103,7 +94,7 @@ def test_a_changed_config_is_refused(sweep4) -> None:
 
 @pytest.mark.slow
 def test_nan_trial_fails_the_others_finish_and_unfinished_trials_resume(
-        ray_session, tmp_path: Path) -> None:
+        local_ray, tmp_path: Path) -> None:
     spec = SweepSpec(name="nan", seeds=[0], grid={"w_lr": [0.025, 1e30]},
                      fixed={**TINY, "epochs": 2})
     sweep_dir = tmp_path / "nan"
@@ -245,7 +236,7 @@ def _worker_pids() -> set[int]:
 
 @pytest.mark.slow
 def test_a_killed_worker_is_restarted_by_tune_and_resumes_from_its_checkpoint(
-        ray_session, tmp_path: Path) -> None:
+        local_ray, tmp_path: Path) -> None:
     import os
     import signal
     import threading

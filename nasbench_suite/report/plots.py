@@ -222,16 +222,6 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) ->
     return fig
 
 
-def _panels(n: int, height: float) -> tuple[Figure, list[Axes]]:
-    """A figure of ``n`` panels side by side (two per row), one column width each."""
-    cols, rows = _grid(n)
-    fig = Figure(figsize=(COLUMN_WIDTH * cols, height * rows), layout="constrained")
-    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
-
-
 def plot_param_free(epochs: pd.DataFrame) -> Figure:
     """Share of parameter-free ops (skip, pooling, none) in the derived cell, per epoch, one
     panel per dataset: mean over seeds with a ±1 sd band; DARTS's collapse shows as a rising

@@ -426,20 +426,25 @@ def _join(address: str, runtime_env: dict[str, Any] | None, join_timeout: float,
 
 
 # -- the session -----------------------------------------------------------------------------
-def _start_local(num_cpus: int | None, runtime_env: dict[str, Any] | None) -> str:
-    """A new single-machine Ray on 127.0.0.1, without a dashboard; return its GCS address."""
+def _start_local(num_cpus: int | None, runtime_env: dict[str, Any] | None) -> tuple[str, str]:
+    """A new single-machine Ray on 127.0.0.1, without a dashboard; return its GCS address
+    and its session directory (from the ``address_info`` ``ray.init`` returns, the public
+    record of the processes it started)."""
     import ray
 
     with _loopback_node():
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                 _node_ip_address="127.0.0.1", runtime_env=runtime_env,
-                 log_to_driver=False, logging_level="ERROR")
-    node = ray._private.worker._global_node
-    if node is None or not is_loopback(node.node_ip_address):
+        # _node_ip_address: ray.init's only way to choose the node's address (no public
+        # argument or variable does it; see the Ray pin in pyproject.toml)
+        context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                           _node_ip_address="127.0.0.1", runtime_env=runtime_env,
+                           log_to_driver=False, logging_level="ERROR")
+    info = context.address_info
+    node_ip = info.get("node_ip_address")
+    if not node_ip or not is_loopback(node_ip):
         ray.shutdown()
         raise RuntimeError("Ray did not keep its local session on 127.0.0.1 (node address "
-                           f"{getattr(node, 'node_ip_address', None)}); refusing to run")
-    return str(node.address)
+                           f"{node_ip}); refusing to run")
+    return str(info["gcs_address"]), str(info["session_dir"])
 
 
 @contextlib.contextmanager
@@ -479,12 +484,11 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         # this process's environment for good; put it back when the session ends.
         with _restoring_env(_AUTH_MODE):
             _reload_ray_auth()  # a token cached by an earlier session may be gone since
-            gcs = _start_local(num_cpus, runtime_env)
-            node = ray._private.worker._global_node
+            gcs, session_dir = _start_local(num_cpus, runtime_env)
             watchdog = None
             if os.path.isdir("/proc"):  # it finds Ray's processes there (Linux)
                 try:
-                    watchdog = _start_watchdog(node.get_session_dir_path())
+                    watchdog = _start_watchdog(session_dir)
                 except BaseException:
                     ray.shutdown()
                     raise
