@@ -37,19 +37,20 @@ def resume_config(folder: RunFolder, overrides: dict[str, Any],
     run.json records the override."""
     saved = saved_config(folder)
     asked = requested_config(saved)  # an override may repeat the decided value or the ask
-    ran_with = saved.get("threads") or folder.info().threads  # older runs: run.json's
-    asked = overrides.get("threads")
-    if asked is None and ran_with:
-        overrides = {**overrides, "threads": ran_with}
-    elif asked is not None and ran_with and asked != ran_with:
-        warn(f"resuming with {asked} threads where the run used {ran_with}: the result may "
-             "differ from an uninterrupted run's in the last bits (recorded in run.json)")
-        folder.record_resume_threads(int(asked))
     changed = sorted(k for k, v in overrides.items()
                      if k not in RESUME_SAFE and v not in (saved.get(k), asked.get(k))
                      and not (k.startswith("hp.") and (saved.get("hp") or {}).get(k[3:]) == v))
     if changed:
         raise UsageError(f"--resume keeps the run's config; {', '.join(changed)} would "
                          f"change its result (start a new run instead)")
+    ran_with = saved.get("threads") or folder.info().threads  # older runs: run.json's
+    threads = overrides.get("threads")
+    if threads is None and ran_with:
+        overrides = {**overrides, "threads": ran_with}
+    elif threads is not None and ran_with and threads != ran_with:
+        with folder.lock():  # another writer: refused here, before run.json changes
+            folder.record_resume_threads(int(threads))
+        warn(f"resuming with {threads} threads where the run used {ran_with}: the result may "
+             "differ from an uninterrupted run's in the last bits (recorded in run.json)")
     return resolve_config({**resume_values(saved), **{k: v for k, v in overrides.items()
                                                       if k in RESUME_SAFE}})
