@@ -474,7 +474,7 @@ def _more_cases(r: str, out: str, run: list[str]) -> dict[str, Case]:
         "show: corrupt run.json": Case(["show", f"{r}/bad-info"], "run.json"),
         "show: corrupt config": Case(["show", f"{r}/bad-config"], "config.yaml"),
         "show: config a list": Case(["show", f"{r}/list-config"], "not a config mapping"),
-        "show: empty folder": Case(["show", f"{r}/empty-dir"], "not a run folder"),
+        "show: empty folder": Case(["show", f"{r}/empty-dir"], "no run folders"),
         "show: a file": Case(["show", f"{r}/a-file"], "not a folder"),
         # evaluate
         "evaluate: truncated npz": Case(["evaluate", f"{r}/resumable", "--dataset",

@@ -23,8 +23,9 @@ def test_a_known_quadratic_whose_negative_eigenvalue_is_larger_in_magnitude() ->
 
 
 def _darts_on_a_small_supernet() -> tuple[object, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """A supernet whose alpha Hessian has min -0.22 and max 0.099 (found, then fixed)."""
-    torch.manual_seed(0)
+    """A supernet whose alpha Hessian has min -0.128 and max 0.090 (found, then fixed: seed 1
+    since the macro builder creates the modules in its own order)."""
+    torch.manual_seed(1)
     space = create_space("relaxed", NetShape(4, 3, 1, 10, 8))
     net = space.supernet().double()
     cls = get_method("darts")

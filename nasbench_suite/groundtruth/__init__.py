@@ -71,6 +71,8 @@ def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor) -> Geno
     """
     if not several_ops_per_edge(genotype):
         return genotype
+    import torch  # only here: reading the table needs no torch
+
     keep = space.mask_of(genotype)
     kept = weights.to(torch.float64).masked_fill(~keep, -math.inf)
     if bool(((kept == kept.amax(-1, keepdim=True)) & keep).sum(-1).gt(1).any()):

@@ -418,8 +418,10 @@ def _join(address: str, runtime_env: dict[str, Any] | None, join_timeout: float,
     except ray.exceptions.AuthenticationError:
         raise _refusal(address, token) from None
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
-        if ray.is_initialized():
-            ray.shutdown()
+        # Always: a failed ray:// join leaves the process in client mode without a
+        # connection (ray.is_initialized() is False), and every later ray.init of this
+        # process would then be sent to the missing client; shutdown turns client mode off.
+        ray.shutdown()
         raise UsageError(f"cannot join the Ray cluster at {address}: "
                          f"{_one_line(exc)}") from None
     return gcs
