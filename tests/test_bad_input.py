@@ -307,7 +307,7 @@ def cases(root: Path) -> dict[str, Case]:
         "claims: confidence 1": Case(["reproduce", "claims", "--confidence", "1", "--out",
                                       out], "--confidence"),
         "claims: zero padnas epochs": Case(["reproduce", "claims", "--padnas-epochs", "0",
-                                            "--out", out], "padnas epochs"),
+                                            "--out", out], "--padnas-epochs must be positive"),
         "claims: padnas epochs below its stages": Case(["reproduce", "claims",
                                                         "--padnas-epochs", "2", "--out", out],
                                                        "over 4 stages"),
