@@ -185,20 +185,27 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False,
     return fig
 
 
+def experiment_of(path: str | Path) -> str:
+    """The experiment a run belongs to: the folder that holds its run folder."""
+    return Path(path).parent.name
+
+
 def plot_param_free(epochs: pd.DataFrame, series: dict[str, Look] | None = None) -> Figure:
     """Share of parameter-free ops (skip, pooling, none) in the derived cell, per epoch, one
-    panel per dataset: mean over seeds with a ±1 sd band; DARTS's collapse shows as a rising
-    line."""
+    panel per experiment and dataset (experiments differ in their epoch budgets; one axis
+    of all of them is a tangle): mean over seeds with a ±1 sd band; DARTS's collapse shows
+    as a rising line."""
     data = _named(epochs.dropna(subset=["param_free_share"])).assign(
         epoch_1=lambda d: d["epoch"] + 1, share=lambda d: d["param_free_share"] * 100)
     if data.empty:
         raise UsageError("no run logged param_free_share")
     colours = series if series is not None else looks(data["series"])
-    datasets = sorted(data["dataset"].unique())
+    data = data.assign(experiment=[experiment_of(p) for p in data["path"]])
+    panels = sorted(data.groupby(["experiment", "dataset"]).groups)
     with style():
-        fig, axes = _panels(len(datasets))
-        for ax, dataset in zip(axes, datasets, strict=True):
-            panel = data[data["dataset"] == dataset]
+        fig, axes = _panels(len(panels), height=2.2)
+        for ax, (experiment, dataset) in zip(axes, panels, strict=True):
+            panel = data[(data["experiment"] == experiment) & (data["dataset"] == dataset)]
             for name, group in panel.groupby("series", sort=True):
                 look = colours[name]
                 line = group.groupby("epoch_1")["share"].agg(["mean", "std"]).fillna(0.0)
@@ -209,9 +216,9 @@ def plot_param_free(epochs: pd.DataFrame, series: dict[str, Look] | None = None)
                         markevery=max(1, len(line) // 8), markersize=3,
                         linestyle=SPACE_LINESTYLES.get(group["space"].iloc[0], "-"),
                         label=name)
-            ax.set_title(dataset_name(dataset))
+            ax.set_title(f"{experiment}, {dataset_name(dataset)}")
             ax.set_xlabel("Search epoch")
-            ax.set_ylabel("Parameter-free ops in derived cell (%)")
+            ax.set_ylabel("Param.-free ops in derived cell (%)")
             ax.set_ylim(-2, 102)
             _epoch_axis(ax, panel["epoch_1"])
         legend_outside(fig, axes, title="Mean over seeds, band ±1 sd")
@@ -224,11 +231,6 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     if seconds >= 120:
         return 1 / 60, "min"
     return 1.0, "s"
-
-
-def experiment_of(path: str | Path) -> str:
-    """The experiment a run belongs to: the folder that holds its run folder."""
-    return Path(path).parent.name
 
 
 def plot_search_cost(df: pd.DataFrame, series: dict[str, Look] | None = None) -> Figure:

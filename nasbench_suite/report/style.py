@@ -18,7 +18,7 @@ reports) draws through this module, so that a reader can compare two figures by 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -77,12 +77,15 @@ def style() -> ExitStack:
     return stack
 
 
-def looks(keys: Iterable[str]) -> dict[str, Look]:
+def looks(keys: Iterable[str], fixed: Sequence[str] = ()) -> dict[str, Look]:
     """A colour and a marker per series key, by the keys' sorted order: give it every key
-    the set of figures can show, and each figure of the set draws a key alike."""
-    names = sorted(set(keys))
+    the set of figures can show, and each figure of the set draws a key alike. Keys in
+    ``fixed`` take the first places in its order whatever else is drawn (so two reports
+    of one experiment draw an arm alike); other keys follow, sorted."""
+    keys = set(keys)
+    names = [*fixed, *sorted(keys - set(fixed))]
     return {name: Look(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)])
-            for i, name in enumerate(names)}
+            for i, name in enumerate(names) if name in keys}
 
 
 #: candidate ops of the suite's spaces (DARTS's order, then NAS-Bench-201's own): an op

@@ -83,8 +83,8 @@ def plot_gold(gold: pd.DataFrame, column: str) -> Figure:
     look = METHOD_LOOKS["gold"]
     scratch = column == "scratch_acc"
     with style():
-        fig, ax = _figure("Test split, trained from scratch" if scratch
-                          else "Score split, inherited weights", "FLOPs (M multiply-adds)",
+        fig, ax = _figure("Trained from scratch, test split" if scratch
+                          else "Inherited weights, score split", "FLOPs (M multiply-adds)",
                           "Test accuracy (%)" if scratch
                           else "Accuracy, inherited weights (%)")
         for i, (seed, group) in enumerate(gold.dropna(subset=[column]).groupby("seed")):
@@ -114,7 +114,7 @@ def figures(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, Figure]]:
         out.append(("nse-rounds", "NSE best-at-budget per round (trained from scratch, test "
                     "split)",
                     plot_lines(frame, "round", "scratch_acc", "nse",
-                               "Test split, trained from scratch", "Round",
+                               "Trained from scratch, test split", "Round",
                                "Test accuracy (%)", scale=100.0)))
     gold = tables["gold"].dropna(subset=["macs"]) if not tables["gold"].empty else \
         tables["gold"]

@@ -14,6 +14,7 @@ style, shares and accuracies are in %, legends sit outside the data.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -40,8 +41,8 @@ AXIS_LABELS = {
     "skip_share_normal": "Skip connections in normal cells (%)",
     "derived_mmacs": "Derived network FLOPs (M multiply-adds)",
     "hessian_eig": "Largest Hessian eigenvalue",
-    "supernet_acc_score": "Supernet accuracy, inherited weights (%)",
-    "derived_acc_score": "Derived network accuracy, inherited weights (%)",
+    "supernet_acc_score": "Supernet accuracy (%)",
+    "derived_acc_score": "Derived network accuracy (%)",
     "edge_spread_median": "Median edge spread",
 }
 #: the split the inherited-weight indicators were measured on, for their panel titles
@@ -54,9 +55,26 @@ def _arms(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df["arm"]))
 
 
+def _arm_order() -> list[str]:
+    """Every arm the experiment can have, in a fixed order (1st-order DARTS and its remedies
+    and GOLD-NAS first): an arm's look does not depend on which arms a report holds."""
+    from nasbench_suite.experiments.darts_failure.report import arm_name
+
+    first = [("darts", "restricted", 1, ""), ("darts", "relaxed", 1, ""),
+             ("gold", "relaxed", 1, ""), ("darts", "restricted", 1, "darts-es"),
+             ("darts", "relaxed", 1, "darts-es"), ("darts", "restricted", 1, "pdarts-m2"),
+             ("darts", "relaxed", 1, "pdarts-m2")]
+    rest = [("darts", space, order, remedy) for order in (1, 2)
+            for remedy in ("", "darts-es", "pdarts-m2")
+            for space in ("restricted", "relaxed", "nb201")]
+    arms = [arm_name(*arm) for arm in [*first, *rest]]
+    return list(dict.fromkeys(arms))
+
+
 def arm_looks(trials: pd.DataFrame) -> dict[str, Look]:
-    """One colour and marker per arm, over every arm of the report."""
-    return looks(trials["arm"])
+    """One colour and marker per arm, the same in every figure of every darts-failure
+    report."""
+    return looks(trials["arm"], fixed=_arm_order())
 
 
 def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
@@ -111,16 +129,32 @@ def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label
             if threshold is not None:
                 ax.axhline(threshold * scale, color="black", linestyle=":", linewidth=0.8,
                            label="collapse threshold")
-            title = f"{arm}, score split" if column in _SCORE_SPLIT else arm
-            ax.set_title(title)
+            ax.set_title(arm)
             ax.set_xlabel("Search epoch")
             integer_ticks(ax, "x")
         for ax in axes[:, 0]:
             ax.set_ylabel(AXIS_LABELS.get(column, label))
         for ax in list(axes.flat)[len(arms):]:
             ax.set_visible(False)
-        legend_outside(fig, list(axes.flat), sort=False)
+        if column in _SCORE_SPLIT:  # the accuracy's kind and split, once for the figure
+            fig.suptitle("Inherited weights, score split")
+        _seed_legend(fig, list(axes.flat))
     return fig
+
+
+def _seed_legend(fig: Figure, axes: list[Axes]) -> None:
+    """The figure's legend outside the panels: seeds as black lines of their dash (the
+    colour is each panel's arm), then the marker lines (DARTS-ES stop, threshold)."""
+    from matplotlib.lines import Line2D
+
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label.startswith("seed "):
+                handle = Line2D([], [], color="black", linestyle=handle.get_linestyle())
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside right upper",
+               frameon=False)
 
 
 def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> Figure:
@@ -171,11 +205,11 @@ def plot_accuracy(trials: pd.DataFrame, colours: dict[str, Look] | None = None
             points = scratch[scratch["arm"] == arm]
             look = colours[arm]
             # arms that derived the same cells (a remedy that never bit) share points:
-            # each later arm's marks are smaller, so every arm stays visible
-            ax.scatter(points["mmacs"], points["scratch_acc"] * 100, color=look.color,
-                       marker=look.marker, s=max(8.0, 60.0 - 9.0 * i), edgecolors="black",
-                       linewidths=0.3, label=arm)
-        ax.set_title("Test split, trained from scratch")
+            # hollow marks, each later arm's smaller, keep every arm visible
+            ax.scatter(points["mmacs"], points["scratch_acc"] * 100, facecolors="none",
+                       edgecolors=look.color, marker=look.marker,
+                       s=max(12.0, 110.0 - 30.0 * i), linewidths=1.3, label=arm)
+        ax.set_title("Trained from scratch, test split")
         ax.set_xlabel("FLOPs of the derived network (M multiply-adds)")
         ax.set_ylabel("Test accuracy (%)")
         legend_outside(fig, [ax], sort=False)
@@ -202,10 +236,10 @@ def plot_series(series: pd.DataFrame, column: str,
                     linestyle=_SEED_DASHES[seeds.index(seed) % len(_SEED_DASHES)],
                     marker=look.marker, label=f"{arm}, seed {seed}")
         if column == "scratch_acc":
-            ax.set_title("Test split, trained from scratch")
+            ax.set_title("Trained from scratch, test split")
             ax.set_ylabel("Test accuracy (%)")
         else:
-            ax.set_title("Score split, inherited weights")
+            ax.set_title("Inherited weights, score split")
             ax.set_ylabel("Accuracy, inherited weights (%)")
         ax.set_xlabel("FLOPs (M multiply-adds)")
         legend_outside(fig, [ax], sort=False)
