@@ -138,7 +138,7 @@ def test_markdown_and_latex_tables(results: Path, capsys: pytest.CaptureFixture[
     restricted = next(line for line in md if "restricted" in line)
     acc = runs(df).query("space == 'restricted'")["acc"] * 100
     assert f"{acc.mean():.2f} ± {acc.std():.2f}" in restricted
-    single = next(line for line in md if line.startswith("| gold"))
+    single = next(line for line in md if line.startswith("| GOLD-NAS"))
     assert "±" not in single  # one seed: no spread to show
     assert main(["table", str(results), "--format", "latex", "--metrics", "acc,param_free_share"]
                 ) == 0
@@ -192,9 +192,11 @@ def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
     run_search(tiny_config(method="padnas", population=4, generations=1, stages=1,
                            out=str(tmp_path / "runs")), progress=False, log=lambda _: None)
     df = load_index([tmp_path / "runs"])
-    rows = markdown_rows(make_table(df, ["acc", "gap"], "markdown"))
+    main_table, legend = make_table(df, ["acc", "gap"], "markdown").split("\n\n", 1)
+    rows = markdown_rows(main_table)
     labels = [r[0] for r in rows[2:]]
-    assert labels == ["edas (clamp=argmax)", "edas (clamp=derived)", "padnas"]
+    assert labels == ["EDAS (clamp=argmax)", "EDAS (clamp=derived)", "PAD-NAS"]
+    assert [r[0] for r in markdown_rows(legend)[2:]] == labels[:2]  # PAD-NAS: no variant
     padnas = rows[2:][2]
     assert padnas[-1] == "–"  # PAD-NAS measures no supernet gap: missing, never 0.00
     assert math.isnan(runs(df).query("method == 'padnas'")["gap"].item())
