@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from nasbench_suite.experiments.darts_failure.arms import arm_order
 from nasbench_suite.experiments.darts_failure.config import INDICATORS
 from nasbench_suite.report.style import (
     COLUMN_WIDTH,
@@ -55,26 +56,10 @@ def _arms(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df["arm"]))
 
 
-def _arm_order() -> list[str]:
-    """Every arm the experiment can have, in a fixed order (1st-order DARTS and its remedies
-    and GOLD-NAS first): an arm's look does not depend on which arms a report holds."""
-    from nasbench_suite.experiments.darts_failure.report import arm_name
-
-    first = [("darts", "restricted", 1, ""), ("darts", "relaxed", 1, ""),
-             ("gold", "relaxed", 1, ""), ("darts", "restricted", 1, "darts-es"),
-             ("darts", "relaxed", 1, "darts-es"), ("darts", "restricted", 1, "pdarts-m2"),
-             ("darts", "relaxed", 1, "pdarts-m2")]
-    rest = [("darts", space, order, remedy) for order in (1, 2)
-            for remedy in ("", "darts-es", "pdarts-m2")
-            for space in ("restricted", "relaxed", "nb201")]
-    arms = [arm_name(*arm) for arm in [*first, *rest]]
-    return list(dict.fromkeys(arms))
-
-
 def arm_looks(trials: pd.DataFrame) -> dict[str, Look]:
     """One colour and marker per arm, the same in every figure of every darts-failure
     report."""
-    return looks(trials["arm"], fixed=_arm_order())
+    return looks(trials["arm"], fixed=arm_order())
 
 
 def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
