@@ -27,6 +27,7 @@ import pandas as pd
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
+from nasbench_suite.experiments.darts_failure.arms import arm_name
 from nasbench_suite.experiments.darts_failure.config import INDICATORS, ReproduceConfig
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, trained_as
 from nasbench_suite.files import atomic_write, write_json
@@ -59,16 +60,6 @@ _TRAJECTORY = ["arm", "seed", "epoch", *[c for c, _ in INDICATORS], "alpha_move_
                "choice_changed_share"]
 _SERIES = ["arm", "seed", "point", "epoch", "mmacs", "mparams", "inherited_acc",
            "scratch_acc"]
-
-
-def arm_name(method: str, space: str, order: int, remedy: str = "") -> str:
-    name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
-    base = name.get(method, method)
-    if remedy == "darts-es":
-        base = f"DARTS-ES ({'2nd' if order == 2 else '1st'} order)"
-    elif remedy.startswith("pdarts-m"):
-        base = f"{base} + P-DARTS skip limit (M={remedy.removeprefix('pdarts-m')})"
-    return f"{base}, {space}"
 
 
 def _nan(value: Any) -> float:
