@@ -204,17 +204,41 @@ def test_dry_run_lists_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.slow
-def test_tune_results_carry_the_hyper_parameters(sweep4) -> None:
-    from ray.tune import ExperimentAnalysis
+def test_tune_results_carry_the_hyper_parameters_and_every_metric(sweep4) -> None:
+    """Tune's documented calls on a sweep's experiment: the ResultGrid's configs are the
+    trials' hyper-parameters, the last result of each trial holds its epoch metrics and its
+    final results (the dataframe has no NaN there), and ``Tuner.restore`` with the public
+    trainable gives the best trial with its metrics."""
+    from ray import tune
+
+    from nasbench_suite.sweep.tune import sweep_trainable
 
     _, _, sweep_dir, _ = sweep4
     (experiment,) = [p for p in (sweep_dir / ".ray").iterdir() if p.is_dir()]
-    frame = ExperimentAnalysis(str(experiment)).dataframe()
+    frame = tune.ExperimentAnalysis(str(experiment)).dataframe()
     for column in ("config/method", "config/space", "config/dataset", "config/seed",
-                   "config/w_lr", "config/trial"):
+                   "config/w_lr", "config/epochs", "config/channels"):
         assert column in frame.columns, column
     assert sorted(frame["config/w_lr"]) == [0.025, 0.025, 0.05, 0.05]
     assert sorted(frame["config/seed"]) == [0, 0, 1, 1]
+    metrics = ("train_loss", "supernet_raw_acc_score", "acc", "supernet_acc", "macs",
+               "params", "search_time_s", "epoch")
+    assert not frame[list(metrics)].isna().any().any(), frame[list(metrics)]
+    assert (frame["status"] == FINISHED).all()
+
+    grid = tune.Tuner.restore(str(experiment), trainable=sweep_trainable).get_results()
+    assert len(grid) == 4 and not grid.errors
+    assert {(r.config["method"], r.config["seed"], r.config["w_lr"]) for r in grid} == {
+        ("darts", s, lr) for s in (0, 1) for lr in (0.025, 0.05)}
+    best = grid.get_best_result(metric="acc", mode="max")
+    assert best.metrics["acc"] == max(r.metrics["acc"] for r in grid)
+    folder = RunFolder(sweep_dir / f"darts-restricted-digits-s{best.config['seed']}-"
+                                   f"w_lr={best.config['w_lr']}")
+    summary = folder.summary()
+    assert best.metrics["acc"] == summary.inherited.derived_acc
+    assert best.metrics["macs"] == summary.derived.macs
+    assert best.metrics["train_loss"] == folder.metrics()[-1]["train_loss"]
+    assert best.checkpoint is not None  # the last epoch's run state
 
 
 def _worker_pids() -> set[int]:
