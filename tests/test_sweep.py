@@ -342,3 +342,63 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
         driver.wait()
         raise
     assert kill_driver_and_list_leftovers(driver, procs, 10.0) == []
+
+
+def test_tune_configs_are_the_hyper_parameters_and_name_the_run_folders(tmp_path: Path) -> None:
+    """Each trial's Tune config resolves to the trial's own config and names its folder; a
+    full grid becomes Tune's grid_search, anything else exact configs (Tune needs the same
+    keys in every trial: a method's own override is None for the other method)."""
+    from ray import tune
+
+    from nasbench_suite.sweep.tune import (
+        SWEEP_KEY,
+        resolved,
+        run_dir_of,
+        search_space,
+        trial_name,
+        tune_configs,
+    )
+
+    sweep_dir = (tmp_path / "s").resolve()
+    spec = SweepSpec(name="s", seeds=[0, 1], grid={"w_lr": [0.025, 0.05]}, fixed=dict(TINY))
+    trials = expand(spec, sweep_dir, log=lambda line: None)
+    points = tune_configs(trials, sweep_dir, threads=1)
+    for trial, point in zip(trials, points, strict=True):
+        assert {k: point[k] for k in ("method", "space", "dataset", "seed", "w_lr")} == {
+            "method": "darts", "space": "restricted", "dataset": "digits",
+            "seed": trial.config["seed"], "w_lr": trial.axes["w_lr"]}
+        assert resolved(point).to_dict() == trial.config
+        assert trial_name(point) == trial.trial_id and run_dir_of(point) == trial.run_dir
+    space, given = search_space(points)
+    assert given == []
+    assert space["seed"] == tune.grid_search([0, 1])
+    assert space["w_lr"] == tune.grid_search([0.025, 0.05])
+    assert space["epochs"] == 1 and space[SWEEP_KEY]["out"] == str(sweep_dir)
+    space, given = search_space(points[1:])  # a re-run of three: not a grid
+    assert given == points[1:] and space["epochs"] == 1
+
+    spec = SweepSpec(name="m", methods={"darts": {"hp.order": 2}, "gold": {}},
+                     method_spaces={"gold": ["relaxed"]}, spaces=["restricted", "relaxed"],
+                     fixed=dict(TINY))
+    trials = expand(spec, sweep_dir, log=lambda line: None)
+    points = tune_configs(trials, sweep_dir, threads=1)
+    assert [p["hp.order"] for p in points] == [2, 2, None]
+    for trial, point in zip(trials, points, strict=True):
+        assert resolved(point).to_dict() == trial.config
+        assert trial_name(point) == trial.trial_id
+    assert search_space(points)[1] == points
+
+
+def test_final_results_hold_the_last_epoch_the_summary_and_the_ground_truth(tiny_config) -> None:
+    """What a trial reports to Tune last: its last epoch's metrics, the final results under
+    the names of `nasbench table`, and the table's ground truth in nb201."""
+    from nasbench_suite.sweep.trials import final_results
+
+    run = RunFolder(run_search(tiny_config(space="nb201"), progress=False,
+                               log=lambda line: None))
+    row, summary, last = final_results(run), run.summary(), run.metrics()[-1]
+    assert row["epoch"] == last["epoch"] and row["train_loss"] == last["train_loss"]
+    assert row["acc"] == summary.inherited.derived_acc
+    assert (row["macs"], row["params"]) == (summary.derived.macs, summary.derived.params)
+    assert summary.ground_truth
+    assert {k: row[k] for k in summary.ground_truth} == summary.ground_truth
