@@ -11,7 +11,11 @@ logs carry them as columns; each epoch is reported with ``tune.report`` together
 ``tune.Checkpoint`` of the run's state, so Tune's ``FailureConfig`` can restart a trial whose
 worker died (on this node or another) and the trial resumes from it. A trial that fails
 for a reason a retry would repeat (divergence, a bad setting) is recorded in its folder and
-ends normally (nasbench_suite.sweep.trials).
+ends normally (nasbench_suite.sweep.trials). The last report adds the trial's final results
+(the derived network's accuracy, its MACs, nb201's ground truth), so that Tune's
+``ResultGrid``, ``ExperimentAnalysis`` and ``get_best_result`` see them; the trainable,
+:func:`sweep_trainable`, reads nothing but its config (``Tuner.restore(path,
+trainable=sweep_trainable)`` works; docs/usage.md).
 
 The sweep folder::
 
