@@ -404,6 +404,30 @@ def _split_fields(values: dict[str, Any], method: str) -> tuple[dict[str, Any], 
     return run, hp
 
 
+def is_field(key: str, method: str) -> bool:
+    """Whether ``key`` names a run field or a hyper-parameter of ``method`` (as an override
+    would: ``epochs``, ``w_lr``, ``hp.order``)."""
+    try:
+        _, hp = _split_fields({key: None}, method)
+    except UsageError:
+        return False
+    if not hp:
+        return True
+    names = {f.name for f in fields(get_method(method).Config)} \
+        if method in list_methods() else set()
+    return set(hp) <= names
+
+
+def field_value(config: dict[str, Any], key: str) -> Any:
+    """The value an override ``key`` has in a resolved config (``RunConfig.to_dict()``);
+    None where the config's method has no such field."""
+    method = str(config.get("method", ""))
+    if not is_field(key, method):
+        return None
+    run, hp = _split_fields({key: None}, method)
+    return config.get(key) if run else (config.get("hp") or {}).get(next(iter(hp)))
+
+
 def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> RunConfig:
     """Merge defaults, preset, config file and overrides into a validated RunConfig."""
     file_values = read_yaml(config_file, "config file") if config_file else {}
