@@ -45,7 +45,7 @@ from unittest import mock
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 CUDA = torch.device("cuda", 0)
 CPU = torch.device("cpu")
@@ -138,41 +138,39 @@ class FakeCudaTensor(torch.Tensor):
     @classmethod
     def __torch_dispatch__(cls, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        check_devices(func, args, kwargs)
-        inner = {id(t._data): t for t in tree_flatten((args, kwargs))[0]
-                 if isinstance(t, FakeCudaTensor)}
+        flat, spec = tree_flatten((args, kwargs or {}))
+        check_devices(func, args, kwargs or {}, flat)
+        inner = {id(t._data): t for t in flat if type(t) is FakeCudaTensor}
         # (A ``device`` argument here names the C++ device, the CPU, for every tensor: an
         # explicit CPU result, ``zeros_like(x, device="cpu")``, is FakeCudaMode's to untag.)
-        out = func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs))
+        plain_args, plain_kwargs = tree_unflatten(
+            [t._data if type(t) is FakeCudaTensor else t for t in flat], spec)
+        out = func(*plain_args, **plain_kwargs)
         if func.overloadpacket in RESHAPE_IN_PLACE:  # the wrapper's own shape changes too
             with torch._C._ExcludeDispatchKeyGuard(PYTHON_KEY):
-                func(*args, **kwargs)
+                func(*args, **(kwargs or {}))
             return args[0]
 
         def wrap(t: Any) -> Any:
-            if not isinstance(t, torch.Tensor) or isinstance(t, FakeCudaTensor):
+            if type(t) is not torch.Tensor:
                 return t
             same = inner.get(id(t))  # an in-place op returns its input
             return same if same is not None else FakeCudaTensor(t)
 
-        return tree_map(wrap, out)
+        return wrap(out) if type(out) is torch.Tensor else tree_map(wrap, out)
 
 
-def unwrap(t: Any) -> Any:
-    return t._data if isinstance(t, FakeCudaTensor) else t
-
-
-def check_devices(func: Any, args: tuple, kwargs: dict) -> None:
-    """Raise CUDA's error where ``func`` gets a CPU tensor beside a fake CUDA one."""
+def check_devices(func: Any, args: tuple, kwargs: dict, flat: list[Any]) -> None:
+    """Raise CUDA's error where ``func`` gets a CPU tensor beside a fake CUDA one (``flat``:
+    the arguments' leaves)."""
     if func in CROSS_DEVICE:
         return
-    checked = (args[0], *args[2:], kwargs) if func in CPU_INDICES else (args, kwargs)
-    tensors = [t for t in tree_flatten(checked)[0] if isinstance(t, torch.Tensor)]
-    if not any(isinstance(t, FakeCudaTensor) for t in tensors):
+    if func in CPU_INDICES:
+        flat = tree_flatten((args[0], *args[2:], kwargs))[0]
+    if not any(type(t) is FakeCudaTensor for t in flat):
         return
-    for t in tensors:
-        if not isinstance(t, FakeCudaTensor) and t.dim() > 0:  # 0-dim CPU: a scalar, allowed
+    for t in flat:  # a 0-dim CPU tensor is a scalar: allowed
+        if isinstance(t, torch.Tensor) and type(t) is not FakeCudaTensor and t.dim() > 0:
             raise mismatch(str(func), t.device)
 
 
@@ -320,9 +318,9 @@ class FakeCudaMode(TorchFunctionMode):
             device = _device_of(rest[0] if rest else kwargs.get("device")) or CUDA
             return to_device(t, device)
         if rest and isinstance(rest[0], torch.Tensor):  # .to(other): other's device and dtype
-            device, dtype, non_blocking, fmt = rest[0].device, rest[0].dtype, False, None
+            device, dtype, fmt = rest[0].device, rest[0].dtype, None
         else:
-            device, dtype, non_blocking, fmt = torch._C._nn._parse_to(*rest, **kwargs)
+            device, dtype, _, fmt = torch._C._nn._parse_to(*rest, **kwargs)
         moved = to_device(t, _device_of(device))
         if dtype is None and fmt is None:
             return moved.clone() if copy and moved is t else moved
@@ -384,8 +382,11 @@ def fake_cuda() -> Iterator[None]:
             stack.enter_context(mock.patch.object(torch.cuda, name, value))
         stack.enter_context(mock.patch.object(torch.cuda, "is_current_stream_capturing",
                                               lambda: False))
-        stack.enter_context(mock.patch.object(torch.accelerator, "current_stream",
-                                              lambda *a, **k: _Stream()))
+        accelerator = {"is_available": lambda: True, "device_count": lambda: 1,
+                       "current_device_index": lambda: 0, "synchronize": lambda *a, **k: None,
+                       "current_stream": lambda *a, **k: _Stream()}
+        for name, value in accelerator.items():
+            stack.enter_context(mock.patch.object(torch.accelerator, name, value))
         stack.enter_context(mock.patch.object(torch, "autocast", autocast))
         stack.enter_context(mock.patch.object(torch.amp, "autocast", autocast))
         stack.enter_context(FakeCudaMode())

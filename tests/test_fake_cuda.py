@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nasbench_suite.spaces as spaces
 import pytest
 import torch
-from torch import nn
-
-import nasbench_suite.spaces as spaces
 from nasbench_suite.methods import get_method, list_methods
 from nasbench_suite.methods.hessian import largest_eigenvalue
 from nasbench_suite.spaces.supernet import SuperNet
+from torch import nn
+
 from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.training.loop import run_search
