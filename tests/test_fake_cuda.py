@@ -42,7 +42,8 @@ HOME = {"darts": "restricted", "edas": "nb201", "gold": "relaxed", "nse": "relax
 #: per method: what makes its tiny run cover its device-relevant paths quickly
 EXTRA: dict[str, dict[str, Any]] = {
     "darts": {"order": 2},
-    "padnas": {"epochs": 2, "population": 4, "generations": 1, "stages": 2, "cost": "latency"},
+    "padnas": {"epochs": 2, "population": 4, "generations": 1, "stages": 2, "cost": "latency",
+               "latency_repeats": 1, "latency_warmup": 0},
 }
 
 
