@@ -214,8 +214,6 @@ def to_device(t: torch.Tensor, device: torch.device | None) -> torch.Tensor:
         out = _ToCpu.apply(t)
     else:
         raise RuntimeError(f"fake CUDA: cannot move a CUDA tensor to {device}")
-    if t.is_leaf and not t.requires_grad and out.requires_grad:  # pragma: no cover
-        out = out.detach()
     return out
 
 
@@ -229,7 +227,6 @@ def _device_of(value: Any) -> torch.device | None:
 
 
 MOVES = frozenset({torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu})
-BACKWARDS = frozenset({torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad})
 #: the factories Python code calls (a call of one is never the autograd engine's own)
 FACTORIES = frozenset({
     torch.zeros, torch.ones, torch.empty, torch.full, torch.rand, torch.randn, torch.randint,
@@ -247,7 +244,7 @@ class EngineFactories(TorchDispatchMode):
     a fake CUDA tensor's C++ device is the CPU, so without this the zeros would be a CPU
     tensor and its first op a (false) device mismatch. A factory that Python code calls in
     a custom backward is left on the CPU (FakeCudaMode counts those calls), so a CPU tensor
-    created in a backward still raises."""
+    created in a backward still raises. (Entered by :func:`_engine_run`.)"""
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
@@ -270,9 +267,9 @@ class FakeCudaMode(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in MOVES:
             return self._move(func, args, dict(kwargs))
-        if func in BACKWARDS:
-            return self._backward(func, args, kwargs)
-        if func in FACTORIES or kwargs.get("device") is not None:
+        if func in FACTORIES or (kwargs.get("device") is not None
+                                 and not isinstance(func, torch._ops.OpOverload)):
+            # (an aten op called by a dispatch handler names the C++ device: not a request)
             _python_factories[0] += 1
             try:
                 return self._factory(func, args, dict(kwargs))
@@ -298,15 +295,6 @@ class FakeCudaMode(TorchFunctionMode):
         if isinstance(out, torch.Tensor) and not isinstance(out, FakeCudaTensor):
             out = FakeCudaTensor(out)
         return out.requires_grad_(requires_grad) if requires_grad else out
-
-    @staticmethod
-    def _backward(func: Callable, args: tuple, kwargs: dict) -> Any:
-        """A backward of a fake CUDA graph runs with :class:`EngineFactories`."""
-        roots = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
-        if not any(isinstance(t, FakeCudaTensor) for t in tree_flatten(roots)[0]):
-            return func(*args, **kwargs)
-        with EngineFactories():
-            return func(*args, **kwargs)
 
     @staticmethod
     def _move(func: Callable, args: tuple, kwargs: dict) -> Any:
@@ -341,6 +329,20 @@ class _RngState:
 
     def set(self, state: torch.Tensor, device: Any = "cuda") -> None:
         self.state = state.clone()
+
+
+def _engine_run(original: Callable[..., Any]) -> Callable[..., Any]:
+    """The autograd engine's entry (under ``backward()`` and ``autograd.grad``): a backward
+    of a fake CUDA graph runs with :class:`EngineFactories`, and with :class:`FakeCudaMode`
+    for custom backwards' calls (the mode is off while it handles the call that got here)."""
+
+    def run(outputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if not any(type(t) is FakeCudaTensor for t in tree_flatten(outputs)[0]):
+            return original(outputs, *args, **kwargs)
+        with EngineFactories(), FakeCudaMode():
+            return original(outputs, *args, **kwargs)
+
+    return run
 
 
 class _Stream:
@@ -389,6 +391,9 @@ def fake_cuda() -> Iterator[None]:
             stack.enter_context(mock.patch.object(torch.accelerator, name, value))
         stack.enter_context(mock.patch.object(torch, "autocast", autocast))
         stack.enter_context(mock.patch.object(torch.amp, "autocast", autocast))
+        stack.enter_context(mock.patch.object(
+            torch.autograd, "_engine_run_backward",
+            _engine_run(torch.autograd._engine_run_backward)))
         stack.enter_context(FakeCudaMode())
         yield
 

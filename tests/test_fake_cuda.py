@@ -42,7 +42,7 @@ HOME = {"darts": "restricted", "edas": "nb201", "gold": "relaxed", "nse": "relax
 #: per method: what makes its tiny run cover its device-relevant paths quickly
 EXTRA: dict[str, dict[str, Any]] = {
     "darts": {"order": 2},
-    "padnas": {"epochs": 2, "population": 4, "generations": 1, "stages": 2, "cost": "latency",
+    "padnas": {"population": 2, "generations": 1, "stages": 1, "cost": "latency",
                "latency_repeats": 1, "latency_warmup": 0},
 }
 
@@ -72,6 +72,29 @@ def test_a_cpu_tensor_in_a_cuda_computation_raises(cuda: None) -> None:
     w = torch.randn(4, 6, 6, requires_grad=True)  # a CPU parameter meets the CUDA graph
     with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
         (conv(x) * w).sum().backward()
+
+
+class _CpuInBackward(torch.autograd.Function):
+    """A custom backward with the bug the engine's own zeros must not hide."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * torch.full(grad.shape, 2.0)  # created on the CPU
+
+
+def test_a_cpu_tensor_in_a_backward_raises(cuda: None) -> None:
+    """The zeros the autograd engine fills a missing gradient with are on the device (the
+    unused half of a split), a tensor a custom backward creates on the CPU is not."""
+    x = torch.randn(4, 3, device="cuda", requires_grad=True)
+    used, _ = x.split(2)
+    (used**2).sum().backward()
+    assert isinstance(x.grad, FakeCudaTensor) and float(x.grad[2:].abs().sum()) == 0.0
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        _CpuInBackward.apply(x).sum().backward()
 
 
 def test_what_cuda_allows_is_allowed(cuda: None) -> None:
@@ -204,7 +227,7 @@ def test_training_from_scratch_on_fake_cuda(cuda: None, tmp_path: Path, space: s
     shape = spaces.NetShape(4, 3, 1, 10, 8)
     built = spaces.create_space(space, shape)
     genotype = built.derive(torch.rand(built.layout.shape))
-    cfg = resolve_eval_config({"epochs": 1, "channels": 4, "layers": 3, "batch_size": 256,
+    cfg = resolve_eval_config({"epochs": 1, "channels": 4, "layers": 3, "batch_size": 512,
                                "eval_batch_size": 512, "out": str(tmp_path), "device": "cuda",
                                "threads": 1})
     moved: list[nn.Module] = []
