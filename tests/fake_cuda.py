@@ -15,8 +15,11 @@ what Python sees is CUDA (``.device``, ``.is_cuda``), and its ``__torch_dispatch
 also sees every op autograd runs in a backward, refuses CPU operands before it runs the op on
 the wrapped data and wraps the results. A :class:`torch.overrides.TorchFunctionMode` turns
 ``device="cuda"`` factories, ``.to("cuda")``, ``.cuda()`` and ``.cpu()`` into tags (moves that
-autograd differentiates through), and ``torch.cuda``'s device queries, its random state and
-``torch.autocast("cuda")`` are patched for the block.
+autograd differentiates through; ``Module.to`` swaps each parameter in place, so that it keeps
+its identity as on CUDA); in a backward the tensors the autograd engine makes itself (zeros
+for a missing gradient) go on the device (:class:`EngineFactories`); ``torch.cuda``'s and
+``torch.accelerator``'s device queries, CUDA's random state and ``torch.autocast("cuda")``
+are patched for the block.
 
 What is real and what is not:
 
