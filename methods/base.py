@@ -28,6 +28,11 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 #: batch-norm statistics recalibrated on training batches (nasbench_suite.training.inherit).
 GenotypeScorer = Callable[[Genotype], float]
 
+#: ``--amp``'s precision. bfloat16 has float32's exponent range, so gradients need no loss
+#: scaling; float16 (CUDA autocast's default when no dtype is given) would need a GradScaler
+#: around every backward and optimiser step, which no method's step has.
+AMP_DTYPE = torch.bfloat16
+
 
 @dataclass(frozen=True)
 class SearchContext:
@@ -221,11 +226,15 @@ class Method(abc.ABC):
                     buf.copy_(saved)
             self.supernet.train(was_training)
 
+    def autocast(self) -> torch.autocast:
+        """Mixed precision (:data:`AMP_DTYPE`) for a forward where the run asked for AMP."""
+        return torch.autocast(self.ctx.device.type, dtype=AMP_DTYPE, enabled=self.ctx.amp)
+
     def forward_loss(self, batch: Batch, weights: torch.Tensor, active: torch.Tensor,
                      aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy (plus the weighted auxiliary loss) and the logits of one batch."""
         x, y = batch
-        with torch.autocast(self.ctx.device.type, enabled=self.ctx.amp):
+        with self.autocast():
             logits, aux = self.supernet(x, weights, active)
             loss = F.cross_entropy(logits, y)
             if aux is not None and aux_weight > 0:

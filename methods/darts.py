@@ -158,7 +158,7 @@ class Darts(Method):
         state = {**{n: b.detach().clone() for n, b in self.supernet.named_buffers()},
                  **unrolled}
         weights, active = self.mixing()
-        with torch.autocast(self.ctx.device.type, enabled=self.ctx.amp):
+        with self.autocast():
             logits, _ = functional_call(self.supernet, state, (val_batch[0], weights, active))
             val_loss = nn.functional.cross_entropy(logits, val_batch[1])
         grads = torch.autograd.grad(val_loss, [self.alpha, *unrolled.values()],

@@ -4,7 +4,9 @@ Skipped where CUDA is not available (CI, the project's CPU machines). Every meth
 on every space with and without AMP, a derived architecture trains from scratch on the GPU,
 and the paper-size DARTS step is timed against the official network's on the same GPU
 (printed, never asserted). A tensor created on the CPU inside a step, or a ``.cpu()`` that
-leaves a result on the wrong device, fails here and nowhere on a CPU machine.
+leaves a result on the wrong device, fails here; on a CPU machine (CI) the same path runs on a
+fake CUDA device (tests/test_fake_cuda.py), which catches such a mix but not what the GPU's
+own kernels, streams and memory do.
 """
 
 from __future__ import annotations
