@@ -167,6 +167,18 @@ class Edas(Method):
         """All alphas as one detached (G, E, O) tensor on the CPU."""
         return torch.stack([p.detach() for p in self.alphas]).cpu().view(self.layout.shape)
 
+    def arch_parameters(self) -> list[torch.Tensor]:
+        """The alpha rows of the edges the next step relaxes: the only alphas EDAS's loss
+        depends on, so its Hessian is the curvature its own step sees (``alpha`` is a
+        detached copy, which no second derivative can be taken with respect to)."""
+        E = len(self.layout.edges)
+        return [self.alphas[g * E + e] for g, e in self.peek_edges()]
+
+    def hessian_loss(self, batch: Batch) -> torch.Tensor:
+        """The search loss with the next step's edges relaxed, as a graph of their alphas."""
+        weights, active = self.step_mixing(self.peek_edges(), grad=True)
+        return self.forward_loss(batch, weights, active)[0]
+
     def _relax(self, row: torch.Tensor) -> torch.Tensor:
         """The relaxed edge's mixing weights: a softmax, or sigmoid gates (multi-op edges)."""
         t = self.cfg.temperature

@@ -53,7 +53,11 @@ def largest_eigenvalue(loss_fn: Callable[[], torch.Tensor], params: list[torch.T
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
     loss = loss_fn()
-    grads = torch.autograd.grad(loss, params, create_graph=True)
+    # a parameter the forward never reached (an edge that feeds no computed op, e.g. in a
+    # cell whose node is cut off by ``none`` choices) has zero gradient and zero curvature
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(
+        params, torch.autograd.grad(loss, params, create_graph=True, allow_unused=True),
+        strict=True)]
     flat_grad = _flat(grads)
     n = flat_grad.numel()
     products = 0

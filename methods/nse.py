@@ -321,6 +321,12 @@ class Nse(Method):
     def arch_weights(self) -> torch.Tensor:
         return torch.sigmoid(self.alpha.detach()).cpu() * self.subset
 
+    def arch_parameters(self) -> list[torch.Tensor]:
+        """None: NSE's alpha gradient is a straight-through estimate over two sampled paths,
+        and the supernet it evaluates mixes its subsets evenly, so no loss is a smooth
+        function of alpha whose Hessian RobustDARTS's sharpness measure could read."""
+        return []
+
     # -- search step -------------------------------------------------------------------------
     def step(self, batch: Batch, val_batch: Batch | None) -> dict[str, float]:
         if not self.supernet.training:  # walking every module each step costs ~30 ms
