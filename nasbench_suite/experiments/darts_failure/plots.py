@@ -43,10 +43,9 @@ def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label
             for seed, line in panel.groupby("seed", sort=True):
                 ax.plot(line["epoch"] + 1, line[column], marker="o" if len(line) < 12 else None,
                         markersize=3, label=f"seed {seed}")
-            space = arm.rsplit(", ", 1)[-1]
-            for _, stop in stops[stops["arm"].str.startswith("DARTS-ES")
-                                 & stops["arm"].str.endswith(space)
-                                 & ("DARTS" in arm)].iterrows():
+            # this arm's own DARTS-ES replay (report.arm_title: the same name, "DARTS-ES")
+            es_arm = arm.replace("DARTS (", "DARTS-ES (", 1)
+            for _, stop in stops[(stops["arm"] == es_arm) & (es_arm != arm)].iterrows():
                 ax.axvline(stop["stop_epoch"], color="grey", linestyle="--", linewidth=0.8)
             if threshold is not None:
                 ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)

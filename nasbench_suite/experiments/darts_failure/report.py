@@ -295,7 +295,8 @@ def summarise(trials: pd.DataFrame) -> pd.DataFrame:
     out.columns = [f"{c}_{s}" for s, c in out.columns]
     out.insert(0, "seeds", grouped.size())
     out.insert(1, "collapsed", trials.groupby("arm", sort=False)["collapse_epoch"].count())
-    out.insert(2, "collapse_timing", trials.groupby("arm", sort=False)["collapse_timing"].agg(
+    out.insert(2, "fitted", trials.groupby("arm", sort=False)["fit_epoch"].count())
+    out.insert(3, "collapse_timing", trials.groupby("arm", sort=False)["collapse_timing"].agg(
         lambda words: ", ".join(f"{w} {int((words == w).sum())}" for w in (EARLY, LATE, NONE)
                                 if (words == w).any())))
     return out.reset_index()
@@ -322,6 +323,11 @@ def markdown_tables(trials: pd.DataFrame, summary: pd.DataFrame,
          **{h: [_pm(m, s, f) for m, s in zip(summary[f"{c}_mean"], summary[f"{c}_std"],
                                              strict=True)] for c, h, f in COLUMNS}},
         columns=["arm", "seeds", "collapsed", "collapse timing", *heads])
+    # the fit epoch is a mean over the seeds that got there; say how many did
+    fit_head = next(h for c, h, _ in COLUMNS if c == "fit_epoch")
+    table[fit_head] = [f"{n} of {k} seeds" + ("" if n == 0 else f": {text}")
+                       for n, k, text in zip(summary["fitted"], summary["seeds"],
+                                             table[fit_head], strict=True)]
     per = pd.DataFrame({"arm": trials["arm"], "seed": trials["seed"].astype(str),
                         "collapse timing": trials["collapse_timing"],
                         **{h: ["–" if pd.isna(v) else f.format(v) for v in trials[c]]
