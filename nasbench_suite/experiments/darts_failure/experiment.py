@@ -12,8 +12,67 @@ per arm, the collapse indicators over the epochs (parameter-free share, skip con
 normal cells, derived FLOPs, the Hessian eigenvalue, inherited accuracies on the scoring
 split, how far the alphas moved) and at the end, with the accuracy from scratch.
 
+Arms (``arms``, config.ARM_TABLE; ``--arms all``) split the confounds of the first
+references, at the same data and budget: DARTS restricted; DARTS relaxed with the relaxed
+space's own (GOLD-NAS's) non-affine BN skip and with an identity skip; DARTS on the restricted
+topology with RobustDARTS's S2 ops; DARTS with the paper's alpha lr 3e-4 unscaled beside the
+mini preset's rescaled one, in both spaces; second-order DARTS relaxed; GOLD-NAS relaxed. The
+skip, the op list and ``hp.alpha_budget_steps`` are in every run's config.yaml, its alpha lr
+(``a_lr``) in its metrics. ``control_cells`` adds the protocol control (control.py): the
+all-skip cells, DARTS V2 and random cells trained under the same protocol, which the report
+puts beside every accuracy from scratch.
+
 Everything resumes: finished searches and trainings are skipped, interrupted ones resume
-from their checkpoints. The folder is an experiment folder (experiments/base.py).
+from their checkpoints. The folder is an experiment folder (experiments/base.py). A finished
+training is skipped by its folder, whatever its settings: a raised protocol (more evaluation
+epochs, larger images) goes into a new ``--name``.
+
+The arms experiment (issue 27), for the lead to run::
+
+    nasbench reproduce darts-failure --dataset npz:../shared/data/cifar10-10k.npz \\
+      --name darts-failure-arms-cifar10-10k --out results/reference --seeds 0,1,2 \\
+      --epochs 40 --arms all --control-cells 5 --hessian-every 2 --hessian-iters 10 \\
+      --score-every 10 --darts-es --pdarts-skips 2 --eval-epochs 10 --series-seeds 0 \\
+      --set image_size=8 --set batch_size=16 --set max_train_images=400 \\
+      --set augment=none --set hessian_tol=0.01 --set hessian_images=64 \\
+      --eval-set image_size=8 --cpus-per-trial 1 --eval-cpus 1
+
+(``--arms gold-relaxed`` with the same flags first runs the protocol control with only the
+cheapest search; the full command then skips what is done.)
+
+Why this regime (measured with `nasbench run --method darts --threads 1 --set image_size=8
+--set batch_size=16`, one thread per run on a 2-core machine shared with other work at load
+average 16-26, so wall times ran ~10x the unloaded ones and only the curves and ratios are
+used): the supernet must pass 85% training accuracy and run 10 epochs past it. The long
+reference (3,600 weight-training images, crop and flip, 225 steps per epoch) reached only
+0.59-0.63 after 50 epochs, +0.005 per epoch at its end: more epochs at that size would cost
+several times the budget. A smaller training set fits in far fewer steps: with
+``max_train_images=400`` (200 weight images, 13 steps per epoch) and no augmentation,
+restricted DARTS's supernet reached 0.42, 0.56, 0.70, 0.76 after epochs 7, 9, 10, 12 of a
+30-epoch schedule (FIT_NOTE below has where it ended); with crop and flip the same run was
+at 0.32 after 14 epochs (augmentation slows fitting ~2.5x at this size). Larger images cost
+more per step (16x16: 1.67x an 8x8 step, measured) and were not shown to fit faster, so the
+small unaugmented set is the cheapest regime; 40 epochs leave 20+ past the fit. It makes 520
+alpha steps per DARTS run: the rescaled arms' alpha lr is 3e-4 x 19,550 / 520 = 0.0113
+(37.6x), the paperlr arms' 3e-4.
+
+Budget (core-seconds; per-step costs from the long reference's own metrics, one thread, two
+runs side by side beside other work: restricted 0.50 s a step and 20 s an eigenvalue,
+relaxed 0.30 s and 9 s, GOLD-NAS 0.105 s a one-level step and 5 s; ratios to them measured
+in one process, alternating, 3 steps each: S2 0.51x restricted, identity skip 0.92x relaxed,
+second order 2.85x relaxed first order). Per seed, 40 epochs of 13 steps and 21 eigenvalues:
+restricted 680, restricted-paperlr 680, restricted-s2 345, relaxed 345, relaxed-identity 330,
+relaxed-paperlr 345, darts2-relaxed 636, GOLD-NAS at most 210 (25 one-level steps an epoch;
+it stops earlier at its floor): 3,570 s, x 3 seeds = 10,700 s (3.0 core-hours). Trainings
+from scratch (10 epochs, 8x8, all 10,000 images: 270-530 s each in the long reference, 400
+taken): about 40 for the searches (final, DARTS-ES, P-DARTS, the GOLD-NAS series of seed 0)
+= 4.4 core-hours, and 39 for the control (7 restricted + 6 relaxed cells x 3 seeds) = 4.3
+core-hours. In all about 11.7 core-hours, 5.9 hours of the two cores, plus Ray and the tail of
+each arm's sweep (the arms' sweeps run one after the other; trainings fill the idle core):
+about 6.5 hours, under the 10-hour cap. Raising the protocol to 15 evaluation epochs adds
+about 4.4 core-hours (8.2 hours in all); to 20, about 8.7 (over the cap: drop the
+P-DARTS replay or evaluate fewer remedy architectures). These are estimates from measured
+per-step costs, not a timed run of this command.
 """
 
 from __future__ import annotations
@@ -153,7 +212,7 @@ EXPERIMENT = Experiment(
     config=ReproduceConfig,
     flags=("second_order", "hessian_every", "hessian_iters", "eval_preset", "eval_depth",
            "score_every", "collapse_threshold", "darts_es", "pdarts_skips", "series_seeds",
-           "arms", "control_cells"),
+           "arms", "control_cells", "fit_threshold"),
     sweep_spec=sweep_spec, check_evals=resolve_eval_settings, launcher=launcher,
     write_report=write_report, sweep_specs=sweep_specs)
 
