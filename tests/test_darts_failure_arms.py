@@ -226,3 +226,15 @@ def test_control_trains_every_cell_over_the_seeds(tmp_path: Path) -> None:
     plan = control_trainings(cfg)
     assert len(plan) == (2 + 5 + 1 + 5) * 3
     assert len({folder for *_, folder in plan}) == len(plan)
+
+
+def test_a_bad_arm_on_the_command_line_is_one_line_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasbench_suite.cli.main import main
+
+    out = tmp_path / "out"
+    code = main(["reproduce", "darts-failure", "--arms", "darts-relaxed,bogus", "--out",
+                 str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unknown arm 'bogus'" in err[0]
+    assert not any(out.rglob("*")) if out.exists() else True
