@@ -238,3 +238,14 @@ def test_a_bad_arm_on_the_command_line_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unknown arm 'bogus'" in err[0]
     assert not any(out.rglob("*")) if out.exists() else True
+
+
+def test_every_arm_override_is_a_scalar_tune_can_take() -> None:
+    """Ray Tune reads a list or tuple grid value as a nested search space and fails
+    (sweep/tune.py passes the axes to Tune): every arm override must be a scalar."""
+    for arm in ARMS_BY_LABEL.values():
+        for _, value in arm.overrides:
+            assert value is None or isinstance(value, (str, int, float, bool)), arm.label
+    cfg = resolve_config({"method": "darts", "space": "restricted", "ops": "skip_connect,"
+                          "sep_conv_3x3", **TINY})
+    assert cfg.ops == list(S2_OPS)

@@ -12,7 +12,8 @@ from nasbench_suite.experiments.base import ExperimentConfig
 NAME = "darts-failure"
 
 #: RobustDARTS's S2 (automl/RobustDARTS src/spaces.py, ``s2``): every edge of the DARTS cell
-#: chooses between these two ops only, no ``none``
+#: chooses between these two ops only, no ``none``. The arm gives them as one comma-separated
+#: string (a sweep's grid axis must be a scalar for Ray Tune; resolve_config splits it).
 S2_OPS = ("skip_connect", "sep_conv_3x3")
 
 
@@ -39,7 +40,7 @@ class Arm:
 ARM_TABLE: tuple[Arm, ...] = (
     Arm("darts-restricted", "darts", "restricted"),
     Arm("darts-restricted-s2", "darts", "restricted", "S2 ops {skip_connect, sep_conv_3x3}",
-        (("ops", list(S2_OPS)),)),
+        (("ops", ",".join(S2_OPS)),)),
     Arm("darts-restricted-paperlr", "darts", "restricted", "alpha lr 3e-4 (no rescaling)",
         (("hp.alpha_budget_steps", None),)),
     Arm("darts-relaxed", "darts", "relaxed"),
@@ -64,6 +65,8 @@ def arm_of(method: str, space: str, config: dict[str, Any]) -> Arm:
 
     def holds(key: str, value: Any) -> bool:
         got = hp.get(key[3:]) if key.startswith("hp.") else config.get(key)
+        if key == "ops" and isinstance(value, str):  # the sweep's scalar spelling of a list
+            return list(got or []) == value.split(",")
         return got == value
 
     candidates = [a for a in ARM_TABLE if a.method == method and a.space == space]
