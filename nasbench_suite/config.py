@@ -39,6 +39,17 @@ from nasbench_suite.spaces import SPACES, list_spaces
 MACHINE_FIELDS = frozenset({"device", "threads"})
 
 
+def check_positive(obj: Any, *names: str, flags: bool = False) -> None:
+    """Refuse the first of ``obj``'s ``names`` that is set and not a positive number, in
+    one line; None means "decided later" and passes. ``flags`` names them as the user typed
+    them on the command line (``--eval-epochs``) rather than as config keys."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value <= 0:
+            shown = "--" + name.replace("_", "-") if flags else name
+            raise UsageError(f"{shown} must be positive, got {value}")
+
+
 def check_device(device: str) -> None:
     if device not in ("auto", "cpu", "cuda") and not (
             device.startswith("cuda:") and device[5:].isdigit()):
@@ -65,11 +76,7 @@ class DataConfig:
     cutout: int = 0
 
     def check_data(self) -> None:
-        for name in ("batch_size", "eval_batch_size"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.image_size is not None and self.image_size <= 0:
-            raise UsageError(f"image_size must be positive, got {self.image_size}")
+        check_positive(self, "batch_size", "eval_batch_size", "image_size")
         if self.augment not in AUGMENTS:
             raise UsageError(f"augment must be one of {', '.join(AUGMENTS)}, "
                              f"got {self.augment!r}")
@@ -92,8 +99,7 @@ class ComputeConfig:
 
     def check_compute(self) -> None:
         check_device(self.device)
-        if self.threads is not None and self.threads <= 0:
-            raise UsageError(f"threads must be positive, got {self.threads}")
+        check_positive(self, "threads")
 
 
 D = TypeVar("D", bound="Decisions")
@@ -176,10 +182,8 @@ class RunConfig(DataConfig, ComputeConfig, Decisions):
                              f"{type(self.hp).__name__}")
         self.check_data()
         self.check_compute()
-        for name in ("epochs", "channels", "layers", "nodes", "bn_calib_batches",
-                     "hessian_iters", "hessian_images"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        check_positive(self, "epochs", "channels", "layers", "nodes", "bn_calib_batches",
+                       "hessian_iters", "hessian_images", "max_train_images")
         if self.layers < 3:
             raise UsageError(f"layers must be at least 3 (two reduction cells), got {self.layers}")
         if not 0 <= self.seed < 2**32:
@@ -189,8 +193,6 @@ class RunConfig(DataConfig, ComputeConfig, Decisions):
                 raise UsageError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         if self.skip not in ("auto", "bn", "identity"):
             raise UsageError(f"skip must be auto, bn or identity, got {self.skip!r}")
-        if self.max_train_images is not None and self.max_train_images <= 0:
-            raise UsageError(f"max_train_images must be positive, got {self.max_train_images}")
         if not 0 < self.hessian_tol < 1:
             raise UsageError(f"hessian_tol must be in (0, 1), got {self.hessian_tol}")
         for name in ("hessian_every", "score_every"):
@@ -400,6 +402,30 @@ def _split_fields(values: dict[str, Any], method: str) -> tuple[dict[str, Any], 
                              f"{', '.join(sorted(run_names))}; method fields: "
                              f"{', '.join(sorted(hp_names)) or 'none'})")
     return run, hp
+
+
+def is_field(key: str, method: str) -> bool:
+    """Whether ``key`` names a run field or a hyper-parameter of ``method`` (as an override
+    would: ``epochs``, ``w_lr``, ``hp.order``)."""
+    try:
+        _, hp = _split_fields({key: None}, method)
+    except UsageError:
+        return False
+    if not hp:
+        return True
+    names = {f.name for f in fields(get_method(method).Config)} \
+        if method in list_methods() else set()
+    return set(hp) <= names
+
+
+def field_value(config: dict[str, Any], key: str) -> Any:
+    """The value an override ``key`` has in a resolved config (``RunConfig.to_dict()``);
+    None where the config's method has no such field."""
+    method = str(config.get("method", ""))
+    if not is_field(key, method):
+        return None
+    run, hp = _split_fields({key: None}, method)
+    return config.get(key) if run else (config.get("hp") or {}).get(next(iter(hp)))
 
 
 def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> RunConfig:

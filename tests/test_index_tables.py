@@ -138,7 +138,7 @@ def test_markdown_and_latex_tables(results: Path, capsys: pytest.CaptureFixture[
     restricted = next(line for line in md if "restricted" in line)
     acc = runs(df).query("space == 'restricted'")["acc"] * 100
     assert f"{acc.mean():.2f} ± {acc.std():.2f}" in restricted
-    single = next(line for line in md if line.startswith("| gold"))
+    single = next(line for line in md if line.startswith("| GOLD-NAS"))
     assert "±" not in single  # one seed: no spread to show
     assert main(["table", str(results), "--format", "latex", "--metrics", "acc,param_free_share"]
                 ) == 0
@@ -192,9 +192,68 @@ def test_two_variants_are_two_rows_and_an_unmeasured_gap_is_missing(
     run_search(tiny_config(method="padnas", population=4, generations=1, stages=1,
                            out=str(tmp_path / "runs")), progress=False, log=lambda _: None)
     df = load_index([tmp_path / "runs"])
-    rows = markdown_rows(make_table(df, ["acc", "gap"], "markdown"))
+    main_table, legend = make_table(df, ["acc", "gap"], "markdown").split("\n\n", 1)
+    rows = markdown_rows(main_table)
     labels = [r[0] for r in rows[2:]]
-    assert labels == ["edas (clamp=argmax)", "edas (clamp=derived)", "padnas"]
+    assert labels == ["EDAS (clamp=argmax)", "EDAS (clamp=derived)", "PAD-NAS"]
+    assert [r[0] for r in markdown_rows(legend)[2:]] == labels[:2]  # PAD-NAS: no variant
     padnas = rows[2:][2]
     assert padnas[-1] == "–"  # PAD-NAS measures no supernet gap: missing, never 0.00
     assert math.isnan(runs(df).query("method == 'padnas'")["gap"].item())
+
+
+def test_short_variant_names_a_variant_by_the_fewest_settings_that_tell_it_apart() -> None:
+    from nasbench_suite.store.index import short_variants, variants
+
+    def config(space: str, epochs: int, images: int, **extra: int) -> dict:
+        return {"method": "darts", "space": space, "dataset": "d", "seed": 0, "epochs": epochs,
+                "batch_size": 16 if epochs == 50 else 64, "max_train_images": images, **extra}
+
+    configs = {"a": config("restricted", 50, 7200, hessian_iters=10),
+               "b": config("relaxed", 50, 7200), "c": config("restricted", 10, 5000,
+                                                             hessian_iters=10),
+               "d": config("relaxed", 10, 5000), "e": {**config("restricted", 50, 7200,
+                                                                hessian_iters=10), "seed": 1}}
+    groups = {p: (c["method"], c["space"], c["dataset"]) for p, c in configs.items()}
+    short = short_variants(configs, groups)
+    # epochs alone tells every variant apart; the same variant has one name in both spaces
+    assert short == {"a": "epochs=50", "b": "epochs=50", "c": "epochs=10", "d": "epochs=10",
+                     "e": "epochs=50"}
+    assert variants(configs, groups)["a"] == "batch_size=16, epochs=50, max_train_images=7200"
+    # when one setting is not enough, the next that separates the rest joins it
+    configs["f"] = config("restricted", 50, 7200, hessian_iters=20)
+    groups["f"] = ("darts", "restricted", "d")
+    short = short_variants(configs, groups)
+    assert short["f"] == "epochs=50, hessian_iters=20"
+    assert short["a"] == "epochs=50, hessian_iters=10"
+    assert short["b"] == "epochs=50"  # a relaxed run has no hessian_iters to name
+
+
+def test_table_method_column_is_short_and_the_settings_go_to_a_legend_table() -> None:
+    long = ("batch_size=64, epochs=10, hessian_every=2, hessian_images=256, hessian_iters=10, "
+            "image_size=16, max_train_images=5000, score_every=0")
+    rows = [{"row": "run", "label": label, "method": method, "variant": variant,
+             "space": "restricted", "dataset": "npz:cifar10-10k@6e009ad2dc4d",
+             "status": "finished", "seed": seed, "acc": 0.1 + 0.01 * seed,
+             "acc_split": "score"}
+            for label, method, variant in (("darts (epochs=10)", "darts", long),
+                                           ("darts (epochs=4)", "darts", long.replace(
+                                               "epochs=10", "epochs=4")),
+                                           ("nse", "nse", ""))
+            for seed in (0, 1)]
+    df = pd.DataFrame(rows)
+    md = make_table(df, ["acc"], "markdown")
+    main_rows, legend_rows = md.split("\n\n", 1)[0], md.split("\n\n", 1)[1]
+    body = markdown_rows(main_rows)[2:]
+    assert [r[0] for r in body] == ["DARTS (epochs=10)", "DARTS (epochs=4)", "NSE"]
+    assert all(len(r[0]) <= 30 for r in body) and body[0][1] == "restricted"
+    legend = markdown_rows(legend_rows)
+    assert legend[0][-1] == "Settings that differ among the method's runs"
+    assert [r[0] for r in legend[2:]] == ["DARTS (epochs=10)", "DARTS (epochs=4)"]
+    assert legend[2][-1] == long
+    tex = make_table(df, ["acc"], "latex")
+    assert tex.count("\\begin{tabular}") == 2 and "p{0.5\\linewidth}" in tex
+    assert "hessian\\_every=2" in tex.split("% Variants")[1]
+    assert "hessian" not in tex.split("% Variants")[0]  # the main table stays short
+    # one variant per method: no legend
+    assert "Variants" not in make_table(df[df["method"] == "nse"], ["acc"], "markdown")

@@ -31,8 +31,9 @@ def _labels(fig) -> list[tuple[str, str]]:
 
 
 def _legends(fig) -> list[list[str]]:
-    return [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes
-            if ax.get_legend() is not None]
+    """The entries of every legend, the figure's own (outside the panels) included."""
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return [[t.get_text() for t in legend.get_texts()] for legend in [*legends, *fig.legends]]
 
 
 def _saved(fig, tmp_path: Path, stem: str) -> None:
@@ -44,10 +45,10 @@ def _saved(fig, tmp_path: Path, stem: str) -> None:
 def test_accuracy_against_flops_and_params(results: Path, tmp_path: Path) -> None:
     df = load_index([results])
     flops = plot_acc_cost(df, "macs")
-    inherited = "Accuracy, inherited weights, score split (%)"
+    inherited = "Accuracy, inherited weights (%)"
     assert _labels(flops) == [("FLOPs (M multiply-adds)", inherited)]
-    assert flops.axes[0].get_title() == "dataset: digits"
-    assert _legends(flops) == [["darts, relaxed", "darts, restricted", "gold, relaxed"]]
+    assert flops.axes[0].get_title() == "digits (scikit-learn), score split"
+    assert _legends(flops) == [["DARTS, relaxed", "DARTS, restricted", "GOLD-NAS, relaxed"]]
     _saved(flops, tmp_path, "acc-flops")
     params = plot_acc_cost(df, "params")
     assert _labels(params) == [("Parameters (M)", inherited)]
@@ -56,12 +57,17 @@ def test_accuracy_against_flops_and_params(results: Path, tmp_path: Path) -> Non
 
 def test_parameter_free_share_and_search_cost(results: Path, tmp_path: Path) -> None:
     share = plot_param_free(load_epochs([results]))
-    assert _labels(share) == [("Epoch", "Parameter-free ops in cell (%)")]
+    assert _labels(share) == [("Search epoch", "Param.-free ops in derived cell (%)")]
+    assert share.axes[0].get_title() == "runs, digits (scikit-learn)"
     assert len(_legends(share)) == 1
     _saved(share, tmp_path, "param-free")
     cost = plot_search_cost(load_index([results]))
-    assert _labels(cost) == [("Search time (s)", "Method")]  # horizontal bars
-    assert [t.get_text() for t in cost.axes[0].get_yticklabels()] == ["darts", "gold"]
+    # horizontal bars, one panel per experiment (the folder holding the runs)
+    [(xlabel, _)] = _labels(cost)
+    assert xlabel.startswith("Search wall time (s)")
+    assert cost.axes[0].get_title(loc="left") == "runs, digits (scikit-learn)"
+    assert [t.get_text() for t in cost.axes[0].get_yticklabels()] == [
+        "DARTS, relaxed", "DARTS, restricted", "GOLD-NAS, relaxed"]
     _saved(cost, tmp_path, "search-cost")
 
 
@@ -117,7 +123,7 @@ def test_figures_twice_gives_identical_files(results: Path, tmp_path: Path) -> N
     assert len(ours) == 2
     rows = [[c.strip() for c in line.strip("|").split("|")]
             for line in (out / "table.md").read_text().splitlines()]
-    assert ["darts", "restricted", "2"] in [r[:3] for r in rows]
+    assert ["DARTS", "restricted", "2"] in [r[:3] for r in rows]
     # A figure a build wrote, of a run since removed from the reference, goes; ours stay.
     gold = next(p for p in reference.iterdir() if p.name.startswith("gold"))
     shutil.rmtree(gold)
@@ -157,7 +163,95 @@ def test_runs_of_two_datasets_are_drawn_in_separate_panels(results: Path,
     assert set(df["dataset"]) == {"digits", "npz:other@000000000000"}
     fig = plot_acc_cost(df, "macs")
     titles = sorted(ax.get_title() for ax in fig.axes if ax.get_visible() and ax.axison)
-    assert titles == ["dataset: digits", "dataset: npz:other@000000000000"]
+    assert titles == ["digits (scikit-learn), score split", "other, score split"]
     for ax in fig.axes:
-        if ax.get_visible() and ax.get_title().endswith("other@000000000000"):
+        if ax.get_visible() and ax.get_title().startswith("other"):
             assert len(ax.collections) == 1  # the other dataset's one run, alone
+
+
+def _colours_by_label(fig) -> dict[str, tuple[float, ...]]:
+    """Legend entry -> its line's colour, from the figure's legend."""
+    from matplotlib.colors import to_rgba
+
+    out = {}
+    for legend in fig.legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            out[text.get_text()] = to_rgba(handle.get_color())
+    return out
+
+
+def test_a_variant_looks_alike_in_every_figure_of_a_set(results: Path) -> None:
+    """One colour and marker per series for the whole set (`nasbench figures`): never
+    chosen from what one figure holds, and no two series alike."""
+    from matplotlib.colors import to_rgba
+
+    from nasbench_suite.report.plots import make_plots, series_looks
+    from nasbench_suite.report.style import MARKERS, PALETTE, looks
+
+    df = load_index([results])
+    expected = series_looks(df)
+    figs = dict(make_plots([results], ("acc-flops", "inherited-acc-flops", "param-free",
+                                       "search-cost")))
+    for kind in ("acc-flops", "inherited-acc-flops", "param-free"):
+        colours = _colours_by_label(figs[kind])
+        assert colours, kind
+        for name, colour in colours.items():
+            assert colour == to_rgba(expected[name].color), (kind, name)
+    cost = figs["search-cost"].axes[0]
+    names = [t.get_text() for t in cost.get_yticklabels()]
+    bars = [to_rgba(p.get_facecolor()[:3]) for p in cost.patches]
+    assert bars == [to_rgba(expected[n].color) for n in names]
+    # a figure of part of the set (gold alone) draws gold as the whole set does
+    gold = plot_acc_cost(df[df["method"] == "gold"], "macs", series=expected)
+    assert _colours_by_label(gold) == {
+        "GOLD-NAS, relaxed": to_rgba(expected["GOLD-NAS, relaxed"].color)}
+    # enough distinct looks: 30 series, 30 different (colour, marker) pairs, 24 colours
+    many = looks(f"v{i:02d}" for i in range(30))
+    assert len({(look.color, look.marker) for look in many.values()}) == 30
+    assert len(set(PALETTE)) == len(PALETTE) >= 20 and len(set(MARKERS)) == len(MARKERS)
+    assert looks(["b", "a"]) == looks(["a", "b", "a"])  # by sorted name, not by order
+
+
+def test_no_figure_mixes_accuracy_kinds(results: Path) -> None:
+    """Where some runs were trained from scratch, acc-flops shows only accuracies from
+    scratch (test split) and inherited-acc-flops only inherited ones (their split)."""
+    df = load_index([results])
+    trained = df.copy()
+    darts = trained["method"] == "darts"
+    trained.loc[darts, "scratch_acc"] = 0.5 + 0.01 * trained.loc[darts, "acc"]
+    scratch = plot_acc_cost(trained, "macs")
+    assert {y for _, y in _labels(scratch)} == {"Test accuracy, trained from scratch (%)"}
+    assert [ax.get_title() for ax in scratch.axes if ax.axison] == [
+        "digits (scikit-learn), test split"]
+    assert _legends(scratch) == [["DARTS, relaxed", "DARTS, restricted"]]  # gold: untrained
+    inherited = plot_acc_cost(trained, "macs", inherited=True)
+    assert {y for _, y in _labels(inherited)} == {"Accuracy, inherited weights (%)"}
+    assert [ax.get_title() for ax in inherited.axes if ax.axison] == [
+        "digits (scikit-learn), score split"]
+
+
+def test_architecture_weights_title_names_the_experiment_and_ticks_stay_few(
+        results: Path) -> None:
+    run = next(p for p in sorted(results.iterdir()) if p.name.startswith("darts-restricted"))
+    fig = plot_arch_weights(run)
+    title = fig.get_suptitle()
+    assert title.startswith(f"{results.name}: DARTS, restricted space, digits (scikit-learn)")
+    assert "normal cell" in title
+    for ax in (ax for ax in fig.axes if ax.get_visible()):
+        assert len(ax.xaxis.get_major_locator().tick_values(0, 50)) <= 5
+    styles = {line.get_linestyle() for line in fig.axes[0].get_lines()}
+    assert len(styles) > 1  # equal weights draw on top of each other: dashes tell them apart
+
+
+def test_an_arm_looks_alike_in_every_darts_failure_report() -> None:
+    """The long report holds arms the short one lacks: a shared arm keeps its look."""
+    import pandas as pd
+
+    from nasbench_suite.experiments.darts_failure.plots import arm_looks
+
+    short = pd.DataFrame({"arm": ["DARTS (1st order), restricted", "GOLD-NAS, relaxed"]})
+    long = pd.DataFrame({"arm": ["DARTS (1st order), restricted", "GOLD-NAS, relaxed",
+                                 "DARTS-ES (1st order), restricted", "some new arm"]})
+    a, b = arm_looks(short), arm_looks(long)
+    assert all(a[arm] == b[arm] for arm in a)
+    assert len({(look.color, look.marker) for look in b.values()}) == len(b)

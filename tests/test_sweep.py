@@ -204,17 +204,41 @@ def test_dry_run_lists_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.slow
-def test_tune_results_carry_the_hyper_parameters(sweep4) -> None:
-    from ray.tune import ExperimentAnalysis
+def test_tune_results_carry_the_hyper_parameters_and_every_metric(sweep4) -> None:
+    """Tune's documented calls on a sweep's experiment: the ResultGrid's configs are the
+    trials' hyper-parameters, the last result of each trial holds its epoch metrics and its
+    final results (the dataframe has no NaN there), and ``Tuner.restore`` with the public
+    trainable gives the best trial with its metrics."""
+    from ray import tune
+
+    from nasbench_suite.sweep.tune import sweep_trainable
 
     _, _, sweep_dir, _ = sweep4
     (experiment,) = [p for p in (sweep_dir / ".ray").iterdir() if p.is_dir()]
-    frame = ExperimentAnalysis(str(experiment)).dataframe()
+    frame = tune.ExperimentAnalysis(str(experiment)).dataframe()
     for column in ("config/method", "config/space", "config/dataset", "config/seed",
-                   "config/w_lr", "config/trial"):
+                   "config/w_lr", "config/epochs", "config/channels"):
         assert column in frame.columns, column
     assert sorted(frame["config/w_lr"]) == [0.025, 0.025, 0.05, 0.05]
     assert sorted(frame["config/seed"]) == [0, 0, 1, 1]
+    metrics = ("train_loss", "supernet_raw_acc_score", "acc", "supernet_acc", "macs",
+               "params", "search_time_s", "epoch")
+    assert not frame[list(metrics)].isna().any().any(), frame[list(metrics)]
+    assert (frame["status"] == FINISHED).all()
+
+    grid = tune.Tuner.restore(str(experiment), trainable=sweep_trainable).get_results()
+    assert len(grid) == 4 and not grid.errors
+    assert {(r.config["method"], r.config["seed"], r.config["w_lr"]) for r in grid} == {
+        ("darts", s, lr) for s in (0, 1) for lr in (0.025, 0.05)}
+    best = grid.get_best_result(metric="acc", mode="max")
+    assert best.metrics["acc"] == max(r.metrics["acc"] for r in grid)
+    folder = RunFolder(sweep_dir / f"darts-restricted-digits-s{best.config['seed']}-"
+                                   f"w_lr={best.config['w_lr']}")
+    summary = folder.summary()
+    assert best.metrics["acc"] == summary.inherited.derived_acc
+    assert best.metrics["macs"] == summary.derived.macs
+    assert best.metrics["train_loss"] == folder.metrics()[-1]["train_loss"]
+    assert best.checkpoint is not None  # the last epoch's run state
 
 
 def _worker_pids() -> set[int]:
@@ -318,3 +342,63 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
         driver.wait()
         raise
     assert kill_driver_and_list_leftovers(driver, procs, 10.0) == []
+
+
+def test_tune_configs_are_the_hyper_parameters_and_name_the_run_folders(tmp_path: Path) -> None:
+    """Each trial's Tune config resolves to the trial's own config and names its folder; a
+    full grid becomes Tune's grid_search, anything else exact configs (Tune needs the same
+    keys in every trial: a method's own override is None for the other method)."""
+    from ray import tune
+
+    from nasbench_suite.sweep.tune import (
+        SWEEP_KEY,
+        resolved,
+        run_dir_of,
+        search_space,
+        trial_name,
+        tune_configs,
+    )
+
+    sweep_dir = (tmp_path / "s").resolve()
+    spec = SweepSpec(name="s", seeds=[0, 1], grid={"w_lr": [0.025, 0.05]}, fixed=dict(TINY))
+    trials = expand(spec, sweep_dir, log=lambda line: None)
+    points = tune_configs(trials, sweep_dir, threads=1)
+    for trial, point in zip(trials, points, strict=True):
+        assert {k: point[k] for k in ("method", "space", "dataset", "seed", "w_lr")} == {
+            "method": "darts", "space": "restricted", "dataset": "digits",
+            "seed": trial.config["seed"], "w_lr": trial.axes["w_lr"]}
+        assert resolved(point).to_dict() == trial.config
+        assert trial_name(point) == trial.trial_id and run_dir_of(point) == trial.run_dir
+    space, given = search_space(points)
+    assert given == []
+    assert space["seed"] == tune.grid_search([0, 1])
+    assert space["w_lr"] == tune.grid_search([0.025, 0.05])
+    assert space["epochs"] == 1 and space[SWEEP_KEY]["out"] == str(sweep_dir)
+    space, given = search_space(points[1:])  # a re-run of three: not a grid
+    assert given == points[1:] and space["epochs"] == 1
+
+    spec = SweepSpec(name="m", methods={"darts": {"hp.order": 2}, "gold": {}},
+                     method_spaces={"gold": ["relaxed"]}, spaces=["restricted", "relaxed"],
+                     fixed=dict(TINY))
+    trials = expand(spec, sweep_dir, log=lambda line: None)
+    points = tune_configs(trials, sweep_dir, threads=1)
+    assert [p["hp.order"] for p in points] == [2, 2, None]
+    for trial, point in zip(trials, points, strict=True):
+        assert resolved(point).to_dict() == trial.config
+        assert trial_name(point) == trial.trial_id
+    assert search_space(points)[1] == points
+
+
+def test_final_results_hold_the_last_epoch_the_summary_and_the_ground_truth(tiny_config) -> None:
+    """What a trial reports to Tune last: its last epoch's metrics, the final results under
+    the names of `nasbench table`, and the table's ground truth in nb201."""
+    from nasbench_suite.sweep.trials import final_results
+
+    run = RunFolder(run_search(tiny_config(space="nb201"), progress=False,
+                               log=lambda line: None))
+    row, summary, last = final_results(run), run.summary(), run.metrics()[-1]
+    assert row["epoch"] == last["epoch"] and row["train_loss"] == last["train_loss"]
+    assert row["acc"] == summary.inherited.derived_acc
+    assert (row["macs"], row["params"]) == (summary.derived.macs, summary.derived.params)
+    assert summary.ground_truth
+    assert {k: row[k] for k in summary.ground_truth} == summary.ground_truth

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nasbench_suite.config import run_config
+from nasbench_suite.config import check_positive, run_config
 from nasbench_suite.errors import UsageError
 from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.evalfolder import EvalFolder
@@ -61,9 +61,7 @@ class RankCorrSettings:
         if self.archs < 2:
             raise UsageError(f"--archs must be at least 2 (a rank correlation), got "
                              f"{self.archs}")
-        if self.eval_epochs < 1:
-            raise UsageError(f"--eval-epochs must be a positive integer, got "
-                             f"{self.eval_epochs}")
+        check_positive(self, "eval_epochs", flags=True)
 
 
 def check_run(run: RunFolder) -> list[str]:

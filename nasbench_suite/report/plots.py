@@ -1,73 +1,83 @@
 """Figures from run folders: accuracy against cost with Pareto fronts, architecture weights
 over epochs, the share of parameter-free ops over epochs, and search cost.
 
-Comparison figures have one panel per dataset, and an axis shows one kind of accuracy:
-trained from scratch (test split) where an experiment trained the runs' architectures, else
-with inherited weights (on the split the axis names); ``inherited-acc-flops`` always shows
-the latter, as its own figure.
+A figure shows one kind of accuracy: ``acc-flops`` and ``acc-params`` the test accuracy of
+architectures trained from scratch (where an experiment trained them; runs nobody trained
+are left out, and a figure of runs none of which was trained shows inherited accuracy
+instead, saying so), ``inherited-acc-flops`` always the accuracy with inherited weights.
+Panels are per dataset and name it, with the split, in words.
 
-Figures are sized for a paper column (3.4 in wide, 8 pt text; the per-edge weights figure
-spans two columns), drawn on matplotlib's Agg canvas without pyplot (no global figure
-state, no display needed), with one colour per method label across all figures. Saved
-files carry no timestamps (PNG without the Software tag, PDF without CreationDate, SVG
-without Date and with a fixed hash salt), so the same inputs give the same bytes.
+Every figure draws through nasbench_suite.report.style: a series (a method variant in a
+space) keeps one colour and one marker in every figure of a set (:func:`series_looks`
+over the whole index, not over one figure's data), legends sit outside the data, and
+accuracies and shares are in %. Figures are sized for a paper column (3.4 in per panel;
+the per-edge weights figure spans two columns), drawn on matplotlib's Agg canvas without
+pyplot (no global figure state, no display needed). Saved files carry no timestamps (PNG
+without the Software tag, PDF without CreationDate, SVG without Date and with a fixed hash
+salt), so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
 import math
-import textwrap
-from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.methods.training import pareto_front as kit_pareto
+from nasbench_suite.report.style import (
+    COLUMN_WIDTH,
+    FULL_WIDTH,
+    RC,
+    SPACE_LINESTYLES,
+    Look,
+    dataset_name,
+    integer_ticks,
+    legend_outside,
+    looks,
+    method_name,
+    op_looks,
+    panel_title,
+    percent_axis,
+    style,
+)
 from nasbench_suite.store.index import load_epochs, load_index, runs
 from nasbench_suite.store.runfolder import RunFolder, find_runs
 
 KINDS = ("acc-flops", "acc-params", "inherited-acc-flops", "arch-weights", "param-free",
          "search-cost")
 FORMATS = ("png", "pdf", "svg")
-COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
-FULL_WIDTH = 7.0
-
-_RC: dict[str, Any] = {
-    "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 7,
-    "legend.title_fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
-    "lines.linewidth": 1.2, "lines.markersize": 4, "figure.dpi": 100, "savefig.dpi": 200,
-    "svg.hashsalt": "nasbench-suite", "svg.fonttype": "path", "pdf.fonttype": 42,
-    "axes.titlepad": 4,
-}
+_RC = RC
 _METADATA: dict[str, dict[str, Any]] = {
     "png": {"Software": None},
     "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
     "svg": {"Date": None, "Creator": None},
 }
-_LINESTYLES = ("-", "--", ":", "-.")
-_MARKERS = ("o", "s", "^", "D", "v", "P")
+_style = style  # the experiments' plots import it under this name
 
 
-def _style() -> ExitStack:
-    """seaborn's paper look with our sizes, for the figures created inside the block."""
-    stack = ExitStack()
-    stack.enter_context(sns.axes_style("whitegrid"))
-    stack.enter_context(mpl.rc_context(_RC))
-    return stack
+def series_name(label: str, method: str, space: str) -> str:
+    """A series in words: ``DARTS (epochs=10), restricted`` (``label`` is the index's
+    method plus short variant)."""
+    return f"{method_name(method)}{label[len(method):]}, {space}"
 
 
-def palette(labels: Iterable[str]) -> dict[str, Any]:
-    """One colour per method label, in sorted order, the same in every figure of a set."""
-    names = sorted(set(labels))
-    return dict(zip(names, sns.color_palette("colorblind", max(len(names), 1)), strict=False))
+def _named(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(series=[series_name(lab, m, sp) for lab, m, sp in
+                             zip(df["label"], df["method"], df["space"], strict=True)])
+
+
+def series_looks(df: pd.DataFrame) -> dict[str, Look]:
+    """Colour and marker of every series (variant and space) of ``df``: give it the whole
+    index, and every figure drawn from that index draws a series alike."""
+    return looks(_named(df)["series"])
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str = "acc") -> pd.DataFrame:
@@ -79,89 +89,44 @@ def pareto_front(points: pd.DataFrame, x: str, y: str = "acc") -> pd.DataFrame:
                                                             kind="stable")
 
 
-def _epoch_axis(ax: Axes, epochs: Iterable[int]) -> None:
-    """Whole epochs only; a run of one epoch gets a readable axis around its one point."""
+def _epoch_axis(ax: Axes, epochs: Sequence[int] | np.ndarray | pd.Series) -> None:
+    """A few whole-epoch ticks; a run of one epoch gets a readable axis around its point."""
     values = sorted(set(int(e) for e in epochs))
-    if len(values) <= 10:
-        ax.set_xticks(values)
-    else:
-        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    integer_ticks(ax, "x", nbins=5)
     if len(values) == 1:
         ax.set_xlim(values[0] - 1, values[0] + 1)
 
 
-def _grid(n: int) -> tuple[int, int]:
-    """Columns and rows for ``n`` panels, two per row: a page column holds two readably."""
-    return min(n, 2), math.ceil(n / 2)
-
-
-def _panels_with_legends(n: int, height: float, legend_lines: int
-                         ) -> tuple[Figure, list[Axes], list[Axes]]:
-    """``n`` panels, two per row, each with an empty axes below it that holds its legend
-    (``legend_lines`` lines tall): a legend of many variants would cover the data inside the
-    panel, and one hung below it is not given room by the layout."""
-    cols, rows = _grid(n)
-    below = 0.3 + 0.15 * legend_lines
-    fig = Figure(figsize=(COLUMN_WIDTH * cols, (height + below) * rows), layout="constrained")
-    grid = fig.subplots(2 * rows, cols, squeeze=False, height_ratios=[height, below] * rows)
-    axes = [grid[2 * (i // cols), i % cols] for i in range(rows * cols)]
-    holders = [grid[2 * (i // cols) + 1, i % cols] for i in range(rows * cols)]
-    for ax in holders:
-        ax.set_axis_off()
+def _panels(n: int, height: float = 2.4, legend_width: float = 1.9
+            ) -> tuple[Figure, list[Axes]]:
+    """``n`` panels, two per row, with room on the right for the figure's one legend."""
+    cols, rows = min(n, 2), math.ceil(n / 2)
+    fig = Figure(figsize=(COLUMN_WIDTH * cols + legend_width, height * rows),
+                 layout="constrained")
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = list(grid.flat)
     for ax in axes[n:]:
         ax.set_visible(False)
-    return fig, axes[:n], holders[:n]
+    return fig, axes[:n]
 
 
-#: legend labels wrap at this many characters (variants name their hyper-parameters)
-LEGEND_WIDTH = 40
-
-
-def _wrap(label: str) -> str:
-    return textwrap.fill(label, LEGEND_WIDTH)
-
-
-def _lines(label: str) -> int:
-    """How many lines ``label`` takes in a legend."""
-    return _wrap(label).count("\n") + 1
-
-
-def _legend_below(ax: Axes, holder: Axes, **kwargs: Any) -> None:
-    """``ax``'s legend (wrapped labels, no frame) drawn in ``holder``, the axes below it."""
-    handles, labels = ax.get_legend_handles_labels()
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
-    if handles:
-        holder.legend(handles, [_wrap(label) for label in labels], frameon=False,
-                      loc="upper center", fontsize="small", **kwargs)
-
-
-def _legend(ax: Axes, **kwargs: Any) -> None:
-    """The axes' legend without a frame, long labels (variants name their hyper-parameters)
-    wrapped so that they never run over the panels."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, [_wrap(label) for label in labels], frameon=False,
-                  **kwargs)
-
-
-#: y-axis labels of the accuracies a figure can show
+#: y-axis labels of the accuracies a figure can show (the split is in the panel title)
 ACC_LABELS = {
     "scratch_acc": "Test accuracy, trained from scratch (%)",
-    "acc": "Accuracy, inherited weights, {split} split (%)",
+    "acc": "Accuracy, inherited weights (%)",
 }
 
 
 def accuracy_column(points: pd.DataFrame, inherited: bool = False) -> str:
-    """Which accuracy a panel shows: from scratch where any of its runs was trained from
+    """Which accuracy a figure shows: from scratch where any of its runs was trained from
     scratch (the number that compares architectures), else with inherited weights; never
-    both on one axis."""
+    both in one figure."""
     if not inherited and "scratch_acc" in points and points["scratch_acc"].notna().any():
         return "scratch_acc"
     return "acc"
 
 
-def _readable_log_axis(ax: Axes, values: pd.Series) -> None:
+def _readable_log_axis(ax: Axes) -> None:
     """A log axis with a few plainly labelled ticks (1, 2, 5 per decade) and no minor
     labels, so that labels never overprint each other."""
     ax.set_xscale("log")
@@ -170,90 +135,93 @@ def _readable_log_axis(ax: Axes, values: pd.Series) -> None:
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
-def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False) -> Figure:
+def _split_of(points: pd.DataFrame, y: str) -> str | None:
+    if y == "scratch_acc":
+        return "test"
+    splits = sorted(points["acc_split"].dropna().astype(str).unique()) \
+        if "acc_split" in points else []
+    return ", ".join(splits) or None
+
+
+def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False,
+                  series: dict[str, Look] | None = None) -> Figure:
     """Accuracy of every derived (and recorded) architecture against its cost, one panel per
-    dataset, with each method's Pareto front as a step line (one per space when there are
-    several). The y axis is one kind of accuracy per panel (:func:`accuracy_column`)."""
+    dataset, each series' Pareto front as a step line. One kind of accuracy for the whole
+    figure (:func:`accuracy_column`); every panel has the same x scale (log where the
+    figure's costs span more than 20x)."""
     if x not in ("macs", "params"):
         raise ValueError(f"x must be macs or params, got {x!r}")
-    finished = df[df["status"] == "finished"]
-    datasets = sorted(finished["dataset"].dropna().unique())
-    if not datasets:
+    finished = _named(df[df["status"] == "finished"])
+    if finished["dataset"].dropna().empty:
         raise UsageError("no finished run to plot")
-    colours = palette(df["label"])
-    spaces = sorted(finished["space"].unique())
+    colours = series if series is not None else series_looks(df)
+    y = accuracy_column(finished, inherited)
+    points = finished.dropna(subset=[y, x])
+    if points.empty:
+        raise UsageError(f"no run has both an accuracy and {x}")
+    datasets = sorted(points["dataset"].unique())
     scale = 1e-6
-    with _style():
-        def legend_lines(dataset: str) -> int:  # one entry per (label, space) drawn
-            pairs = finished.loc[finished["dataset"] == dataset, ["label", "space"]]
-            return sum(_lines(label if len(spaces) == 1 else f"{label}, {space}")
-                       for label, space in pairs.drop_duplicates().itertuples(index=False))
-
-        lines = max(legend_lines(d) for d in datasets)
-        fig, panels, holders = _panels_with_legends(len(datasets), 2.6, lines)
-        drawn = 0
-        for ax, holder, dataset in zip(panels, holders, datasets, strict=True):
-            panel = finished[finished["dataset"] == dataset]
-            y = accuracy_column(panel, inherited)
-            points = panel.dropna(subset=[y, x])
-            ax.set_title(f"dataset: {dataset}")
-            split = ", ".join(sorted(points["acc_split"].dropna().astype(str).unique())) \
-                if "acc_split" in points else "?"
-            ax.set_ylabel(ACC_LABELS[y].format(split=split or "?"))
+    values = points[x] * scale
+    log = values.min() > 0 and values.max() / values.min() > 20
+    with style():
+        fig, axes = _panels(len(datasets))
+        for ax, dataset in zip(axes, datasets, strict=True):
+            panel = points[points["dataset"] == dataset]
+            ax.set_title(panel_title(dataset, _split_of(panel, y)))
+            ax.set_ylabel(ACC_LABELS[y])
             ax.set_xlabel("FLOPs (M multiply-adds)" if x == "macs" else "Parameters (M)")
-            if points.empty:
-                continue
-            drawn += 1
-            for (label, space), group in points.groupby(["label", "space"], sort=True):
-                marker = _MARKERS[spaces.index(space) % len(_MARKERS)]
-                name = label if len(spaces) == 1 else f"{label}, {space}"
-                ax.scatter(group[x] * scale, group[y] * 100, color=colours[label], s=12,
-                           marker=marker, alpha=0.5, linewidths=0)
+            for name, group in panel.groupby("series", sort=True):
+                look = colours[name]
+                linestyle = SPACE_LINESTYLES.get(group["space"].iloc[0], "-")
+                ax.scatter(group[x] * scale, group[y] * 100, color=look.color, s=10,
+                           marker=look.marker, alpha=0.35, linewidths=0)
                 front = pareto_front(group, x, y)
-                ax.step(front[x] * scale, front[y] * 100, where="post", color=colours[label],
-                        linestyle=_LINESTYLES[spaces.index(space) % len(_LINESTYLES)],
-                        marker=marker, markersize=4, label=name)
-            values = points[x] * scale
-            if values.min() > 0 and values.max() / values.min() > 20:
-                _readable_log_axis(ax, values)
-            _legend_below(ax, holder, title="Pareto front per method")
-        if not drawn:
-            raise UsageError(f"no run has both an accuracy and {x}")
+                ax.step(front[x] * scale, front[y] * 100, where="post", color=look.color,
+                        linestyle=linestyle, marker=look.marker, markersize=4, label=name)
+            if log:
+                _readable_log_axis(ax)
+            percent_axis(ax)
+        legend_outside(fig, axes, title="Pareto front per variant")
     return fig
 
 
-def plot_param_free(epochs: pd.DataFrame) -> Figure:
+def experiment_of(path: str | Path) -> str:
+    """The experiment a run belongs to: the folder that holds its run folder."""
+    return Path(path).parent.name
+
+
+def plot_param_free(epochs: pd.DataFrame, series: dict[str, Look] | None = None) -> Figure:
     """Share of parameter-free ops (skip, pooling, none) in the derived cell, per epoch, one
-    panel per dataset: mean over seeds with a ±1 sd band; DARTS's collapse shows as a rising
-    line."""
-    data = epochs.dropna(subset=["param_free_share"]).assign(
-        epoch_1=lambda d: d["epoch"] + 1, share=lambda d: d["param_free_share"] * 100,
-        method=lambda d: d["label"])
+    panel per experiment and dataset (experiments differ in their epoch budgets; one axis
+    of all of them is a tangle): mean over seeds with a ±1 sd band; DARTS's collapse shows
+    as a rising line."""
+    data = _named(epochs.dropna(subset=["param_free_share"])).assign(
+        epoch_1=lambda d: d["epoch"] + 1, share=lambda d: d["param_free_share"] * 100)
     if data.empty:
         raise UsageError("no run logged param_free_share")
-    datasets = sorted(data["dataset"].unique())
-
-    def legend_lines(panel: pd.DataFrame) -> int:  # labels, wrapped; plus space entries
-        lines = sum(_lines(label) for label in panel["label"].unique())
-        return lines if panel["space"].nunique() == 1 else lines + panel["space"].nunique() + 2
-
-    lines = max(legend_lines(data[data["dataset"] == d]) for d in datasets)
-    with _style():
-        fig, axes, holders = _panels_with_legends(len(datasets), 2.6, lines)
-        for ax, holder, dataset in zip(axes, holders, datasets, strict=True):
-            panel = data[data["dataset"] == dataset]
-            one_space = panel["space"].nunique() == 1
-            sns.lineplot(data=panel, x="epoch_1", y="share", hue="method",
-                         style=None if one_space else "space", palette=palette(data["label"]),
-                         errorbar="sd", marker="o", hue_order=sorted(panel["label"].unique()),
-                         style_order=None if one_space else sorted(panel["space"].unique()),
-                         ax=ax)
-            ax.set_title(f"dataset: {dataset}")
-            ax.set_xlabel("Epoch")
-            ax.set_ylabel("Parameter-free ops in cell (%)")
+    colours = series if series is not None else looks(data["series"])
+    data = data.assign(experiment=[experiment_of(p) for p in data["path"]])
+    panels = sorted(data.groupby(["experiment", "dataset"]).groups)
+    with style():
+        fig, axes = _panels(len(panels), height=2.2)
+        for ax, (experiment, dataset) in zip(axes, panels, strict=True):
+            panel = data[(data["experiment"] == experiment) & (data["dataset"] == dataset)]
+            for name, group in panel.groupby("series", sort=True):
+                look = colours[name]
+                line = group.groupby("epoch_1")["share"].agg(["mean", "std"]).fillna(0.0)
+                ax.fill_between(line.index, line["mean"] - line["std"],
+                                line["mean"] + line["std"], color=look.color, alpha=0.15,
+                                linewidth=0)
+                ax.plot(line.index, line["mean"], color=look.color, marker=look.marker,
+                        markevery=max(1, len(line) // 8), markersize=3,
+                        linestyle=SPACE_LINESTYLES.get(group["space"].iloc[0], "-"),
+                        label=name)
+            ax.set_title(f"{experiment}, {dataset_name(dataset)}")
+            ax.set_xlabel("Search epoch")
+            ax.set_ylabel("Param.-free ops in derived cell (%)")
             ax.set_ylim(-2, 102)
             _epoch_axis(ax, panel["epoch_1"])
-            _legend_below(ax, holder, title="method" if one_space else None)
+        legend_outside(fig, axes, title="Mean over seeds, band ±1 sd")
     return fig
 
 
@@ -265,46 +233,49 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-def plot_search_cost(df: pd.DataFrame) -> Figure:
-    """Search wall time per method (mean over seeds, ±1 sd), one bar per space, one panel
-    per dataset."""
+def plot_search_cost(df: pd.DataFrame, series: dict[str, Look] | None = None) -> Figure:
+    """Search wall time per variant and space (bar: mean over seeds; dots: the seeds), one
+    panel per experiment: wall times compare only between runs of one experiment (one
+    machine, one load, one budget), so no axis holds two experiments."""
     data = runs(df)
-    data = data[data["status"] == "finished"].dropna(subset=["search_time_s"])
+    data = _named(data[data["status"] == "finished"].dropna(subset=["search_time_s"]))
     if data.empty:
         raise UsageError("no run recorded its search time")
+    colours = series if series is not None else series_looks(df)
     scale, unit = _time_unit(float(data["search_time_s"].max()))
-    data = data.assign(time=data["search_time_s"] * scale)
-    datasets = sorted(data["dataset"].unique())
-    # horizontal bars, one panel per row: variant labels are long ("darts (max_train_
-    # images=5000)") and must be read whole, not rotated under the axis and clipped
-    wrapped = {label: textwrap.fill(label, 34) for label in data["label"].unique()}
-    heights = [0.9 + sum(0.18 + 0.17 * wrapped[label].count("\n") + 0.17 for label in
-                         data.loc[data["dataset"] == d, "label"].unique()) for d in datasets]
-    with _style():
-        fig = Figure(figsize=(COLUMN_WIDTH * 2, sum(heights)), layout="constrained")
-        axes = list(fig.subplots(len(datasets), 1, squeeze=False, height_ratios=heights).flat)
-        for ax, dataset in zip(axes, datasets, strict=True):
-            panel = data[data["dataset"] == dataset]
-            labels = sorted(panel["label"].unique())
-            one_space = panel["space"].nunique() == 1
-            sns.barplot(data=panel, y="label", x="time", hue="label" if one_space else "space",
-                        order=labels, hue_order=labels if one_space else sorted(
-                            panel["space"].unique()), errorbar="sd", orient="h",
-                        palette=palette(df["label"]) if one_space else "Greys",
-                        legend=not one_space, edgecolor="black", linewidth=0.6, capsize=0.15,
-                        err_kws={"linewidth": 0.8}, ax=ax)
-            ax.set_yticks(range(len(labels)), [wrapped[label] for label in labels])
-            ax.set_title(f"dataset: {dataset}")
-            ax.set_ylabel("Method")
-            ax.set_xlabel(f"Search time ({unit})")
-            _legend(ax, title="space", loc="best")
+    data = data.assign(time=data["search_time_s"] * scale,
+                       experiment=[experiment_of(p) for p in data["path"]])
+    panels = sorted(data.groupby(["experiment", "dataset"]).groups)
+    heights = [0.55 + 0.2 * data.loc[(data["experiment"] == e) & (data["dataset"] == d),
+                                     "series"].nunique() for e, d in panels]
+    with style():
+        fig = Figure(figsize=(COLUMN_WIDTH * 1.5, sum(heights) + 0.3), layout="constrained")
+        axes = list(fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights).flat)
+        for ax, (experiment, dataset) in zip(axes, panels, strict=True):
+            panel = data[(data["experiment"] == experiment) & (data["dataset"] == dataset)]
+            names = sorted(panel["series"].unique())
+            for i, name in enumerate(names):
+                times = panel.loc[panel["series"] == name, "time"]
+                look = colours[name]
+                ax.barh(i, times.mean(), color=look.color, alpha=0.6, height=0.7,
+                        edgecolor="black", linewidth=0.5)
+                ax.scatter(times, [i] * len(times), color="black", s=6, zorder=3,
+                           marker=look.marker, linewidths=0)
+            ax.set_yticks(range(len(names)), names)
+            ax.set_ylim(len(names) - 0.5, -0.5)
+            ax.set_title(f"{experiment}, {dataset_name(dataset)}", loc="left")
+            ax.grid(axis="y", visible=False)
+        axes[-1].set_xlabel(f"Search wall time ({unit}); bar: mean over seeds, dots: seeds")
     return fig
 
 
-def plot_arch_weights(run_dir: Path, group: str | None = None) -> Figure:
+def plot_arch_weights(run_dir: Path, group: str | None = None,
+                      experiment: str | None = None) -> Figure:
     """One panel per edge (rows: the node it feeds), one line per candidate op: how the
     architecture weights of one group (normal cell by default) moved from their start
-    (epoch 0) over the epochs. Op, group and edge names come from the run folder."""
+    (epoch 0) over the epochs. Op, group and edge names come from the run folder; the title
+    names the experiment (by default the folder holding the run), method, space, dataset and
+    seed."""
     folder = RunFolder(run_dir).check()
     config = folder.config_dict()
     info = folder.info()
@@ -327,15 +298,16 @@ def plot_arch_weights(run_dir: Path, group: str | None = None) -> Figure:
     nodes = sorted({node for _, node in info.edges})
     by_node = {n: [i for i, (_, node) in enumerate(info.edges) if node == n] for n in nodes}
     cols = max(len(ids) for ids in by_node.values())
-    colours = sns.color_palette("tab10", len(info.ops))
-    height = 1.3 * len(nodes) + 1.0
-    with _style():
+    by_op = op_looks(info.ops)  # by op name: an op has one look in every weights figure
+    every = max(1, len(epochs) // 4)
+    height = 1.3 * len(nodes) + 1.1
+    with style():
         # A fixed grid, not constrained layout: with 20 panels, layout would cost more than
         # the drawing itself, and the geometry does not depend on the data.
         fig = Figure(figsize=(FULL_WIDTH, height))
         axes = fig.subplots(len(nodes), cols, sharex=True, sharey=True, squeeze=False,
                             gridspec_kw={"left": 0.08, "right": 0.99, "wspace": 0.08,
-                                         "hspace": 0.45, "top": 1 - 0.45 / height,
+                                         "hspace": 0.45, "top": 1 - 0.62 / height,
                                          "bottom": 0.85 / height})
         for r, node in enumerate(nodes):
             edge_ids = by_node[node]
@@ -346,20 +318,28 @@ def plot_arch_weights(run_dir: Path, group: str | None = None) -> Figure:
                     continue
                 e = edge_ids[c]
                 for o, op in enumerate(info.ops):
-                    ax.plot(epochs, weights[:, g, e, o], color=colours[o], label=op,
-                            marker="o" if len(epochs) < 3 else None)
+                    look, dash = by_op[op]
+                    # markers at staggered epochs: lines that coincide still show each op
+                    ax.plot(epochs, weights[:, g, e, o], color=look.color, label=op,
+                            linestyle=dash, marker=look.marker, markersize=3,
+                            markevery=(o % every, every))
                 ax.set_title(f"edge {info.edges[e][0]}→{node}")
                 if c == 0:
                     ax.set_ylabel("Weight")
                 if r == len(nodes) - 1:
                     ax.set_xlabel("Epoch (0: start)")
                 _epoch_axis(ax, epochs)
+                ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=3, integer=True))
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5),
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"{config.get('method')} on {config.get('space')}, seed "
-                     f"{config.get('seed')}: {name} architecture weights", fontsize=8,
-                     y=1 - 0.08 / height, va="top")
+        where = experiment if experiment is not None else folder.path.parent.name
+        cell = f"{name} cell," if name in ("normal", "reduce", "reduction") else f"{name}:"
+        dataset = info.dataset_id or str(config.get("dataset"))
+        fig.suptitle(f"{where}: {method_name(str(config.get('method')))}, "
+                     f"{config.get('space')} space, {dataset_name(dataset)}, seed "
+                     f"{config.get('seed')}\n{cell} architecture weights per edge",
+                     fontsize=8, y=1 - 0.06 / height, va="top")
     return fig
 
 
@@ -372,18 +352,19 @@ def make_plots(paths: Sequence[str | Path], kinds: Sequence[str] = KINDS,
         if kind not in KINDS:
             raise UsageError(f"unknown plot kind {kind!r}; choose from {', '.join(KINDS)}")
     df = load_index(paths)
+    look = series_looks(df)  # one mapping for the whole set: a series looks alike in all
     figures: list[tuple[str, Figure]] = []
     for kind in kinds:
         if kind == "acc-flops":
-            figures.append((kind, plot_acc_cost(df, "macs")))
+            figures.append((kind, plot_acc_cost(df, "macs", series=look)))
         elif kind == "acc-params":
-            figures.append((kind, plot_acc_cost(df, "params")))
+            figures.append((kind, plot_acc_cost(df, "params", series=look)))
         elif kind == "inherited-acc-flops":
-            figures.append((kind, plot_acc_cost(df, "macs", inherited=True)))
+            figures.append((kind, plot_acc_cost(df, "macs", inherited=True, series=look)))
         elif kind == "param-free":
-            figures.append((kind, plot_param_free(load_epochs(paths))))
+            figures.append((kind, plot_param_free(load_epochs(paths), series=look)))
         elif kind == "search-cost":
-            figures.append((kind, plot_search_cost(df)))
+            figures.append((kind, plot_search_cost(df, series=look)))
         elif kind == "arch-weights":
             chosen = runs(df)
             if first_seed_only:
@@ -433,4 +414,4 @@ def save_figure(fig: Figure, out_dir: Path, stem: str,
 
 __all__ = ["FORMATS", "KINDS", "find_runs", "make_plots", "pareto_front",
            "plot_acc_cost", "plot_arch_weights", "plot_param_free", "plot_search_cost",
-           "save_figure"]
+           "save_figure", "series_looks", "series_name"]

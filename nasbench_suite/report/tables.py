@@ -6,6 +6,12 @@ averages unlike runs: the index's ``label`` already separates runs whose resolve
 differ (seed aside), and dataset and preset split rows when the index holds several. A value
 a run did not measure (PAD-NAS's supernet gap, an accuracy from scratch nobody trained) is
 shown as missing, never as 0. Accuracy headers name their kind and split.
+
+The Method column names a variant by the few settings that tell it from the method's other
+variants (the index's short variant: ``DARTS (epochs=10)``), methods and datasets in words;
+every setting that differs among a method's runs goes to a second, legend table below it
+(Markdown and LaTeX; the CSV keeps the index's labels), so that the main table fits a
+paper's page.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nasbench_suite.errors import UsageError
+from nasbench_suite.report.style import dataset_name, method_name
 from nasbench_suite.store.index import runs
 
 FORMATS = ("markdown", "latex", "csv")
@@ -102,6 +109,9 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     keys = group_keys(data)
     grouped = data.groupby(keys, sort=True, dropna=False)
     out = grouped.size().rename("n").to_frame()
+    for column in ("method", "variant"):  # one value per group: the label holds both
+        if column in data:
+            out[column] = grouped[column].first()
     for metric in metrics:
         out[f"{metric}_mean"] = grouped[metric].mean()
         out[f"{metric}_std"] = grouped[metric].std()
@@ -125,11 +135,29 @@ def _header(metric: str, split: str | None) -> str:
     return header
 
 
+def method_cell(label: str, method: str | None) -> str:
+    """The index's label (``darts (epochs=10)``) with the method named as its paper does:
+    ``DARTS (epochs=10)``."""
+    if method and isinstance(method, str) and label.startswith(method):
+        return method_name(method) + label[len(method):]
+    return label
+
+
+def _key_cells(stats: pd.DataFrame, key: str) -> list[str]:
+    if key == "label":
+        methods = stats["method"] if "method" in stats else [None] * len(stats)
+        return [method_cell(str(lab), m) for lab, m in zip(stats["label"], methods,
+                                                           strict=True)]
+    if key == "dataset":
+        return [dataset_name(str(d)) for d in stats[key]]
+    return list(stats[key].astype(str))
+
+
 def display_frame(stats: pd.DataFrame, metrics: Sequence[str], pm: str,
                   split: str | None) -> pd.DataFrame:
     """Text cells: the key columns, n, and mean ± std per metric."""
     keys = [c for c in stats.columns if c in _KEY_HEADERS]
-    table = pd.DataFrame({_KEY_HEADERS[k]: stats[k].astype(str) for k in keys})
+    table = pd.DataFrame({_KEY_HEADERS[k]: _key_cells(stats, k) for k in keys})
     table["n"] = stats["n"].astype(int).astype(str)
     for metric in metrics:
         means, stds = stats[f"{metric}_mean"], stats[f"{metric}_std"]
@@ -137,6 +165,21 @@ def display_frame(stats: pd.DataFrame, metrics: Sequence[str], pm: str,
             _number(m, metric) + ("" if pd.isna(s) or pd.isna(m) else f"{pm}{_number(s, metric)}")
             for m, s in zip(means, stds, strict=True)]
     return table
+
+
+def legend_frame(stats: pd.DataFrame) -> pd.DataFrame:
+    """The legend of the Method column: per variant row, every setting that differs among
+    its method's runs (the index's full variant); empty where no method has variants."""
+    if "variant" not in stats or not (stats["variant"].fillna("") != "").any():
+        return pd.DataFrame()
+    rows = stats[stats["variant"].fillna("") != ""]
+    keys = [c for c in rows.columns if c in _KEY_HEADERS]
+    table = pd.DataFrame({_KEY_HEADERS[k]: _key_cells(rows, k) for k in keys})
+    table["Settings that differ among the method's runs"] = list(rows["variant"])
+    return table.drop_duplicates()
+
+
+_LEGEND_TITLE = "Variants: the settings that differ among each method's runs"
 
 
 def make_table(df: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
@@ -151,19 +194,32 @@ def make_table(df: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     stats = summarize(df, metrics)
     if fmt == "csv":
         buf = io.StringIO()
-        stats.to_csv(buf, index=False, lineterminator="\n", float_format="%.17g")
+        stats.drop(columns=["method", "variant"], errors="ignore").to_csv(
+            buf, index=False, lineterminator="\n", float_format="%.17g")
         return buf.getvalue()
     splits = runs(df)["acc_split"].dropna().unique() if "acc_split" in df.columns else []
     split = str(splits[0]) if len(splits) == 1 else None
+    legend = legend_frame(stats)
     if fmt == "markdown":
         table = display_frame(stats, metrics, " ± ", split)
         align = ["left"] * (len(table.columns) - len(metrics) - 1) + ["right"] * (
             len(metrics) + 1)
-        return table.to_markdown(index=False, colalign=align, disable_numparse=True) + "\n"
+        text = table.to_markdown(index=False, colalign=align, disable_numparse=True) + "\n"
+        if not legend.empty:
+            text += f"\n{_LEGEND_TITLE}:\n\n" + legend.to_markdown(
+                index=False, disable_numparse=True) + "\n"
+        return text
     table = display_frame(stats, metrics, r" $\pm$ ", split)
     table = table.map(lambda c: c.replace(MISSING, "--"))
     n_keys = len(table.columns) - len(metrics) - 1
     styler = table.style.hide(axis="index").format_index(escape="latex", axis=1)
     styler = styler.format(escape=None, subset=list(table.columns[n_keys:]))
     styler = styler.format(escape="latex", subset=list(table.columns[:n_keys]))
-    return styler.to_latex(hrules=True, column_format="l" * n_keys + "r" * (len(metrics) + 1))
+    text = styler.to_latex(hrules=True, column_format="l" * n_keys + "r" * (len(metrics) + 1))
+    if not legend.empty:
+        # the settings wrap in a paragraph column: a list of nine settings fits a page
+        legend_style = legend.style.hide(axis="index").format_index(escape="latex", axis=1)
+        legend_style = legend_style.format(escape="latex")
+        text += f"\n% {_LEGEND_TITLE}\n" + legend_style.to_latex(
+            hrules=True, column_format="l" * (len(legend.columns) - 1) + "p{0.5\\linewidth}")
+    return text

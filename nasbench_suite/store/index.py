@@ -8,7 +8,9 @@ common to both kinds mean the same thing, so a plot of ``acc`` against ``macs`` 
 
 * identity: ``method``, ``variant`` (every resolved setting that differs among the loaded
   runs of the same method, space and dataset, seed aside: ``clamp=derived, epochs=4``),
-  ``label`` (method plus variant: what tables and plots group by), ``space``, ``dataset``
+  ``short_variant`` (the fewest of those settings that tell the method's variants apart:
+  ``epochs=10``), ``label`` (method plus short variant: what tables and plots group by and
+  show; the full ``variant`` goes to a table's legend), ``space``, ``dataset``
   (the dataset's identity: its name plus a content hash for files, so two paths to the same
   file are one dataset), ``seed``, ``preset``, ``status``, ``sweep``, ``run``, ``path``,
   ``point`` (series index)
@@ -51,8 +53,8 @@ from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_run
 
 RUN, SERIES = "run", "series"
 
-ID_COLUMNS = ["row", "label", "method", "variant", "space", "dataset", "seed", "preset",
-              "status", "sweep", "run", "point"]
+ID_COLUMNS = ["row", "label", "method", "variant", "short_variant", "space", "dataset", "seed",
+              "preset", "status", "sweep", "run", "point"]
 #: run-level columns, in display order; final-epoch metrics and series extras follow
 VALUE_COLUMNS = ["acc", "acc_split", "scratch_acc", *GT_COLUMNS, "macs", "flops", "params",
                  "param_free_share", "supernet_acc", "gap", "search_time_s", "epochs_run",
@@ -98,6 +100,43 @@ def variants(configs: dict[str, dict[str, Any]], groups: dict[str, tuple[str, ..
     return out
 
 
+#: keys a short variant name tries first, where several separate the variants equally well
+_SHORT_FIRST = ("epochs", "image_size", "max_train_images", "batch_size")
+
+
+def short_variants(configs: dict[str, dict[str, Any]], groups: dict[str, tuple[str, ...]]
+                   ) -> dict[str, str]:
+    """Per run (by path), the fewest settings that still tell its variant from the others
+    of its method and dataset (``epochs=10`` where :func:`variants` lists nine settings):
+    what figures and tables name a variant by. The settings are chosen once per method and
+    dataset over all spaces, so a variant run in two spaces has one name; greedily, the one
+    that tells most variants apart first (ties: :data:`_SHORT_FIRST`, then by name)."""
+    flats = {path: flat_config(cfg) for path, cfg in configs.items()}
+    full = variants(configs, groups)
+    families: dict[tuple[str, ...], list[str]] = {}
+    for path, key in groups.items():
+        families.setdefault((key[0], key[2]), []).append(path)
+    out: dict[str, str] = {}
+    for paths in families.values():
+        def classes(keys: list[str], paths: list[str] = paths) -> int:
+            """Distinct (group, chosen values) among the runs' distinct (group, variant)."""
+            return len({(groups[p], tuple(flats[p].get(k) for k in keys)) for p in paths})
+
+        target = len({(groups[p], full[p]) for p in paths})
+        candidates = sorted({k for p in paths for k in flats[p]
+                             if len({flats[q].get(k) for q in paths}) > 1},
+                            key=lambda k: (_SHORT_FIRST.index(k) if k in _SHORT_FIRST
+                                           else len(_SHORT_FIRST), k))
+        chosen: list[str] = []
+        while classes(chosen) < target and candidates:
+            best = max(candidates, key=lambda k: classes([*chosen, k]))  # first of the ties
+            chosen.append(best)
+            candidates.remove(best)
+        for p in paths:
+            out[p] = ", ".join(_short(k, flats[p][k]) for k in chosen if k in flats[p])
+    return out
+
+
 def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Scalar entries, with nested mappings flattened one level (``cost_macs``)."""
     out: dict[str, Any] = {}
@@ -109,11 +148,12 @@ def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _identity(folder: RunFolder, config: dict[str, Any], variant: str) -> dict[str, Any]:
+def _identity(folder: RunFolder, config: dict[str, Any], variant: str, short: str
+              ) -> dict[str, Any]:
     trial = folder.trial()
     method = str(config.get("method", ""))
-    return {"label": f"{method} ({variant})" if variant else method, "method": method,
-            "variant": variant, "space": config.get("space"),
+    return {"label": f"{method} ({short})" if short else method, "method": method,
+            "variant": variant, "short_variant": short, "space": config.get("space"),
             "dataset": folder.info().dataset_id or config.get("dataset"),
             "seed": config.get("seed"), "preset": config.get("preset"),
             "status": folder.status(), "sweep": trial.sweep if trial else "",
@@ -181,8 +221,9 @@ def _identified(paths: list[str | Path], include_unfinished: bool = False
     groups = {str(f.path): (str(c.get("method")), str(c.get("space")),
                             f.info().dataset_id or str(c.get("dataset")))
               for f, c in zip(folders, configs.values(), strict=True)}
-    labels = variants(configs, groups)
-    return [(f, _identity(f, configs[str(f.path)], labels[str(f.path)])) for f in folders]
+    full, short = variants(configs, groups), short_variants(configs, groups)
+    return [(f, _identity(f, configs[str(f.path)], full[str(f.path)], short[str(f.path)]))
+            for f in folders]
 
 
 def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) -> pd.DataFrame:

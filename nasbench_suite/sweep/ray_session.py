@@ -460,8 +460,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     ``RAY_ADDRESS`` says, ``"auto"`` for the cluster ``ray start`` runs on this machine,
     ``"HOST:PORT"`` for a cluster's GCS, ``"ray://HOST:PORT"`` for a Ray Client server.
     ``num_cpus``: CPUs of a local session (default: all). ``env_vars``: set in every
-    worker of the session (thread settings, ``OMP_WAIT_POLICY``...), through the job's
-    runtime environment. ``join_timeout``: seconds before an address that refuses or does
+    worker of the session (thread settings, ``OMP_WAIT_POLICY``...): inherited from this
+    process's environment by a local session, through the job's runtime environment in a
+    joined cluster. ``join_timeout``: seconds before an address that refuses or does
     not answer is reported.
 
     If this process already has a Ray session (a test's, a caller's), it is used as it
@@ -479,14 +480,19 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         return
     if address is None and os.environ.get("RAY_ADDRESS"):
         address = os.environ["RAY_ADDRESS"]
-    runtime_env = {"env_vars": {str(k): str(v) for k, v in env_vars.items()}} \
-        if env_vars else None
+    variables = {str(k): str(v) for k, v in (env_vars or {}).items()}
+    runtime_env = {"env_vars": variables} if variables else None
     if address in (None, "local"):
         # ray.init turns token auth on for a new local cluster by setting RAY_AUTH_MODE in
         # this process's environment for good; put it back when the session ends.
         with _restoring_env(_AUTH_MODE):
             _reload_ray_auth()  # a token cached by an earlier session may be gone since
-            gcs, session_dir = _start_local(num_cpus, runtime_env)
+            # The local session's processes inherit this environment, and so every worker:
+            # a runtime_env instead costs every new worker ~3 s on 2 loaded cores (the
+            # runtime env agent is asked, the prestarted idle workers cannot serve it).
+            with _restoring_env(*variables):
+                os.environ.update(variables)
+                gcs, session_dir = _start_local(num_cpus, None)
             watchdog = None
             if os.path.isdir("/proc"):  # it finds Ray's processes there (Linux)
                 try:

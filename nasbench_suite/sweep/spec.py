@@ -82,6 +82,9 @@ class Trial:
     config: dict[str, Any]
     axes: dict[str, Any]
     variant: str
+    #: what the sweep asks of this trial (method, space, dataset, seed and every override of
+    #: the sweep, the method and the grid point): its hyper-parameters in Ray Tune
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -214,7 +217,7 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _trial_id(cfg: RunConfig, axes: dict[str, Any]) -> str:
+def trial_folder_name(cfg: RunConfig, axes: dict[str, Any]) -> str:
     """Deterministic and readable; a hash of the grid values when that would be too long."""
     from nasbench_suite.data.datasets import dataset_slug
 
@@ -279,14 +282,15 @@ def expand(spec: SweepSpec, sweep_dir: Path, log: Callable[[str], None] = print)
                     # the data itself, in this process: bad data never reaches Ray
                     check_dataset(cfg.dataset, cfg.image_size)
                     checked.add((cfg.dataset, cfg.image_size))
-                trial_id = _trial_id(cfg, axes)
+                trial_id = trial_folder_name(cfg, axes)
                 if trial_id in seen:
                     digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True,
                                                      default=str).encode()).hexdigest()[:8]
                     trial_id = f"{trial_id}-{digest}"
                 variant = ", ".join(f"{k}={_value_text(v)}" for k, v in axes.items())
+                asked = {k: v for k, v in overrides.items() if k != "out"}
                 trial = Trial(trial_id, (sweep_dir / trial_id).resolve(), cfg.to_dict(), axes,
-                              variant)
+                              variant, asked)
                 seen[trial_id] = trial
                 trials.append(trial)
     if not trials:

@@ -36,8 +36,8 @@ EpochReport = Callable[[dict[str, Any], RunFolder], None]
 #: called once when the trial ends, with its status (and the reason of a failure)
 EndReport = Callable[[dict[str, Any]], None]
 
-__all__ = ["FAILED", "FINISHED", "PENDING", "UNFINISHED", "Outcome", "record_failure",
-           "run_trial", "summary_table", "write_trials_csv"]
+__all__ = ["FAILED", "FINISHED", "PENDING", "UNFINISHED", "Outcome", "final_results",
+           "record_failure", "run_trial", "summary_table", "write_trials_csv"]
 
 
 @dataclass
@@ -75,7 +75,7 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
     if spec.get("cwd") and Path(spec["cwd"]).is_dir():
         os.chdir(spec["cwd"])
     if folder.status() == FINISHED:
-        end({"status": FINISHED, "trained": False})
+        end({**final_results(folder), "status": FINISHED, "trained": False})
         return FINISHED
     writer = folder.writer()
     if writer is not None:
@@ -102,15 +102,49 @@ def run_trial(spec: dict[str, Any], on_epoch: EpochReport | None = None,
         kind = "diverged" if isinstance(exc, Diverged) else "bad input"
         reason = f"{kind}: {exc}"
         record_failure(folder, reason, exc)
-        end({"status": FAILED, "reason": reason, "trained": True})
+        end({**final_results(folder), "status": FAILED, "reason": reason, "trained": True})
         return FAILED
     except Exception as exc:
         # Recorded in case no retry comes; raised so that Ray Tune can retry it.
         record_failure(folder, f"{type(exc).__name__}: {exc}", exc)
         raise
     status = folder.status()
-    end({"status": status, "trained": True})
+    end({**final_results(folder), "status": status, "trained": True})
     return status
+
+
+def final_results(folder: RunFolder) -> dict[str, Any]:
+    """A trial's last result for Ray Tune: its last epoch's metrics and, once finished, what
+    ``nasbench table`` shows of it under the same names (``acc``: the derived network with
+    inherited weights on ``acc_split``; ``macs``, ``params``...; the published ground truth
+    ``gt_*`` in a space with a table). Tune's ``ResultGrid``, ``ExperimentAnalysis`` and
+    ``get_best_result`` read a trial's last report, so it must hold every metric."""
+    row: dict[str, Any] = {}
+    if folder.is_run():
+        metrics = folder.metrics()
+        row.update(_scalars(metrics[-1]) if metrics else {})
+    if folder.finished():
+        summary = folder.summary()
+        inh, derived = summary.inherited, summary.derived
+        row.update(_scalars(summary.final))
+        row.update(summary.learning)
+        row.update(acc=inh.derived_acc, acc_split=inh.split, supernet_acc=inh.supernet_acc,
+                   gap=inh.gap, macs=derived.macs, flops=derived.flops,
+                   params=derived.params, param_free_share=derived.param_free_share,
+                   search_time_s=summary.search_time_s, epochs_run=summary.epochs_run)
+        row.update(_scalars(summary.ground_truth or {}))
+    return row
+
+
+def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar entries, nested mappings flattened (``cost_macs``) as the results index does."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_scalars(value, f"{prefix}{key}_"))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _busy(folder: RunFolder, exc: FolderBusy, end: EndReport) -> str:

@@ -11,7 +11,11 @@ logs carry them as columns; each epoch is reported with ``tune.report`` together
 ``tune.Checkpoint`` of the run's state, so Tune's ``FailureConfig`` can restart a trial whose
 worker died (on this node or another) and the trial resumes from it. A trial that fails
 for a reason a retry would repeat (divergence, a bad setting) is recorded in its folder and
-ends normally (nasbench_suite.sweep.trials).
+ends normally (nasbench_suite.sweep.trials). The last report adds the trial's final results
+(the derived network's accuracy, its MACs, nb201's ground truth), so that Tune's
+``ResultGrid``, ``ExperimentAnalysis`` and ``get_best_result`` see them; the trainable,
+:func:`sweep_trainable`, reads nothing but its config (``Tuner.restore(path,
+trainable=sweep_trainable)`` works; docs/usage.md).
 
 The sweep folder::
 
@@ -24,6 +28,8 @@ The sweep folder::
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import tempfile
 import time
@@ -119,19 +125,86 @@ def check_existing(trial: Trial) -> None:
                 "give the sweep another --name or --out")
 
 
-def trial_params(trial: Trial) -> dict[str, Any]:
-    """The trial's hyper-parameters as Tune's config: what varies across the sweep."""
-    c = trial.config
-    return {"trial": trial.trial_id, "method": c["method"], "space": c["space"],
-            "dataset": c["dataset"], "seed": c["seed"], **trial.axes}
+#: the one key of a trial's Tune config that is not a hyper-parameter: where its run folder
+#: goes and how it is named (``out``, ``name``, ``axes``, ``threads``, ``cwd``; ``trial``
+#: only where two grid points would share a folder name)
+SWEEP_KEY = "sweep"
+IDENTITY = ("method", "space", "dataset", "seed")
+
+
+def trial_params(trial: Trial, sweep_dir: Path, threads: int, cwd: str) -> dict[str, Any]:
+    """The trial's Tune config: its real hyper-parameters (method, space, dataset, seed, then
+    every override of the sweep, its method and its grid point, as a sweep file writes them)
+    and, under :data:`SWEEP_KEY`, where its run folder goes."""
+    asked = trial.overrides or {k: trial.config[k] for k in IDENTITY}
+    params = {k: asked[k] for k in IDENTITY}
+    params.update({k: v for k, v in asked.items() if k not in IDENTITY})
+    params[SWEEP_KEY] = {"out": str(sweep_dir), "name": sweep_dir.name, "axes": list(trial.axes),
+                         "threads": threads, "cwd": cwd}
+    return params
+
+
+def hyper_parameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A Tune config as config overrides: without :data:`SWEEP_KEY`, and without the
+    None that stands for "not set" where another trial's method has a hyper-parameter this
+    trial's method does not (Tune needs the same keys in every trial of a search)."""
+    from nasbench_suite.config import is_field
+
+    method = str(config.get("method", ""))
+    return {k: v for k, v in config.items()
+            if k != SWEEP_KEY and not (v is None and not is_field(k, method))}
+
+
+def resolved(config: dict[str, Any]) -> Any:
+    """The RunConfig a Tune config asks for (``out``: its sweep folder)."""
+    from nasbench_suite.config import resolve_config
+
+    sweep = config.get(SWEEP_KEY) or {}
+    values = hyper_parameters(config)
+    if sweep.get("out"):
+        values["out"] = sweep["out"]
+    return resolve_config(values)
+
+
+def trial_name(config: dict[str, Any]) -> str:
+    """The trial's folder name, from its Tune config alone: the name ``expand`` gives it
+    (``<method>-<space>-<dataset>-s<seed>-<axis>=<value>...``), so that Tune's trial names,
+    its trial folders and the run folders agree and a re-run finds them. A config from a
+    user's own search space (no :data:`SWEEP_KEY`) is named by all its non-identity keys."""
+    from nasbench_suite.sweep.spec import trial_folder_name
+
+    sweep = config.get(SWEEP_KEY) or {}
+    if sweep.get("trial"):
+        return str(sweep["trial"])
+    names = sweep.get("axes")
+    if names is None:
+        names = [k for k in config if k not in (*IDENTITY, SWEEP_KEY, "out")]
+    return trial_folder_name(resolved(config), {k: config[k] for k in names})
+
+
+def run_dir_of(config: dict[str, Any]) -> Path:
+    """The run folder of a Tune config: ``<sweep out>/<trial name>``."""
+    return (Path(resolved(config).out) / trial_name(config)).resolve()
 
 
 # -- the Tune trainable (runs in a Ray worker) --------------------------------------------------
-def _tune_trainable(config: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+def sweep_trainable(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable of every sweep: runs (or resumes) the search its config
+    asks for in its run folder, reporting each epoch's metrics with a checkpoint of the run
+    and, last, the final results (:func:`nasbench_suite.sweep.trials.final_results`).
+
+    It reads nothing but ``config``, so a sweep's experiment can be restored with it
+    (``Tuner.restore(path, trainable=sweep_trainable)``) and it can run a search space of
+    one's own (``Tuner(sweep_trainable, param_space={"method": "darts", "w_lr":
+    tune.loguniform(...), "out": ...})``): hyper-parameters are config fields as in a sweep
+    file."""
     from ray import tune
 
-    spec = specs[config["trial"]]
-    folder = RunFolder(spec["run_dir"])
+    sweep = config.get(SWEEP_KEY) or {}
+    if sweep.get("cwd") and Path(sweep["cwd"]).is_dir():
+        os.chdir(sweep["cwd"])  # Tune starts a trial in its own folder
+    cfg = resolved(config)
+    folder = RunFolder(run_dir_of(config))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None and not folder.has_checkpoint():
         # A restart on a node that has not got the folder: its state comes with Tune.
@@ -143,11 +216,84 @@ def _tune_trainable(config: dict[str, Any], specs: dict[str, dict[str, Any]]) ->
             run.export_state(Path(tmp))
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
+    spec = {"run_dir": str(folder.path), "config": cfg.to_dict(),
+            "threads": sweep.get("threads"), "cwd": sweep.get("cwd")}
     run_trial(spec, on_epoch=on_epoch, on_end=tune.report)
 
 
+def _trainable_with_resources(cpus: float, gpus: int) -> Any:
+    """:func:`sweep_trainable` with the resources of each trial, under its own name (what
+    ``Tuner.restore`` checks): ``tune.with_resources`` would set them on the module's
+    function itself, for every later sweep of the process."""
+    from ray import tune
+
+    def trainable(config: dict[str, Any]) -> None:
+        sweep_trainable(config)
+
+    trainable.__name__ = trainable.__qualname__ = sweep_trainable.__name__
+    return tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
+
+
+def search_space(points: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Tune's ``param_space`` for these trial configs, and the configs Tune must be given
+    one by one (``points_to_evaluate``) when they are not a grid.
+
+    A full grid (every combination of the values each key takes, the usual sweep) becomes
+    ``tune.grid_search`` per varying key and a constant per shared one: Tune's own
+    search space, which its searchers and schedulers can read and drive. A sweep that is not
+    a grid (a method's own overrides, method_spaces, a re-run of some trials only) becomes
+    ``tune.choice`` per varying key, the trials' exact configs evaluated first and only:
+    still one value per hyper-parameter, never a lookup by trial name."""
+    from ray import tune
+
+    keys = list(dict.fromkeys(k for p in points for k in p))
+    values: dict[str, list[Any]] = {}
+    for key in keys:
+        seen: dict[str, Any] = {}
+        for point in points:
+            seen.setdefault(_repr(point.get(key)), point.get(key))
+        values[key] = list(seen.values())
+    varying = [k for k in keys if len(values[k]) > 1]
+    grid = [dict(zip(varying, combo, strict=True))
+            for combo in itertools.product(*(values[k] for k in varying))]
+    is_grid = all(all(k in p for k in keys) for p in points) and len(grid) == len(points) \
+        and {_repr(g) for g in grid} == {_repr({k: p[k] for k in varying}) for p in points}
+    space = {k: values[k][0] for k in keys if len(values[k]) == 1}
+    if is_grid:
+        space.update({k: tune.grid_search(values[k]) for k in varying})
+        return space, []
+    space.update({k: tune.choice(values[k]) for k in varying})
+    return space, points
+
+
+def _repr(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def tune_configs(todo: Sequence[Trial], sweep_dir: Path, threads: int) -> list[dict[str, Any]]:
+    """Every trial's Tune config (:func:`trial_params`), with the same keys in all: a key
+    only some trials set (a method's own override) takes, in the others, the value their
+    resolved config has, or None where their method has no such field."""
+    from nasbench_suite.config import field_value
+
+    cwd = os.getcwd()
+    points = [trial_params(t, sweep_dir, threads, cwd) for t in todo]
+    keys = list(dict.fromkeys(k for p in points for k in p))
+    for trial, point in zip(todo, points, strict=True):
+        for key in keys:
+            if key not in point:
+                point[key] = field_value(trial.config, key)
+        ordered = {k: point[k] for k in keys}
+        point.clear()
+        point.update(ordered)
+        if trial_name(point) != trial.trial_id:  # two grid points named alike (spec.expand)
+            point[SWEEP_KEY]["trial"] = trial.trial_id
+    return points
+
+
 def _trial_name(trial: Any) -> str:
-    return str(trial.config["trial"])
+    """Tune's trial name and folder: the run folder's name (Trial or Result)."""
+    return trial_name(trial.config)
 
 
 def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str], None],
@@ -164,7 +310,7 @@ def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str]
     class Progress(tune.Callback):  # type: ignore[misc]
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
                             result: dict[str, Any], **info: Any) -> None:
-            tid = trial.config["trial"]
+            tid = trial.custom_trial_name
             head = f"[{order[tid]}/{len(order)}] {tid:<{width}}"
             status = result.get("status")
             if status == "running":
@@ -180,13 +326,13 @@ def _progress_callback(trials: Sequence[Trial], quiet: bool, log: Callable[[str]
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
                               **info: Any) -> None:
-            folder = folders[trial.config["trial"]]
+            folder = folders[trial.custom_trial_name]
             if on_finished is not None and RunFolder(folder).status() == FINISHED:
                 on_finished(folder)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any,
                            **info: Any) -> None:
-            log(f"[{order[trial.config['trial']]}/{len(order)}] {trial.config['trial']}  "
+            log(f"[{order[trial.custom_trial_name]}/{len(order)}] {trial.custom_trial_name}  "
                 "worker lost; Tune restarts it from its last checkpoint if retries remain")
 
     return Progress()
@@ -278,23 +424,19 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
         for trial in todo:
             RunFolder(trial.run_dir).write_trial(TrialRecord(spec.name, trial.trial_id,
                                                              trial.axes, trial.variant))
-        specs = {t.trial_id: {"run_dir": str(t.run_dir), "config": t.config,
-                              "threads": max(1, int(resources.cpus_per_trial)),
-                              "cwd": os.getcwd()} for t in todo}
-        points = [trial_params(t) for t in todo]
-        keys = list(dict.fromkeys(k for p in points for k in p))
-        points = [{k: p.get(k) for k in keys} for p in points]
-        param_space = {k: tune.choice([p[k] for p in points]) for k in keys}
-        trainable = tune.with_resources(
-            tune.with_parameters(_tune_trainable, specs=specs),
-            {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+        points = tune_configs(todo, sweep_dir, max(1, int(resources.cpus_per_trial)))
+        param_space, given = search_space(points)
         tuner = tune.Tuner(
-            trainable, param_space=param_space,
+            _trainable_with_resources(resources.cpus_per_trial, resources.gpus_per_trial),
+            param_space=param_space,
             tune_config=tune.TuneConfig(
-                num_samples=len(points),
-                search_alg=BasicVariantGenerator(points_to_evaluate=points,
-                                                 max_concurrent=resources.max_concurrent or 0),
-                reuse_actors=False, trial_name_creator=_trial_name,
+                num_samples=len(given) if given else 1,
+                search_alg=BasicVariantGenerator(points_to_evaluate=given) if given else None,
+                max_concurrent_trials=resources.max_concurrent,
+                # A new actor per trial is a new process importing torch (~20 s of a
+                # 4-trial smoke sweep on 2 loaded cores): a finished trial's actor runs the
+                # next one (every trial sets its own threads, seeds and folder).
+                reuse_actors=True, trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
                 name=time.strftime("%Y%m%d-%H%M%S"), storage_path=str(sweep_dir / ".ray"),
@@ -302,7 +444,7 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
                 failure_config=tune.FailureConfig(max_failures=resources.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         results = tuner.fit()
-        errors = {r.config["trial"]: r.error for r in results
+        errors = {_trial_name(r): r.error for r in results
                   if r.config is not None and r.error is not None}
     for trial in todo:
         folder = RunFolder(trial.run_dir)

@@ -26,6 +26,7 @@ from nasbench_suite.config import (
     DataConfig,
     Decisions,
     build_dataclass,
+    check_positive,
     load_preset,
 )
 from nasbench_suite.data.augment import augment_for
@@ -85,9 +86,7 @@ class EvalConfig(DataConfig, ComputeConfig, WeightSGD, Decisions):
             self.check_weights()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        for name in ("epochs", "channels"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        check_positive(self, "epochs", "channels")
         if not 0 <= self.seed < 2**32:
             raise UsageError(f"seed must be in [0, 2^32), got {self.seed}")
         for name in ("w_momentum", "w_weight_decay", "auxiliary_weight"):

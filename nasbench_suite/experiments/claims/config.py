@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasbench_suite.config import check_positive
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import MANIFEST, ExperimentConfig
 from nasbench_suite.files import read_json
@@ -43,13 +44,7 @@ class ClaimsConfig(ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
-        for key in ("epochs", "eval_epochs"):
-            if getattr(self, key) <= 0:
-                raise UsageError(f"{key.replace('_', ' ')} must be a positive integer, got "
-                                 f"{getattr(self, key)}")
-        if self.padnas_epochs is not None and self.padnas_epochs <= 0:
-            raise UsageError(f"padnas epochs must be a positive integer, got "
-                             f"{self.padnas_epochs}")
+        check_positive(self, "epochs", "eval_epochs", "padnas_epochs", flags=True)
         if self.rankcorr_archs < 2:
             raise UsageError(f"--rankcorr-archs must be at least 2, got {self.rankcorr_archs}")
         if not 0 < self.confidence < 1:

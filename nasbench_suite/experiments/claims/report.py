@@ -320,8 +320,6 @@ def _darts_relaxed_row(rows: pd.DataFrame, cfg: ClaimsConfig, ci: dict[str, Any]
 def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     """report.md, claims.csv, the data and figures from ``sweep_dir``; the same folder
     always gives the same files."""
-    import matplotlib.pyplot as plt
-
     from nasbench_suite.experiments.claims.plots import figures
     from nasbench_suite.report.plots import BUILD, drawing_build, save_figure
 
@@ -339,7 +337,6 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     shown = []
     for stem, title, fig in figures(tables):
         written.extend(save_figure(fig, out, stem, ("png",)))
-        plt.close(fig)  # pyplot keeps every figure open until told otherwise
         shown.append((stem, title))
     finished = sum(RunFolder(sweep_dir / t).status() == FINISHED for t in trials)
     atomic_write(out / "report.md", report_text(cfg, rows, shown, sweep_dir, finished,

@@ -2,142 +2,259 @@
 
 :func:`figures` gives (file stem, caption, figure) for everything there is data for: one
 trajectory figure per collapse indicator (one panel per search arm, one line per seed, the
-DARTS-ES stop marked), the final parameter-free share per arm, the inherited-weight drop
-beside the accuracy from scratch, and the GOLD-NAS series.
+DARTS-ES stop marked), the final parameter-free share per arm, the inherited-weight drop,
+the accuracy from scratch against FLOPs, and the GOLD-NAS series (from scratch and with
+inherited weights, one figure each: a figure shows one kind of accuracy).
+
+Every figure draws through nasbench_suite.report.style: an arm has one colour and marker in
+all of them (:func:`arm_looks`, over every arm of the report), seeds are told apart by line
+style, shares and accuracies are in %, legends sit outside the data.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
-import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from nasbench_suite.experiments.darts_failure.arms import arm_order
 from nasbench_suite.experiments.darts_failure.config import INDICATORS
-from nasbench_suite.report.plots import COLUMN_WIDTH, FULL_WIDTH, _legend, _style, palette
+from nasbench_suite.report.style import (
+    COLUMN_WIDTH,
+    FULL_WIDTH,
+    Look,
+    integer_ticks,
+    legend_outside,
+    looks,
+    style,
+)
 
 Figures = list[tuple[str, str, Figure]]
+
+#: indicators drawn in % (the tables hold fractions), and each axis label with its unit
+_PERCENT = frozenset({"param_free_share", "skip_share_normal", "supernet_acc_score",
+                      "derived_acc_score"})
+AXIS_LABELS = {
+    "param_free_share": "Parameter-free ops in derived cell (%)",
+    "skip_share_normal": "Skip connections in normal cells (%)",
+    "derived_mmacs": "Derived network FLOPs (M multiply-adds)",
+    "hessian_eig": "Largest Hessian eigenvalue",
+    "supernet_acc_score": "Supernet accuracy (%)",
+    "derived_acc_score": "Derived network accuracy (%)",
+    "edge_spread_median": "Median edge spread",
+}
+#: the split the inherited-weight indicators were measured on, for their panel titles
+_SCORE_SPLIT = frozenset({"supernet_acc_score", "derived_acc_score"})
+#: seeds by line style: the colour is the arm's, in every figure
+_SEED_DASHES = ("-", "--", ":", "-.")
 
 
 def _arms(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df["arm"]))
 
 
+def arm_looks(trials: pd.DataFrame) -> dict[str, Look]:
+    """One colour and marker per arm, the same in every figure of every darts-failure
+    report."""
+    return looks(trials["arm"], fixed=arm_order())
+
+
+def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
+          colours: dict[str, Look], scale: float) -> None:
+    """A bar per arm (mean over seeds) with its seeds as dots, arms top to bottom."""
+    for i, arm in enumerate(order):
+        values = data.loc[data["arm"] == arm, column].dropna() * scale
+        look = colours[arm]
+        if values.empty:
+            continue
+        ax.barh(i, values.mean(), color=look.color, alpha=0.45, height=0.7,
+                edgecolor=look.color, linewidth=0.8)
+        ax.scatter(values, [i] * len(values), color=look.color, marker=look.marker, s=14,
+                   edgecolors="black", linewidths=0.4, zorder=3)
+    ax.set_yticks(range(len(order)), order)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+
+
 def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label: str,
-                    threshold: float | None = None) -> Figure | None:
-    """``column`` over the search epochs: one panel per arm, one line per seed; the epoch
-    where DARTS-ES stops (replayed on that search) marked by a dashed line."""
+                    threshold: float | None = None,
+                    colours: dict[str, Look] | None = None) -> Figure | None:
+    """``column`` over the search epochs: one panel per arm (in the arm's colour), one line
+    per seed; the epoch where DARTS-ES stops (replayed on that search) marked by a dashed
+    grey line, the collapse threshold by a dotted black one."""
     data = traj.dropna(subset=[column])
     if data.empty:
         return None
+    colours = colours or arm_looks(trials)
+    scale = 100.0 if column in _PERCENT else 1.0
     arms = _arms(data)
     stops = trials.dropna(subset=["stop_epoch"])
     cols = min(len(arms), 3)
     rows = math.ceil(len(arms) / cols)
-    with _style():
-        fig = Figure(figsize=(FULL_WIDTH, 2.1 * rows + 0.3), layout="constrained")
+    with style():
+        fig = Figure(figsize=(FULL_WIDTH, 2.0 * rows + 0.5), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
         for ax, arm in zip(axes.flat, arms, strict=False):
             panel = data[data["arm"] == arm]
-            for seed, line in panel.groupby("seed", sort=True):
-                ax.plot(line["epoch"] + 1, line[column], marker="o" if len(line) < 12 else None,
-                        markersize=3, label=f"seed {seed}")
+            look = colours.get(arm, Look("black", "o"))
+            for i, (seed, line) in enumerate(panel.groupby("seed", sort=True)):
+                ax.plot(line["epoch"] + 1, line[column] * scale, color=look.color,
+                        linestyle=_SEED_DASHES[i % len(_SEED_DASHES)],
+                        marker=look.marker if len(line) < 12 else None, markersize=3,
+                        label=f"seed {seed}")
             # this arm's own DARTS-ES replay (report.arm_title: the same name, "DARTS-ES")
             es_arm = arm.replace("DARTS (", "DARTS-ES (", 1)
             for _, stop in stops[(stops["arm"] == es_arm) & (es_arm != arm)].iterrows():
-                ax.axvline(stop["stop_epoch"], color="grey", linestyle="--", linewidth=0.8)
+                ax.axvline(stop["stop_epoch"], color="grey", linestyle="--", linewidth=0.8,
+                           label="DARTS-ES stops")
             if threshold is not None:
-                ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)
+                ax.axhline(threshold * scale, color="black", linestyle=":", linewidth=0.8,
+                           label="collapse threshold")
             ax.set_title(arm)
-            ax.set_xlabel("search epoch")
+            ax.set_xlabel("Search epoch")
+            integer_ticks(ax, "x")
         for ax in axes[:, 0]:
-            ax.set_ylabel(label)
+            ax.set_ylabel(AXIS_LABELS.get(column, label))
         for ax in list(axes.flat)[len(arms):]:
             ax.set_visible(False)
-        _legend(axes.flat[0], title=None, loc="best")
+        if column in _SCORE_SPLIT:  # the accuracy's kind and split, once for the figure
+            fig.suptitle("Inherited weights, score split")
+        _seed_legend(fig, list(axes.flat))
     return fig
 
 
-def plot_param_free(trials: pd.DataFrame) -> Figure:
+def _seed_legend(fig: Figure, axes: list[Axes]) -> None:
+    """The figure's legend outside the panels: seeds as black lines of their dash (the
+    colour is each panel's arm), then the marker lines (DARTS-ES stop, threshold)."""
+    from matplotlib.lines import Line2D
+
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label.startswith("seed "):
+                handle = Line2D([], [], color="black", linestyle=handle.get_linestyle())
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside right upper",
+               frameon=False)
+
+
+def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> Figure:
     """Share of parameter-free ops in the derived cells, per arm (bars: mean; dots: seeds)."""
-    with _style():
-        fig = Figure(figsize=(FULL_WIDTH, 0.45 * len(_arms(trials)) + 0.9),
-                     layout="constrained")
+    colours = colours or arm_looks(trials)
+    order = _arms(trials)
+    with style():
+        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
         ax = fig.add_subplot()
-        order, colours = _arms(trials), palette(trials["arm"])
-        sns.barplot(data=trials, y="arm", x="param_free_share", hue="arm", order=order,
-                    palette=colours, errorbar=None, alpha=0.5, legend=False, ax=ax)
-        sns.stripplot(data=trials, y="arm", x="param_free_share", hue="arm", order=order,
-                      palette=colours, legend=False, size=4, jitter=False, ax=ax)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("parameter-free share of the derived ops")
-        ax.set_ylabel("")
+        _bars(ax, trials, "param_free_share", order, colours, 100.0)
+        ax.set_xlim(0, 100)
+        ax.set_title("Final derived cells; bar: mean over seeds, marks: seeds")
+        ax.set_xlabel("Parameter-free ops in derived cell (%)")
     return fig
 
 
-def plot_accuracy(trials: pd.DataFrame) -> Figure:
-    """Left: the inherited-weight drop (scoring split); right: test accuracy trained from
-    scratch against FLOPs."""
-    with _style():
-        fig = Figure(figsize=(FULL_WIDTH, 0.45 * len(_arms(trials)) + 1.6),
-                     layout="constrained")
-        left, right = fig.subplots(1, 2)
-        order, colours = _arms(trials), palette(trials["arm"])
-        drops = trials.dropna(subset=["drop"])
-        if not drops.empty:
-            sns.barplot(data=drops, y="arm", x="drop", hue="arm", order=_arms(drops),
-                        palette=colours, errorbar=None, alpha=0.5, legend=False, ax=left)
-            sns.stripplot(data=drops, y="arm", x="drop", hue="arm", order=_arms(drops),
-                          palette=colours, legend=False, size=4, jitter=False, ax=left)
-        left.set_xlabel("accuracy drop, supernet to derived\n(inherited weights, score split)")
-        left.set_ylabel("")
-        scratch = trials.dropna(subset=["scratch_acc"])
-        if not scratch.empty:
-            sns.scatterplot(data=scratch, x="mmacs", y="scratch_acc", hue="arm",
-                            hue_order=order, palette=colours, style="arm", ax=right)
-        right.set_xlabel("FLOPs of the derived network\n(M multiply-adds)")
-        right.set_ylabel("test accuracy, trained from scratch")
-        # Outside the panel: with six arms an inside legend hides points.
-        _legend(right, title=None, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
-
-
-def plot_series(series: pd.DataFrame) -> Figure | None:
-    """A GOLD-NAS series: accuracy with inherited weights (score split) and from scratch
-    (test split) against FLOPs."""
-    if series.empty:
+def plot_drop(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> Figure | None:
+    """The inherited-weight drop per arm: supernet accuracy minus the derived network's,
+    both with the supernet's weights, on the score split (bars: mean; dots: seeds)."""
+    drops = trials.dropna(subset=["drop"])
+    if drops.empty:
         return None
-    with _style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
+    colours = colours or arm_looks(trials)
+    order = _arms(drops)
+    with style():
+        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
         ax = fig.add_subplot()
-        for (arm, seed), points in series.groupby(["arm", "seed"], sort=True):
+        _bars(ax, drops, "drop", order, colours, 100.0)
+        ax.axvline(0.0, color="black", linewidth=0.6)
+        ax.set_title("Inherited weights, score split; bar: mean over seeds, marks: seeds")
+        ax.set_xlabel("Accuracy drop, supernet to derived network (pp)")
+    return fig
+
+
+def plot_accuracy(trials: pd.DataFrame, colours: dict[str, Look] | None = None
+                  ) -> Figure | None:
+    """Test accuracy of the derived networks trained from scratch against their FLOPs, one
+    point per seed."""
+    scratch = trials.dropna(subset=["scratch_acc"])
+    if scratch.empty:
+        return None
+    colours = colours or arm_looks(trials)
+    with style():
+        fig = Figure(figsize=(COLUMN_WIDTH + 2.2, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        arms = _arms(scratch)
+        for i, arm in enumerate(arms):
+            points = scratch[scratch["arm"] == arm]
+            look = colours[arm]
+            # arms that derived the same cells (a remedy that never bit) share points:
+            # hollow marks, each later arm's smaller, keep every arm visible
+            ax.scatter(points["mmacs"], points["scratch_acc"] * 100, facecolors="none",
+                       edgecolors=look.color, marker=look.marker,
+                       s=max(12.0, 110.0 - 30.0 * i), linewidths=1.3, label=arm)
+        ax.set_title("Trained from scratch, test split")
+        ax.set_xlabel("FLOPs of the derived network (M multiply-adds)")
+        ax.set_ylabel("Test accuracy (%)")
+        legend_outside(fig, [ax], sort=False)
+    return fig
+
+
+def plot_series(series: pd.DataFrame, column: str,
+                colours: dict[str, Look] | None = None) -> Figure | None:
+    """A GOLD-NAS series: one accuracy (``scratch_acc``: from scratch, test split;
+    ``inherited_acc``: inherited weights, score split) against FLOPs, one line per seed (the
+    arm's colour, seeds by line style as in the trajectories)."""
+    data = series.dropna(subset=[column])
+    if data.empty:
+        return None
+    colours = colours or looks(data["arm"])
+    seeds = sorted(data["seed"].unique())
+    with style():
+        fig = Figure(figsize=(COLUMN_WIDTH + 0.8, 2.4), layout="constrained")
+        ax = fig.add_subplot()
+        for (arm, seed), points in data.groupby(["arm", "seed"], sort=True):
             points = points.sort_values("mmacs")
-            ax.plot(points["mmacs"], points["scratch_acc"], marker="o",
-                    label=f"{arm} s{seed}: from scratch (test)")
-            ax.plot(points["mmacs"], points["inherited_acc"], marker="s", linestyle="--",
-                    label=f"{arm} s{seed}: inherited (score split)")
+            look = colours.get(arm, Look("black", "o"))
+            ax.plot(points["mmacs"], points[column] * 100, color=look.color,
+                    linestyle=_SEED_DASHES[seeds.index(seed) % len(_SEED_DASHES)],
+                    marker=look.marker, label=f"{arm}, seed {seed}")
+        if column == "scratch_acc":
+            ax.set_title("Trained from scratch, test split")
+            ax.set_ylabel("Test accuracy (%)")
+        else:
+            ax.set_title("Inherited weights, score split")
+            ax.set_ylabel("Accuracy, inherited weights (%)")
         ax.set_xlabel("FLOPs (M multiply-adds)")
-        ax.set_ylabel("accuracy")
-        _legend(ax, fontsize=6)
+        legend_outside(fig, [ax], sort=False)
     return fig
 
 
 def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
             threshold: float) -> Figures:
     """Every figure of the report there is data for, in report order."""
+    colours = arm_looks(trials)
     out: Figures = []
     for column, label in INDICATORS:
         fig = plot_trajectory(traj, trials, column, label,
-                              threshold if column == "param_free_share" else None)
+                              threshold if column == "param_free_share" else None, colours)
         if fig is not None:
             out.append((f"trajectory-{column.replace('_', '-')}", f"{label} over the search",
                         fig))
     out.append(("param-free-share", "Parameter-free share of the derived cells",
-                plot_param_free(trials)))
-    out.append(("accuracy", "Inherited-weight drop and accuracy from scratch",
-                plot_accuracy(trials)))
-    fig = plot_series(series)
+                plot_param_free(trials, colours)))
+    fig = plot_drop(trials, colours)
     if fig is not None:
-        out.append(("gold-series", "GOLD-NAS series trained from scratch", fig))
+        out.append(("inherited-drop", "Inherited-weight accuracy drop, supernet to derived "
+                    "network (score split)", fig))
+    fig = plot_accuracy(trials, colours)
+    if fig is not None:
+        out.append(("accuracy", "Test accuracy trained from scratch against FLOPs", fig))
+    for column, stem, caption in (
+            ("scratch_acc", "gold-series", "GOLD-NAS series trained from scratch (test split)"),
+            ("inherited_acc", "gold-series-inherited",
+             "GOLD-NAS series with inherited weights (score split)")):
+        fig = plot_series(series, column, colours)
+        if fig is not None:
+            out.append((stem, caption, fig))
     return out

@@ -27,6 +27,7 @@ import pandas as pd
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
+from nasbench_suite.experiments.darts_failure.arms import arm_title
 from nasbench_suite.experiments.darts_failure.config import (
     ARM_TABLE,
     INDICATORS,
@@ -72,23 +73,6 @@ _TRAJECTORY = ["arm", "seed", "epoch", *[c for c, _ in INDICATORS], "alpha_move_
                "choice_changed_share"]
 _SERIES = ["arm", "seed", "point", "epoch", "mmacs", "mparams", "inherited_acc",
            "scratch_acc"]
-
-
-def arm_name(method: str, space: str, order: int, remedy: str = "") -> str:
-    name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
-    base = name.get(method, method)
-    if remedy == "darts-es":
-        base = f"DARTS-ES ({'2nd' if order == 2 else '1st'} order)"
-    elif remedy.startswith("pdarts-m"):
-        base = f"{base} + P-DARTS skip limit (M={remedy.removeprefix('pdarts-m')})"
-    return f"{base}, {space}"
-
-
-def arm_title(arm: Arm, order: int, remedy: str = "") -> str:
-    """An arm's report name: the method, order and space (:func:`arm_name`) and what else
-    makes the arm (its qualifier: the op set, the skip, the alpha learning rate)."""
-    base = arm_name(arm.method, arm.space, order, remedy)
-    return f"{base}, {arm.qualifier}" if arm.qualifier else base
 
 
 def gate_saturation(weights: Any, active: Any) -> tuple[float, float]:

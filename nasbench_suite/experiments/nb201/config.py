@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nasbench_suite.config import check_positive
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import ExperimentConfig
 
@@ -56,19 +57,13 @@ class Nb201Config(ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.epochs <= 0:
-            raise UsageError(f"epochs must be a positive integer, got {self.epochs}")
-        if self.padnas_epochs is not None and self.padnas_epochs <= 0:
-            raise UsageError(f"padnas epochs must be a positive integer, got "
-                             f"{self.padnas_epochs}")
+        check_positive(self, "epochs", "padnas_epochs", "channels", "image_size", flags=True)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods or len(set(self.methods)) != len(self.methods):
             raise UsageError(f"methods must be distinct names among {', '.join(METHODS)}, "
                              f"got {self.methods}")
         if self.layers < 3 or self.layers % 3:
             raise UsageError(f"layers must be 3N (three stages of N cells), got {self.layers}")
-        if self.channels <= 0 or (self.image_size is not None and self.image_size <= 0):
-            raise UsageError("channels and image size must be positive")
         if not 0 < self.train_acc_target < 1:
             raise UsageError(f"train-acc target must be in (0, 1), got {self.train_acc_target}")
         if not 0 < self.confidence < 1:
