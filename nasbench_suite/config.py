@@ -455,6 +455,10 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
         hp.update(h)
     if not isinstance(method, str):
         raise UsageError(f"method must be a name, got {method!r}")
+    if isinstance(run.get("ops"), str):
+        # ops as one comma-separated string: a sweep's grid axis must be a scalar (Ray Tune
+        # reads a list value as a nested search space)
+        run["ops"] = [op.strip() for op in run["ops"].split(",") if op.strip()]
     run["hp"] = build_dataclass(_method_class(method).Config, hp, f"{method} hyper-parameter")
     run["preset"] = preset_name
     cfg = build_dataclass(RunConfig, run, "config field")

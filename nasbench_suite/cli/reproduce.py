@@ -141,6 +141,19 @@ def register(sub: argparse._SubParsersAction,
     rep.add_argument("--pdarts-skips", dest="pdarts_skips", type=int, metavar="M",
                      help="add P-DARTS's arm: each restricted-space DARTS search derived with "
                           "at most M skip connections per normal cell")
+    rep.add_argument("--arms", dest="arms", type=lambda text: text.split(","),
+                     metavar="ARM,...",
+                     help="darts-failure: the search arms, or all (default darts-restricted,"
+                          "darts-relaxed,gold-relaxed; also darts-restricted-s2, "
+                          "darts-restricted-paperlr, darts-relaxed-identity, "
+                          "darts-relaxed-paperlr, darts2-relaxed)")
+    rep.add_argument("--control-cells", dest="control_cells", type=int, metavar="N",
+                     help="darts-failure: the protocol control, N random cells per space "
+                          "trained from scratch beside the all-skip cells and DARTS V2, over "
+                          "the seeds (default 0: none)")
+    rep.add_argument("--fit-threshold", dest="fit_threshold", type=float,
+                     help="darts-failure: supernet training accuracy that counts as fitted "
+                          "(default 0.85)")
     rep.add_argument("--eval-cpus", dest="eval_cpus", type=float,
                      help="CPUs of each training from scratch, a Ray task (default 1)")
     rep.add_argument("--eval-gpus", dest="eval_gpus", type=int,

@@ -9,8 +9,13 @@ so expanding the sweep, checking the folder, starting Ray, writing the manifest 
 report are written once. The folder::
 
     <out>/<name>/
-      reproduce.json                      the manifest: the resolved config and the trials
-      sweep.yaml, trials.csv, <trial>/    the sweep (nasbench_suite.sweep.tune)
+      reproduce.json                      the manifest: the resolved config, the trials and
+                                          the sweeps (as data)
+      sweep.yaml, trials.csv, <trial>/    the sweep (nasbench_suite.sweep.tune); an
+                                          experiment of several sweeps (arms whose overrides
+                                          differ) runs them one after the other in the one Ray
+                                          session: trials.csv lists every trial, sweep.yaml
+                                          holds the last sweep, the manifest all of them
       evals/<trial>/<label>/              one training from scratch (store.evalfolder)
       report/                             the report, its tables and figures
 """
@@ -27,7 +32,8 @@ from nasbench_suite.errors import UsageError
 from nasbench_suite.files import inside, read_json, write_json
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import SweepSpec, check_name, expand
-from nasbench_suite.sweep.tune import Resources, check_local_fit, run_sweep, worker_env
+from nasbench_suite.sweep.trials import write_trials_csv
+from nasbench_suite.sweep.tune import TRIALS_CSV, Resources, check_local_fit, run_sweep, worker_env
 
 #: the manifest of an experiment folder: the resolved config and the trials
 MANIFEST = "reproduce.json"
@@ -121,6 +127,31 @@ class Experiment:
     write_report: Callable[[Path, Path | None], list[Path]]
     #: a closing step over the finished runs, after the trainings (None: none)
     finish: Callable[[Any, list[RunFolder], Log], None] | None = None
+    #: several sweeps into the one folder (arms a single method x space grid cannot hold:
+    #: the same method and space with different overrides); None: ``[sweep_spec(cfg)]``.
+    #: Every sweep must have the folder's name and trial ids no other sweep has.
+    sweep_specs: Callable[[Any], list[SweepSpec]] | None = None
+
+    def specs(self, cfg: Any) -> list[SweepSpec]:
+        """The experiment's sweeps for ``cfg``, in the order they run."""
+        return self.sweep_specs(cfg) if self.sweep_specs is not None else [self.sweep_spec(cfg)]
+
+
+def expand_all(specs: list[SweepSpec], sweep_dir: Path, log: Log) -> list[Any]:
+    """Every trial of every sweep, checked before anything is written: a trial id two sweeps
+    share would make one folder of two runs."""
+    trials: list[Any] = []
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name != specs[0].name:
+            raise UsageError(f"an experiment's sweeps share one folder name, got {spec.name!r} "
+                             f"beside {specs[0].name!r}")
+        for trial in expand(spec, sweep_dir, log):
+            if trial.trial_id in seen:
+                raise UsageError(f"two sweeps of the experiment have trial {trial.trial_id}")
+            seen.add(trial.trial_id)
+            trials.append(trial)
+    return trials
 
 
 def manifest_of(folder: Path) -> dict[str, Any]:
@@ -145,11 +176,11 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
     resources.validate()
     if resources.address is None and not cfg.skip_eval:
         check_local_fit(cfg.eval_cpus, cfg.eval_gpus, "--eval-cpus", "--eval-gpus")
-    spec = experiment.sweep_spec(cfg)
-    sweep_dir = (Path(cfg.out) / spec.name).resolve()
+    specs = experiment.specs(cfg)
+    sweep_dir = (Path(cfg.out) / specs[0].name).resolve()
     if not inside(sweep_dir, Path(cfg.out)):
-        raise UsageError(f"experiment name {spec.name!r} leads outside {cfg.out}")
-    trials = expand(spec, sweep_dir, log)  # every config checked before anything is written
+        raise UsageError(f"experiment name {specs[0].name!r} leads outside {cfg.out}")
+    trials = expand_all(specs, sweep_dir, log)  # every config checked before anything is written
     if not cfg.skip_eval:
         experiment.check_evals(cfg)  # and the trainings', before any search runs
     manifest = sweep_dir / MANIFEST
@@ -163,10 +194,17 @@ def run_experiment(experiment: Experiment, cfg: ExperimentConfig,
         log(f"reproduce {experiment.name}: {len(trials)} searches in {sweep_dir}")
         log("resolved config: " + json.dumps(resolved, default=str))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        write_json(manifest, {"config": resolved, "trials": [t.trial_id for t in trials]})
+        record: dict[str, Any] = {"config": resolved, "trials": [t.trial_id for t in trials]}
+        if len(specs) > 1:
+            record["sweeps"] = [s.to_dict() for s in specs]
+        write_json(manifest, record)
         launcher = None if cfg.skip_eval else experiment.launcher(cfg, log)
-        run_sweep(spec, cfg.out, resources, quiet=quiet, log=log,
-                  on_finished=launcher.submit if launcher else None)
+        outcomes = []
+        for spec in specs:
+            outcomes += run_sweep(spec, cfg.out, resources, quiet=quiet, log=log,
+                                  on_finished=launcher.submit if launcher else None)
+        if len(specs) > 1:  # each sweep wrote its own trials only
+            write_trials_csv(sweep_dir / TRIALS_CSV, outcomes)
         failed = launcher.wait() if launcher else []
     for line in failed:
         log(f"training from scratch failed: {line}")

@@ -176,6 +176,18 @@ class Launcher:
             self.pending[ref] = key
             self.log(f"evaluation {key}: submitted")
 
+    def submit_call(self, key: str, folder: Path, fn: Callable[..., str], *args: Any) -> None:
+        """One more training, not of a search (an experiment's control cells): ``fn(*args)``
+        as a Ray task with the trainings' resources, unless ``folder`` holds its result."""
+        import ray
+
+        if key in self.submitted or EvalFolder(folder).done():
+            return
+        self.submitted.add(key)
+        task = ray.remote(num_cpus=self.settings.eval_cpus, num_gpus=self.settings.eval_gpus)(fn)
+        self.pending[task.remote(*args)] = key
+        self.log(f"evaluation {key}: submitted")
+
     def wait(self) -> list[str]:
         """Collect every submitted training; returns the ones that failed (with why)."""
         import ray

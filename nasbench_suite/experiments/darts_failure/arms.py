@@ -3,6 +3,11 @@ rows) and its figures (which fix each arm's look by its place in :func:`arm_orde
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nasbench_suite.experiments.darts_failure.config import Arm
+
 
 def arm_name(method: str, space: str, order: int, remedy: str = "") -> str:
     name = {"darts": f"DARTS ({'2nd' if order == 2 else '1st'} order)", "gold": "GOLD-NAS"}
@@ -12,6 +17,13 @@ def arm_name(method: str, space: str, order: int, remedy: str = "") -> str:
     elif remedy.startswith("pdarts-m"):
         base = f"{base} + P-DARTS skip limit (M={remedy.removeprefix('pdarts-m')})"
     return f"{base}, {space}"
+
+
+def arm_title(arm: Arm, order: int, remedy: str = "") -> str:
+    """An arm's report name: the method, order and space (:func:`arm_name`) and what else
+    makes the arm (its qualifier: the op set, the skip, the alpha learning rate)."""
+    base = arm_name(arm.method, arm.space, order, remedy)
+    return f"{base}, {arm.qualifier}" if arm.qualifier else base
 
 
 def arm_order() -> list[str]:
@@ -25,4 +37,10 @@ def arm_order() -> list[str]:
     rest = [("darts", space, order, remedy) for order in (1, 2)
             for remedy in ("", "darts-es", "pdarts-m2")
             for space in ("restricted", "relaxed", "nb201")]
-    return list(dict.fromkeys(arm_name(*arm) for arm in [*first, *rest]))
+    # then the arms that split the confounds (config.ARM_TABLE's qualified arms, issue 27),
+    # each with its remedies: after every earlier name, so the first arms keep their looks
+    from nasbench_suite.experiments.darts_failure.config import ARM_TABLE
+
+    split = [arm_title(a, order, remedy) for a in ARM_TABLE if a.qualifier
+             for order in (1, 2) for remedy in ("", "darts-es", "pdarts-m2")]
+    return list(dict.fromkeys([*(arm_name(*arm) for arm in [*first, *rest]), *split]))

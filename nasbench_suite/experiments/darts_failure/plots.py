@@ -105,10 +105,9 @@ def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label
                         linestyle=_SEED_DASHES[i % len(_SEED_DASHES)],
                         marker=look.marker if len(line) < 12 else None, markersize=3,
                         label=f"seed {seed}")
-            space = arm.rsplit(", ", 1)[-1]
-            for _, stop in stops[stops["arm"].str.startswith("DARTS-ES")
-                                 & stops["arm"].str.endswith(space)
-                                 & ("DARTS" in arm)].iterrows():
+            # this arm's own DARTS-ES replay (report.arm_title: the same name, "DARTS-ES")
+            es_arm = arm.replace("DARTS (", "DARTS-ES (", 1)
+            for _, stop in stops[(stops["arm"] == es_arm) & (es_arm != arm)].iterrows():
                 ax.axvline(stop["stop_epoch"], color="grey", linestyle="--", linewidth=0.8,
                            label="DARTS-ES stops")
             if threshold is not None:

@@ -27,16 +27,21 @@ import pandas as pd
 
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
-from nasbench_suite.experiments.darts_failure.arms import arm_name
-from nasbench_suite.experiments.darts_failure.config import INDICATORS, ReproduceConfig
+from nasbench_suite.experiments.darts_failure.arms import arm_title
+from nasbench_suite.experiments.darts_failure.config import (
+    ARM_TABLE,
+    INDICATORS,
+    Arm,
+    ReproduceConfig,
+    arm_of,
+)
+from nasbench_suite.experiments.darts_failure.control import collect_control, control_markdown
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, trained_as
 from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
-#: the searches of the experiment, in report order
-ARMS = (("darts", "restricted"), ("darts", "relaxed"), ("gold", "relaxed"))
 #: report columns: (column, header, how to print it)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("param_free_share", "param-free share", "{:.2f}"),
@@ -46,20 +51,59 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("supernet_acc", "supernet acc", "{:.3f}"),
     ("inherited_acc", "derived acc (inherited)", "{:.3f}"),
     ("drop", "drop", "{:.3f}"),
+    ("gate_median", "surviving gates, median", "{:.3f}"),
+    ("gate_saturated", "surviving gates > 0.95", "{:.2f}"),
     ("scratch_acc", "acc from scratch", "{:.3f}"),
     ("eig_start", "eigenvalue start", "{:.3g}"),
     ("eig_end", "eigenvalue end", "{:.3g}"),
     ("edge_spread_median", "edge spread", "{:.3f}"),
     ("choice_changed_share", "choices changed since epoch 0", "{:.2f}"),
     ("collapse_epoch", "collapse epoch", "{:.0f}"),
+    ("train_acc_end", "supernet train acc (end)", "{:.3f}"),
+    ("fit_epoch", "epoch train acc passed the fit threshold", "{:.0f}"),
     ("search_time_s", "search (s)", "{:.0f}"),
 )
 _TRIAL_COLUMNS = ["arm", "method", "space", "seed", "trial", "label", *[c for c, _, _ in COLUMNS],
-                  "stop_epoch", "split", "epochs_run"]
+                  "collapse_timing", "stop_epoch", "split", "epochs_run", "order"]
+#: a GOLD-NAS gate counts as saturated above this (the derived network is then its supernet)
+SATURATED = 0.95
+#: collapse timing words: before the supernet fitted its training data, after, or none
+EARLY, LATE, NONE = "early", "late", "not at all"
 _TRAJECTORY = ["arm", "seed", "epoch", *[c for c, _ in INDICATORS], "alpha_move_median",
                "choice_changed_share"]
 _SERIES = ["arm", "seed", "point", "epoch", "mmacs", "mparams", "inherited_acc",
            "scratch_acc"]
+
+
+def gate_saturation(weights: Any, active: Any) -> tuple[float, float]:
+    """(median, share above SATURATED) of the surviving gates: the active entries of the last
+    recorded gate values. GOLD-NAS's derived network keeps exactly its surviving ops, each
+    scaled by its gate in the supernet: with every gate near 1 the derived network is its
+    supernet, and a drop near 0 follows from that, not from the search."""
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float)
+    mask = np.asarray(active, dtype=bool) & (w > 0)
+    if not mask.any():
+        return math.nan, math.nan
+    alive = w[mask]
+    return float(np.median(alive)), float((alive > SATURATED).mean())
+
+
+def fit_epoch(metrics: list[dict[str, Any]], threshold: float) -> float:
+    """The first epoch (1-based) whose supernet training accuracy reached ``threshold``."""
+    for row in metrics:
+        if row.get("train_acc") is not None and row["train_acc"] >= threshold:
+            return float(row["epoch"] + 1)
+    return math.nan
+
+
+def collapse_timing(collapse: float, fitted: float) -> str:
+    """``early``: the collapse came before the supernet fitted its training data (or it never
+    did); ``late``: at or after; ``not at all``: no collapse."""
+    if math.isnan(collapse):
+        return NONE
+    return LATE if not math.isnan(fitted) and collapse >= fitted else EARLY
 
 
 def _nan(value: Any) -> float:
@@ -104,7 +148,10 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         config = run.config_dict()
         summary = run.summary()
         order = int((config.get("hp") or {}).get("order", 1))
-        arm = arm_name(config["method"], config["space"], order)
+        arm_spec = arm_of(config["method"], config["space"], config)
+        arm = arm_title(arm_spec, order)
+        rank = next((i for i, a in enumerate(ARM_TABLE) if a.label == arm_spec.label),
+                    len(ARM_TABLE))
         metrics = run.metrics()
         changed = _changes_since_first(run)
         eig = [(m["epoch"], m["hessian_eig"]) for m in metrics if m.get("hessian_eig")
@@ -121,6 +168,11 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         supernet = _nan(inh.supernet_acc)
         final_genotype = run.genotype()
         scratch = run.evaluation_of(labels.get("final", "final"), final_genotype)
+        records = run.arch()
+        gates = (gate_saturation(records[-1].weights, records[-1].active)
+                 if config["method"] == "gold" and records else (math.nan, math.nan))
+        collapse = _collapse(metrics, cfg.collapse_threshold)
+        fitted = fit_epoch(metrics, cfg.fit_threshold)
         rows.append({
             "arm": arm, "method": config["method"], "space": config["space"],
             "seed": config["seed"], "trial": trial_id, "label": "final",
@@ -129,17 +181,20 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
             "supernet_acc": supernet, "inherited_acc": _nan(inh.derived_acc),
             "drop": supernet - _nan(inh.derived_acc), "split": inh.split,
+            "gate_median": gates[0], "gate_saturated": gates[1],
+            "train_acc_end": _nan(metrics[-1].get("train_acc")), "fit_epoch": fitted,
+            "collapse_timing": collapse_timing(collapse, fitted), "order": rank * 10,
             "scratch_acc": scratch.test_acc if scratch else math.nan,
             "eig_start": eig[0][1] if eig else math.nan,
             "eig_end": eig[-1][1] if eig else math.nan,
             "edge_spread_median": _nan(summary.learning.get("edge_spread_median")),
             "choice_changed_share": changed.get(metrics[-1]["epoch"], math.nan),
-            "collapse_epoch": _collapse(metrics, cfg.collapse_threshold),
+            "collapse_epoch": collapse,
             "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run,
             "stop_epoch": math.nan})
         if summary.layout >= 2:
             rows += _remedy_rows(run, settings, labels, metrics, eig, order,
-                                 cfg.collapse_threshold)
+                                 cfg.collapse_threshold, arm_spec, rank, fitted)
         if run.has_series() and config["seed"] in cfg.series_seeds:
             for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
@@ -157,7 +212,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
     if not rows:
         raise UsageError(f"{sweep_dir} has no finished trial yet")
     trials = pd.DataFrame(rows, columns=_TRIAL_COLUMNS)
-    order = _arm_order(trials["arm"])
+    order = dict(zip(trials["arm"], trials["order"], strict=True))
     trials = trials.sort_values(["arm", "seed"], kind="stable",
                                 key=lambda c: c.map(order) if c.name == "arm" else c)
     traj = pd.DataFrame(trajectory, columns=_TRAJECTORY)
@@ -167,22 +222,11 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "series": pd.DataFrame(series_rows, columns=_SERIES)}
 
 
-def _arm_order(arms: pd.Series) -> dict[str, int]:
-    """Base arms in ARMS order, each followed by its remedies."""
-    names = list(dict.fromkeys(arms))
-    keys = {}
-    for name in names:
-        base = next((i for i, (m, s) in enumerate(ARMS)
-                     if name.endswith(f", {s}") and (("GOLD" in name) == (m == "gold"))), 9)
-        remedy = 1 if "DARTS-ES" in name else 2 if "P-DARTS" in name else 0
-        keys[name] = base * 10 + remedy
-    return keys
-
-
 def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
                  metrics: list[dict[str, Any]],
                  eig: list[tuple[int, float]], order: int,
-                 threshold: float) -> list[dict[str, Any]]:
+                 threshold: float, arm: Arm, rank: int,
+                 fitted: float) -> list[dict[str, Any]]:
     """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes)."""
     config = run.config_dict()
     out = []
@@ -195,8 +239,13 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
         trained = run.evaluation_of(labels.get(label, label), genotype)
         stop = facts.get("stopped_at")
         until = stop if label.startswith("darts-es") else None
+        collapse = _collapse(metrics, threshold, until)
         out.append({
-            "arm": arm_name("darts", config["space"], order, label), "method": "darts",
+            "arm": arm_title(arm, order, label), "method": "darts",
+            "order": rank * 10 + (1 if label == "darts-es" else 2),
+            "gate_median": math.nan, "gate_saturated": math.nan,
+            "train_acc_end": _nan(at.get("train_acc")), "fit_epoch": fitted,
+            "collapse_timing": collapse_timing(collapse, fitted),
             "space": config["space"], "seed": config["seed"], "trial": run.name,
             "label": label, "param_free_share": genotype.parameter_free_share(),
             "skip_share_normal": genotype.op_share("skip_connect", reduction=False),
@@ -212,7 +261,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             "eig_end": next((v for e, v in eig if e == epoch), math.nan) if eig else math.nan,
             "edge_spread_median": _nan(at.get("edge_spread_median")),
             "choice_changed_share": _changes_since_first(run).get(epoch, math.nan),
-            "collapse_epoch": _collapse(metrics, threshold, until),
+            "collapse_epoch": collapse,
             "search_time_s": _nan(at.get("search_time_s")) if stop is not None
             else run.summary().search_time_s,
             "epochs_run": (stop + 1) if stop is not None else run.summary().epochs_run,
@@ -230,6 +279,10 @@ def summarise(trials: pd.DataFrame) -> pd.DataFrame:
     out.columns = [f"{c}_{s}" for s, c in out.columns]
     out.insert(0, "seeds", grouped.size())
     out.insert(1, "collapsed", trials.groupby("arm", sort=False)["collapse_epoch"].count())
+    out.insert(2, "fitted", trials.groupby("arm", sort=False)["fit_epoch"].count())
+    out.insert(3, "collapse_timing", trials.groupby("arm", sort=False)["collapse_timing"].agg(
+        lambda words: ", ".join(f"{w} {int((words == w).sum())}" for w in (EARLY, LATE, NONE)
+                                if (words == w).any())))
     return out.reset_index()
 
 
@@ -250,12 +303,20 @@ def markdown_tables(trials: pd.DataFrame, summary: pd.DataFrame,
     table = pd.DataFrame(
         {"arm": summary["arm"], "seeds": summary["seeds"].astype(str),
          "collapsed": summary["collapsed"].astype(str),
+         "collapse timing": summary["collapse_timing"].astype(str),
          **{h: [_pm(m, s, f) for m, s in zip(summary[f"{c}_mean"], summary[f"{c}_std"],
                                              strict=True)] for c, h, f in COLUMNS}},
-        columns=["arm", "seeds", "collapsed", *heads])
+        columns=["arm", "seeds", "collapsed", "collapse timing", *heads])
+    # the fit epoch is a mean over the seeds that got there; say how many did
+    fit_head = next(h for c, h, _ in COLUMNS if c == "fit_epoch")
+    table[fit_head] = [f"{n} of {k} seeds" + ("" if n == 0 else f": {text}")
+                       for n, k, text in zip(summary["fitted"], summary["seeds"],
+                                             table[fit_head], strict=True)]
     per = pd.DataFrame({"arm": trials["arm"], "seed": trials["seed"].astype(str),
+                        "collapse timing": trials["collapse_timing"],
                         **{h: ["–" if pd.isna(v) else f.format(v) for v in trials[c]]
-                           for c, h, f in COLUMNS}}, columns=["arm", "seed", *heads])
+                           for c, h, f in COLUMNS}},
+                       columns=["arm", "seed", "collapse timing", *heads])
     ser = pd.DataFrame({
         "run": series["arm"], "seed": series["seed"].astype(str),
         "point": series["point"].astype(str), "epoch": series["epoch"].astype(str),
@@ -285,16 +346,17 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
     eig = traj.dropna(subset=["hessian_eig"])[["arm", "seed", "epoch", "hessian_eig"]].rename(
         columns={"hessian_eig": "eigenvalue"})
     written: list[Path] = []
+    control = collect_control(sweep_dir)
     for name, frame in (("trials.csv", trials), ("summary.csv", summary),
                         ("trajectories.csv", traj), ("eigenvalues.csv", eig),
-                        ("series.csv", series)):
+                        ("series.csv", series), ("control.csv", control)):
         atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(out / name)
     shown = []
     for stem, title, fig in figures(trials, traj, series, cfg.collapse_threshold):
         written.extend(save_figure(fig, out, stem, ("png",)))
         shown.append((stem, title))
-    text = _report_text(cfg, summary, trials, series, shown, sweep_dir)
+    text = _report_text(cfg, summary, trials, series, shown, sweep_dir, control)
     atomic_write(out / "report.md", text)
     # PNG bytes depend on the matplotlib that drew them; the tables and data do not.
     write_json(out / BUILD, drawing_build())
@@ -303,7 +365,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
 
 def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFrame,
                  series: pd.DataFrame, figures: Sequence[tuple[str, str]],
-                 sweep_dir: Path) -> str:
+                 sweep_dir: Path, control: pd.DataFrame | None = None) -> str:
     table, per_trial, series_table = markdown_tables(trials, summary, series)
     order = "second" if cfg.second_order else "first"
     eval_epochs = cfg.eval_epochs or f"the {cfg.eval_preset} preset's"
@@ -340,13 +402,31 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
         "(against the initialisation it would count flips of the start's noise). "
         f"Collapse epoch: the first epoch "
         f"whose parameter-free share exceeds {cfg.collapse_threshold:g} ('collapsed' counts "
-        f"the seeds that did; the mean is over them).\n",
+        f"the seeds that did; the mean is over them). Collapse timing: early (before the "
+        f"supernet's training accuracy reached {cfg.fit_threshold:g}, or it never did), late "
+        f"(at or after), not at all. Surviving gates (GOLD-NAS only): the median and the share "
+        f"above {SATURATED:g} of the gates of the ops it kept, at its last record: GOLD-NAS's "
+        f"derived network keeps exactly those ops, so with its gates near 1 it is its "
+        f"supernet and its drop is near 0 by construction, not as a search result. Arms: "
+        f"{', '.join(cfg.arms)} (experiments/darts_failure/config.py ARM_TABLE; each run's "
+        f"config.yaml records its skip, ops and hp.alpha_budget_steps, and its metrics the "
+        f"alpha lr, a_lr).\n",
         table,
         "## Per seed\n",
         per_trial,
     ]
     if missing:
         parts.append("Not finished (left out above): " + ", ".join(missing) + "\n")
+    if control is not None and len(control):
+        parts += ["## Protocol control: does training from scratch separate cells?\n",
+                  "The all-skip cell, DARTS V2 and random cells of each space trained from "
+                  "scratch under this experiment's protocol, over the seeds "
+                  "(experiments/darts_failure/control.py); read every accuracy from scratch "
+                  "above beside it.\n", control_markdown(control)]
+    elif cfg.control_cells == 0:
+        parts.append("No protocol control in this folder (`--control-cells 0`): the "
+                     "accuracies from scratch above are not shown to separate a bad cell from "
+                     "a good one.\n")
     if len(series):
         parts += ["## GOLD-NAS series trained from scratch\n", series_table]
     for stem, title in figures:
@@ -356,5 +436,5 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
     return "\n".join(parts)
 
 
-__all__ = ["ARMS", "COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",
+__all__ = ["COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",
            "write_report"]
