@@ -12,6 +12,7 @@ the name "FLOPs"; :attr:`Cost.macs` is that number.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 from nasbench_suite.spaces.genotype import Genotype
@@ -90,6 +91,7 @@ class CostTable:
         return Cost(flops, params)
 
 
+@lru_cache(maxsize=64)
 def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_classes: int,
                      image_size: int, stem_multiplier: int = 3,
                      macro: Macro | None = None) -> CostTable:
@@ -98,6 +100,12 @@ def count_cost_table(layout: ArchLayout, channels: int, in_channels: int, num_cl
 
     The probe lives on the meta device: the counter needs shapes only, so no convolution is
     computed and no memory is allocated, whatever the network's size.
+
+    Memoised per process on its arguments (frozen layout and macro, sizes): the table is a
+    pure function of them, and counting through the meta device's decompositions takes
+    seconds, which every search of the same space and sizes (a test session's hundreds of
+    tiny runs, an evaluation worker's successive trainings) would otherwise pay again. The
+    table is read-only to its users.
     """
     with torch.device("meta"):
         probe = SuperNet(layout, channels, in_channels, num_classes, stem_multiplier,

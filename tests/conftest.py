@@ -4,6 +4,7 @@ thread for tiny networks, and one local Ray for every test that only needs *a* s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,29 @@ def tiny_experiment(out: Path, search: dict[str, Any], **values: Any) -> dict[st
             "eval_set": dict(TINY_EVAL), "out": str(out), "threads": 1, **values}
 
 
+#: PAD-NAS's constrained NSGA-II in the tiny experiments: a population of 4 over 1 generation
+#: (tests/test_rankcorr.py's run). The mini preset's 24 over 4 scores up to 120 architectures
+#: per stage with inherited weights: 4 stages of it were most of a tiny experiment's time
+#: (PAD-NAS ~330 s of a ~800 s claims experiment on the loaded 2-core machine, DARTS ~17 s),
+#: and no assertion reads the search's size (the stages, their checkpoints, the rank
+#: correlation and the report's rows are all still made).
+TINY_PADNAS: dict[str, Any] = {"hp.population": 4, "hp.generations": 1}
+
+
+def with_tiny_padnas(experiment: Any) -> Any:
+    """``experiment`` (an experiments.base.Experiment) whose sweep gives PAD-NAS
+    :data:`TINY_PADNAS`, everything else as the experiment's own ``sweep_spec`` makes it.
+    Run it with experiments.base.run_experiment, the driver ``run_claims``/``run_nb201`` call."""
+
+    def sweep_spec(cfg: Any) -> Any:
+        spec = experiment.sweep_spec(cfg)
+        if "padnas" in spec.methods:
+            spec.methods["padnas"] = {**spec.methods["padnas"], **TINY_PADNAS}
+        return spec
+
+    return dataclasses.replace(experiment, sweep_spec=sweep_spec)
+
+
 class SharedRay:
     """One local Ray (2 CPUs, loopback) started on first use and kept while modules use it.
 
@@ -79,6 +103,16 @@ class SharedRay:
         if self._stack is not None:
             stack, self._stack = self._stack, None
             stack.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that use ``local_ray`` run last, one after the other, in their collected
+    order (every other test keeps its order): the shared Ray then starts once per session
+    instead of once per such module, since a module without it between two that use it
+    stops it (:func:`_shared_ray_only_where_used`)."""
+    users = {item.module for item in items
+             if "local_ray" in getattr(item, "fixturenames", ()) and hasattr(item, "module")}
+    items.sort(key=lambda item: getattr(item, "module", None) in users)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,9 @@
 rules on hand-made values, and exact rebuilds.
 
 One tiny experiment (3 cells of 4 channels, 2 seeds, 2 search epochs, PAD-NAS 4 epochs of
-one stage each, 3 rank-correlation architectures, 1 epoch from scratch) on the test session's
-shared local Ray (tests/conftest.py) serves the module; the tests that need it are `slow`.
+one stage each with a 4 x 1 NSGA-II (conftest.TINY_PADNAS), 3 rank-correlation architectures,
+1 epoch from scratch) on the test session's shared local Ray (tests/conftest.py) serves the
+module; the tests that need it are `slow`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pandas as pd
 import pytest
 
 from nasbench_suite.cli.main import main
+from nasbench_suite.experiments.base import run_experiment
 from nasbench_suite.experiments.claims.config import ClaimsConfig
-from nasbench_suite.experiments.claims.experiment import run_claims, sweep_spec
+from nasbench_suite.experiments.claims.experiment import EXPERIMENT, sweep_spec
 from nasbench_suite.experiments.claims.report import REPORT, TITLES, verdicts, write_report
 from nasbench_suite.experiments.claims.stats import (
     NOT_MEASURABLE,
@@ -29,11 +31,13 @@ from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
-from tests.conftest import TINY, tiny_experiment
+from tests.conftest import TINY, tiny_experiment, with_tiny_padnas
 
 SEARCH = {k: v for k, v in TINY.items() if k not in ("epochs", "threads")}
 VERDICTS = {REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE}
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+#: the claims experiment with PAD-NAS's search at the tiny size (conftest.TINY_PADNAS)
+TINY_CLAIMS = with_tiny_padnas(EXPERIMENT)
 
 
 def tiny_cfg(out: Path, **kw) -> ClaimsConfig:
@@ -43,8 +47,8 @@ def tiny_cfg(out: Path, **kw) -> ClaimsConfig:
 
 @pytest.fixture(scope="module")
 def experiment(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_claims(tiny_cfg(tmp_path_factory.mktemp("claims")), Resources(cpus_per_trial=1),
-                      quiet=True, log=lambda _: None)
+    return run_experiment(TINY_CLAIMS, tiny_cfg(tmp_path_factory.mktemp("claims")),
+                          Resources(cpus_per_trial=1), quiet=True, log=lambda _: None)
 
 
 def test_the_sweep_puts_each_method_on_its_claims_space(tmp_path: Path) -> None:
@@ -97,8 +101,8 @@ def test_every_claim_was_measured(experiment: Path) -> None:
 def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: Path) -> None:
     before = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}
     lines: list[str] = []
-    run_claims(tiny_cfg(experiment.parent), Resources(cpus_per_trial=1), quiet=True,
-               log=lines.append)
+    run_experiment(TINY_CLAIMS, tiny_cfg(experiment.parent), Resources(cpus_per_trial=1),
+                   quiet=True, log=lines.append)
     assert not [line for line in lines if "submitted" in line], lines
     assert {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()} == before
     assert main(["reproduce", "claims", "--report-only", "--dir", str(experiment)]) == 0

@@ -1,7 +1,8 @@
 """`nasbench reproduce nb201`: the methods on NAS-Bench-201, judged by the table.
 
 One tiny experiment (digits, 3 cells of 4 channels, 1 seed, 2 epochs; PAD-NAS 4, the fewest
-its 4 stages take) on a local Ray session serves the module. EDAS is left out: it does not
+its 4 stages take, with a 4 x 1 NSGA-II: conftest.TINY_PADNAS) on the test session's shared
+local Ray (tests/conftest.py) serves the module. EDAS is left out: it does not
 run on nb201 yet (another branch makes it).
 """
 
@@ -20,8 +21,9 @@ from nasbench_suite.spaces.nb201_arch import NB201, NB201_OPS, arch_to_genotype
 
 from nasbench_suite.cli.main import main
 from nasbench_suite.experiments import get_experiment, list_experiments
+from nasbench_suite.experiments.base import run_experiment
 from nasbench_suite.experiments.nb201.config import METHODS, Nb201Config, random_label
-from nasbench_suite.experiments.nb201.experiment import run_nb201, sweep_spec
+from nasbench_suite.experiments.nb201.experiment import EXPERIMENT, sweep_spec
 from nasbench_suite.experiments.nb201.report import BUILD, REPORT, equivalent_k, write_report
 from nasbench_suite.experiments.nb201.tables import ALL_SKIP
 from nasbench_suite.experiments.nb201.verdicts import (
@@ -37,11 +39,13 @@ from nasbench_suite.groundtruth import scored_cell
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import expand
 from nasbench_suite.sweep.tune import Resources
-from tests.conftest import TINY, markdown_rows
+from tests.conftest import TINY, markdown_rows, with_tiny_padnas
 
 SEARCH = {k: v for k, v in TINY.items() if k not in ("epochs", "channels", "layers")}
 #: the methods that run on nb201 in this branch
 RUNNING = ["darts", "gold", "padnas", "nse"]
+#: the nb201 experiment with PAD-NAS's search at the tiny size (conftest.TINY_PADNAS)
+TINY_NB201 = with_tiny_padnas(EXPERIMENT)
 
 
 def tiny_cfg(out: Path, **kw) -> Nb201Config:
@@ -52,13 +56,10 @@ def tiny_cfg(out: Path, **kw) -> Nb201Config:
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nasbench_suite.sweep.ray_session import ray_session
-
-    with ray_session(num_cpus=2):
-        out = tmp_path_factory.mktemp("nb201")
-        return run_nb201(tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
-                         log=lambda _: None)
+def experiment(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nb201")
+    return run_experiment(TINY_NB201, tiny_cfg(out), Resources(cpus_per_trial=1), quiet=True,
+                          log=lambda _: None)
 
 
 def test_the_registry_holds_nb201_with_no_training_from_scratch() -> None:
@@ -136,8 +137,8 @@ def test_running_again_trains_nothing_and_rebuilds_the_same_report(experiment: P
     from nasbench_suite.sweep.ray_session import ray_session
 
     with ray_session(num_cpus=2):
-        run_nb201(tiny_cfg(experiment.parent), Resources(cpus_per_trial=1), quiet=True,
-                  log=lambda _: None)
+        run_experiment(TINY_NB201, tiny_cfg(experiment.parent), Resources(cpus_per_trial=1),
+                       quiet=True, log=lambda _: None)
     assert len(logs) == len(RUNNING)
     assert [p.stat().st_mtime_ns for p in logs] == stamps
     after = {p.name: p.read_bytes() for p in (experiment / REPORT).iterdir()}

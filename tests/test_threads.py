@@ -184,6 +184,7 @@ def test_sweep_trials_and_evaluation_workers_are_passive_with_their_cpus(tmp_pat
     from nasbench_suite.store.runfolder import find_runs
 
     proc = _cli(["reproduce", "darts-failure", "--seeds", "0", "--epochs", "1",
+                 "--hessian-every", "0",  # no eigenvalue: not what this test reads
                  "--eval-epochs", "1", "--cpus-per-trial", "1",
                  "--eval-cpus", "1", "--max-concurrent", "2", "--quiet",
                  "--out", str(tmp_path), "--name", "threads", *_sets(_SEARCH),
