@@ -489,11 +489,19 @@ class _WaveRun:
         blocks.add(y, len(on), [(k, i, pos) for k, i in enumerate(on)])
 
     def relu_conv_bn(self, blocks: _Blocks, name: str, pos: int, on: list[int]) -> None:
+        """ReLU-conv-BN of every listed edge: one convolution, one BN.
+
+        Edges that all read one source state (every wave of a one-input cell, NAS-Bench-201's)
+        run as ONE dense convolution of that source with the edges' filters stacked on the
+        output axis: the same sums as the grouped convolution of the source repeated once per
+        edge, without the repeat (a copy forward, a sum of the copies' gradients backward).
+        """
         mods = [self._module(i, name).op for i in on]  # type: ignore[union-attr]
         conv: nn.Conv2d = mods[0][1]
-        x = self.gather(on)
+        one_source = len({self.wave.slot[i] for i in on}) == 1
+        x = self.gather(on[:1] if one_source else on)
         y = F.conv2d(x, _cat([m[1].weight for m in mods]), None, conv.stride, conv.padding,
-                     conv.dilation, len(on))
+                     conv.dilation, 1 if one_source else len(on))
         y = batch_norm_blocks(y, [m[2] for m in mods])
         blocks.add(y, len(on), [(k, i, pos) for k, i in enumerate(on)])
 
