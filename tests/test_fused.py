@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import nasbench_suite.spaces.fused
 import nasbench_suite.spaces.ops
 import pytest
 import torch
@@ -98,10 +99,14 @@ def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: boo
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-8, msg=key)
 
 
+@pytest.mark.parametrize("terms", [False, True])
 @pytest.mark.parametrize("size", [8, 16])  # even: the residual blocks halve the maps
-def test_fused_equals_plain_in_the_nb201_space(size: int) -> None:
+def test_fused_equals_plain_in_the_nb201_space(size: int, terms: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """NAS-Bench-201's one-input cell: every wave reads one source, so its convolutions run
-    as one dense convolution per wave (the edges' filters stacked), not a grouped one."""
+    as one dense convolution per wave (the edges' filters stacked), not a grouped one;
+    ``terms``: the channels_last mix term by term (from 1 channel on) instead of the GEMM."""
+    monkeypatch.setattr(nasbench_suite.spaces.fused, "KRON_MAX_CHANNELS", 1 if terms else 10**6)
     shape = NetShape(channels=4, layers=6, in_channels=3, num_classes=5, image_size=size)
     space = create_space("nb201", shape)
     torch.manual_seed(0)
