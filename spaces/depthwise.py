@@ -64,21 +64,12 @@ def backward_plan(kernel: int, stride: int, dilation: int, size: int,
     maps of 9 to 31 pixels (a tie there, and the native one needs no extra memory). At 32+
     pixels in channels_last the folded one wins: a whole DARTS step at 32x32x3 (C=8,
     5 cells, batch 64, 1 thread) is 7-9% faster with it, measured in one process.
-    Strided 5x5+ kernels (sep_conv's first depthwise conv in a reduction cell) keep the
-    native weight gradient on maps of 16+ pixels: 5x5, stride 2, batch 64, channels_last,
-    1 thread, interleaved, median of 9 (the machine shared, load ~20): 128 channels at 32
-    pixels 115 ms native against 304 ms folded, 256 channels at 16 pixels 74 against 118,
-    128 channels at 16 pixels 27 against 24, 64 channels at 8 pixels 0.9 against 0.5.
     """
     by_conv_x = stride == 1
     if dilation > 1 or size <= 2:
         by_conv_w = True
     elif kernel <= 3:
         by_conv_w = False
-    elif stride > 1:
-        # The folded correlation runs at dilation = stride over maps copied out of
-        # channels_last; oneDNN's own weight gradient is faster from 16 pixels on.
-        by_conv_w = size < 16
     else:
         by_conv_w = size <= 8 or size >= 32 or not channels_last
     return by_conv_x, by_conv_w
