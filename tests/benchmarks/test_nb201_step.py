@@ -25,6 +25,11 @@ threads and the load average. Timings are recorded, never asserted.
 
     NASBENCH_AUTODL=/path/to/AutoDL-Projects OMP_NUM_THREADS=1 \\
         python -m pytest tests/benchmarks/test_nb201_step.py --benchmark-only
+
+Measured 2026-12-06, 1 thread, torch 2.14.1, 2-core machine shared with other jobs (load
+average ~5): C=16, N=5, 32x32 AutoDL 18.8 s, suite 7.83 s (2.40x); C=8, N=2, 16x16 AutoDL
+1.20 s, suite 0.525 s (2.28x). At load 26-33, before the term-by-term mix of
+spaces/fused.py: 1.74x and 1.94x.
 """
 
 from __future__ import annotations
