@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import nasbench_suite.spaces.fused
 import nasbench_suite.spaces.ops
 import pytest
 import torch
@@ -93,6 +94,36 @@ def test_fused_equals_plain_module_path(space_name: str, size: int, skip_bn: boo
     got = _run(fast, x, weights, active, probe)
     with plain_depthwise():
         want = _run(plain, x, weights, active, probe)
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-8, msg=key)
+
+
+@pytest.mark.parametrize("terms", [False, True])
+@pytest.mark.parametrize("size", [8, 16])  # even: the residual blocks halve the maps
+def test_fused_equals_plain_in_the_nb201_space(size: int, terms: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """NAS-Bench-201's one-input cell: every wave reads one source, so its convolutions run
+    as one dense convolution per wave (the edges' filters stacked), not a grouped one;
+    ``terms``: the channels_last mix term by term (from 1 channel on) instead of the GEMM."""
+    monkeypatch.setattr(nasbench_suite.spaces.fused, "KRON_MAX_CHANNELS", 1 if terms else 10**6)
+    shape = NetShape(channels=4, layers=6, in_channels=3, num_classes=5, image_size=size)
+    space = create_space("nb201", shape)
+    torch.manual_seed(0)
+    fast = SuperNet(space.layout, 4, 3, 5, auxiliary=True, macro=space.macro,
+                    pool_bn=space.search_pool_bn).double()
+    plain = SuperNet(space.layout, 4, 3, 5, auxiliary=True, macro=space.macro, fused=False,
+                     pool_bn=space.search_pool_bn, channels_last=False).double()
+    plain.load_state_dict(fast.state_dict())
+    gen = torch.Generator().manual_seed(size)
+    active = torch.rand(fast.layout.shape, generator=gen) < 0.7
+    for conv in ("nor_conv_1x1", "nor_conv_3x3"):
+        active[:, :, fast.layout.ops.index(conv)] = True  # the dense path on 3, 2, 1 edges
+    weights = torch.rand(fast.layout.shape, generator=gen, dtype=torch.float64)
+    x = torch.randn(6, 3, size, size, generator=gen, dtype=torch.float64)
+    probe = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    got = _run(fast, x, weights, active, probe)
+    want = _run(plain, x, weights, active, probe)
     assert got.keys() == want.keys()
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-8, msg=key)
