@@ -82,7 +82,8 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     assert set(trials["arm"]) == BASE_ARMS | REMEDY_ARMS
     assert len(trials) == 6 + 4 + 2  # searches, DARTS-ES on 4, P-DARTS on 2
     base = trials[trials["arm"].isin(BASE_ARMS)]
-    measured = [c for c, _, _ in COLUMNS if c != "collapse_epoch"]
+    # the collapse and fit epochs are empty where a tiny search never reaches the threshold
+    measured = [c for c, _, _ in COLUMNS if c not in ("collapse_epoch", "fit_epoch")]
     assert not base[measured].isna().any().any(), base[measured]
     remedies = trials[trials["arm"].isin(REMEDY_ARMS)]
     for column in ("param_free_share", "skip_share_normal", "mmacs", "mparams",
