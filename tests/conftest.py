@@ -105,30 +105,14 @@ class SharedRay:
             stack.close()
 
 
-#: modules whose tests start a Ray of their own (a CLI sweep or reproduce, a cluster): with
-#: two test processes (pyproject.toml's ``-n 2``) they run in the one process that also holds
-#: the shared Ray, since two Rays on one machine disturb each other (a Ray client server
-#: cannot start beside another cluster)
-RAY_MODULES = frozenset({"test_claims", "test_nb201_experiment", "test_ray_session",
-                         "test_reproduce", "test_sweep", "test_threads"})
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules that use ``local_ray`` run one after the other, in their collected order
-    (every other test keeps its order): the shared Ray then starts once per session instead
-    of once per such module, since a module without it between two that use it stops it
-    (:func:`_shared_ray_only_where_used`)."""
+    """The modules that use ``local_ray`` run last, one after the other, in their collected
+    order (every other test keeps its order): the shared Ray then starts once per session
+    instead of once per such module, since a module without it between two that use it
+    stops it (:func:`_shared_ray_only_where_used`)."""
     users = {item.module for item in items
              if "local_ray" in getattr(item, "fixturenames", ()) and hasattr(item, "module")}
-    groups: dict[pytest.Item, str] = {}
-    for item in items:  # pytest-xdist's --dist loadgroup: see RAY_MODULES
-        module = getattr(item, "module", None)
-        name = module.__name__.rpartition(".")[2] if module else item.nodeid.split("::")[0]
-        groups[item] = "ray" if module in users or name in RAY_MODULES else name
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
-    # the Ray group first (the longest: with two processes it must start at once), and in
-    # it the modules without the shared Ray before those with it
-    items.sort(key=lambda item: (groups[item] != "ray", getattr(item, "module", None) in users))
+    items.sort(key=lambda item: getattr(item, "module", None) in users)
 
 
 @pytest.fixture(scope="session")
