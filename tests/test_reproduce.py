@@ -82,9 +82,14 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     assert set(trials["arm"]) == BASE_ARMS | REMEDY_ARMS
     assert len(trials) == 6 + 4 + 2  # searches, DARTS-ES on 4, P-DARTS on 2
     base = trials[trials["arm"].isin(BASE_ARMS)]
-    # the collapse and fit epochs are empty where a tiny search never reaches the threshold
-    measured = [c for c, _, _ in COLUMNS if c not in ("collapse_epoch", "fit_epoch")]
-    assert not base[measured].isna().any().any(), base[measured]
+    # the collapse and fit epochs are empty where a tiny search never reaches the threshold;
+    # only GOLD-NAS has gates
+    gates = ["gate_median", "gate_saturated"]
+    measured = [c for c, _, _ in COLUMNS if c not in ("collapse_epoch", "fit_epoch", *gates)]
+    assert not base[measured].isna().any().any(), base[measured].isna().sum()
+    gold = base["method"] == "gold"
+    assert gold.any() and base.loc[gold, gates].notna().all().all()
+    assert base.loc[~gold, gates].isna().all().all()
     remedies = trials[trials["arm"].isin(REMEDY_ARMS)]
     for column in ("param_free_share", "skip_share_normal", "mmacs", "mparams",
                    "scratch_acc"):
