@@ -41,16 +41,18 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-import nasbench_suite.spaces as spaces
 import pytest
 import torch
 import torch.nn.functional as F
-from nasbench_suite.methods.base import SearchContext
-from nasbench_suite.methods.darts import Darts, DartsConfig
 from nasbench_suite.spaces import NetShape
 from torch import nn
 
-from tests.benchmarks.timing import interleaved_medians, machine_info, num_threads
+from tests.benchmarks.timing import (
+    interleaved_medians,
+    machine_info,
+    num_threads,
+    suite_darts_step,
+)
 
 #: a folder holding AutoDL-Projects's ``xautodl/`` package (or the four files it needs)
 AUTODL_ENV = "NASBENCH_AUTODL"
@@ -128,14 +130,7 @@ def test_suite_step_against_autodl_darts(benchmark, label: str, threads: int) ->
     train, val = _batches(size)
     autodl_net = autodl_network_class(folder)(channels, n, 4, 10, NB201_SPACE, False, True)
     autodl = autodl_step(autodl_net, train, val)
-    space = spaces.create_space("nb201", NetShape(channels, 3 * n, 3, 10, size))
-    cfg = DartsConfig()
-    supernet = space.supernet(auxiliary=Darts.uses_auxiliary(cfg))
-    ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
-    method = Darts(space, supernet, cfg, ctx)
-
-    def suite() -> object:
-        return method.step(train, val)
+    suite, supernet = suite_darts_step("nb201", NetShape(channels, 3 * n, 3, 10, size), train, val)
 
     with num_threads(threads):
         medians = interleaved_medians({"autodl": autodl, "suite": suite}, WARMUP, ROUNDS)

@@ -22,15 +22,17 @@ which ran.
 
 from __future__ import annotations
 
-import nasbench_suite.spaces as spaces
 import pytest
 import torch
-from nasbench_suite.methods.base import SearchContext
-from nasbench_suite.methods.darts import Darts, DartsConfig
 from nasbench_suite.spaces import NetShape
 
 from tests.benchmarks.official_darts import darts_step, official_network
-from tests.benchmarks.timing import interleaved_medians, machine_info, num_threads
+from tests.benchmarks.timing import (
+    interleaved_medians,
+    machine_info,
+    num_threads,
+    suite_darts_step,
+)
 
 WARMUP, ROUNDS = 1, 3
 BATCH = 64
@@ -52,14 +54,7 @@ def test_suite_step_against_official_darts(benchmark, size: int, threads: int) -
     train, val = _batches(shape)
     official_net, which = official_network(shape.channels, shape.num_classes, shape.layers)
     official = darts_step(official_net, train, val)
-    space = spaces.create_space("restricted", shape)
-    cfg = DartsConfig()
-    supernet = space.supernet(auxiliary=Darts.uses_auxiliary(cfg))
-    ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
-    method = Darts(space, supernet, cfg, ctx)
-
-    def suite() -> object:
-        return method.step(train, val)
+    suite, supernet = suite_darts_step("restricted", shape, train, val)
 
     with num_threads(threads):
         medians = interleaved_medians({"official": official, "suite": suite}, WARMUP, ROUNDS)

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import torch
+from nasbench_suite.methods.base import SearchContext
+from nasbench_suite.methods.darts import Darts, DartsConfig
+from nasbench_suite.spaces import NetShape, create_space
 
 
 def median_step(step: Callable[[], object], warmup: int, rounds: int) -> float:
@@ -58,3 +61,17 @@ def machine_info(threads: int) -> dict[str, object]:
     return {"threads": threads, "load_avg_1min": round(os.getloadavg()[0], 2),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
             "cpus": len(os.sched_getaffinity(0))}
+
+
+def suite_darts_step(space: str, shape: NetShape, train: tuple[torch.Tensor, torch.Tensor],
+                     val: tuple[torch.Tensor, torch.Tensor],
+                     ) -> tuple[Callable[[], object], torch.nn.Module]:
+    """One first-order DARTS step of the suite in ``space`` at ``shape`` (default config),
+    on the CPU, and its supernet (whose weights a comparison counts): the suite's side of
+    every comparison with another code's search network."""
+    cfg = DartsConfig()
+    built = create_space(space, shape)
+    net = built.supernet(auxiliary=Darts.uses_auxiliary(cfg))
+    ctx = SearchContext(device=torch.device("cpu"), epochs=1, steps_per_epoch=1, seed=0)
+    method = Darts(built, net, cfg, ctx)
+    return (lambda: method.step(train, val)), net
