@@ -137,12 +137,13 @@ def short_variants(configs: dict[str, dict[str, Any]], groups: dict[str, tuple[s
     return out
 
 
-def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Scalar entries, with nested mappings flattened one level (``cost_macs``)."""
+def scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar entries, with nested mappings flattened one level (``cost_macs``): the columns
+    of the index and of a sweep trial's last report to Ray Tune."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict) and not prefix:
-            out.update(_scalars(value, f"{key}_"))
+            out.update(scalars(value, f"{key}_"))
         elif isinstance(value, (int, float, str, bool)) or value is None:
             out[f"{prefix}{key}"] = value
     return out
@@ -164,14 +165,14 @@ def _run_row(folder: RunFolder, ident: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"row": RUN, **ident}
     if ident["status"] != FINISHED:
         metrics = folder.metrics()
-        row.update(_scalars(metrics[-1]) if metrics else {})
+        row.update(scalars(metrics[-1]) if metrics else {})
         row["epochs_run"] = len(metrics)
         if ident["status"] == FAILED:
             failure = folder.failure()
             row["failure"] = failure.reason if failure else ""
         return row
     summary = folder.summary()
-    row.update(_scalars(summary.final))
+    row.update(scalars(summary.final))
     row.update(summary.learning)
     inh, derived = summary.inherited, summary.derived
     row.update(acc=inh.derived_acc, acc_split=inh.split, supernet_acc=inh.supernet_acc,
@@ -193,7 +194,7 @@ def _series_rows(folder: RunFolder, ident: dict[str, Any], run: dict[str, Any]
     for n, point in enumerate(folder.series()):
         row: dict[str, Any] = {"row": SERIES, **ident, "counter": run.get("counter"),
                                "acc_split": run.get("acc_split")}
-        values = _scalars({k: v for k, v in point.items() if k != "genotype"})
+        values = scalars({k: v for k, v in point.items() if k != "genotype"})
         row["point"] = values.pop("index", n)
         row.update(values)
         scratch = evaluations.get(f"point{row['point']}")
@@ -266,6 +267,6 @@ def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
     for folder, ident in _identified(list(paths)):
         truth = {row["epoch"]: row for row in epoch_ground_truth(folder)}
         for metrics in folder.metrics():
-            rows.append({**ident, **_scalars(metrics), **truth.get(metrics["epoch"], {})})
+            rows.append({**ident, **scalars(metrics), **truth.get(metrics["epoch"], {})})
     return pd.DataFrame(rows).sort_values(["label", "space", "dataset", "seed", "run", "epoch"],
                                           kind="stable").reset_index(drop=True)

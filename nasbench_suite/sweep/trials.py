@@ -20,6 +20,7 @@ import pandas as pd
 
 from nasbench_suite.errors import Diverged, UsageError
 from nasbench_suite.files import atomic_write
+from nasbench_suite.store.index import scalars
 from nasbench_suite.store.runfolder import (
     FAILED,
     FINISHED,
@@ -122,29 +123,18 @@ def final_results(folder: RunFolder) -> dict[str, Any]:
     row: dict[str, Any] = {}
     if folder.is_run():
         metrics = folder.metrics()
-        row.update(_scalars(metrics[-1]) if metrics else {})
+        row.update(scalars(metrics[-1]) if metrics else {})
     if folder.finished():
         summary = folder.summary()
         inh, derived = summary.inherited, summary.derived
-        row.update(_scalars(summary.final))
+        row.update(scalars(summary.final))
         row.update(summary.learning)
         row.update(acc=inh.derived_acc, acc_split=inh.split, supernet_acc=inh.supernet_acc,
                    gap=inh.gap, macs=derived.macs, flops=derived.flops,
                    params=derived.params, param_free_share=derived.param_free_share,
                    search_time_s=summary.search_time_s, epochs_run=summary.epochs_run)
-        row.update(_scalars(summary.ground_truth or {}))
+        row.update(scalars(summary.ground_truth or {}))
     return row
-
-
-def _scalars(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Scalar entries, nested mappings flattened (``cost_macs``) as the results index does."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_scalars(value, f"{prefix}{key}_"))
-        elif isinstance(value, (int, float, str, bool)) or value is None:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _busy(folder: RunFolder, exc: FolderBusy, end: EndReport) -> str:
