@@ -205,6 +205,7 @@ def test_equivalent_random_k_is_the_fewest_cells_that_reach_the_mean() -> None:
     random = pd.DataFrame({"k": [1, 2, 3], "expected_best": [80.0, 85.0, 90.0]})
     assert equivalent_k(84.0, random) == 2
     assert equivalent_k(80.0, random) == 1
+    assert equivalent_k(39.77, random) == 0  # worse than one random cell, not "k = 1"
     assert math.isnan(equivalent_k(95.0, random))
 
 

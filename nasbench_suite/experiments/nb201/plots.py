@@ -101,7 +101,7 @@ def plot_random_search(random: pd.DataFrame, finals: pd.DataFrame) -> Figure:
             look = style(row["method"])
             ax.axhline(row["mean"], color=look["color"], linestyle="--", linewidth=1.0)
             k = row["random_k"]
-            if np.isfinite(k):
+            if np.isfinite(k) and k >= 1:  # 0: below one random cell, off the curve
                 ax.plot([k], [row["mean"]], color=look["color"], marker=look["marker"],
                         linestyle="none")
             ax.plot([], [], color=look["color"], marker=look["marker"], linestyle="--",

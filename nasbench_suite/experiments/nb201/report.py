@@ -49,7 +49,9 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def equivalent_k(value: float, random: pd.DataFrame) -> float:
     """The fewest random cells whose expected best reaches ``value`` (NaN: more than the
-    curve holds)."""
+    curve holds; 0: below one random cell's expected accuracy, which "k = 1" would hide)."""
+    if value < float(random["expected_best"].iloc[0]):
+        return 0.0
     reached = random[random["expected_best"] >= value]
     return float(reached["k"].iloc[0]) if len(reached) else math.nan
 
@@ -79,6 +81,12 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
 
 
+def _k_text(k: float, k_max: int) -> str:
+    if math.isnan(k):
+        return f">{k_max}"
+    return "<1" if k == 0 else f"{k:.0f}"
+
+
 def papers_table(summary: pd.DataFrame, reference: pd.DataFrame, random: pd.DataFrame,
                  confidence: float) -> str:
     """Section (1): the methods' rows, then the published reference rows."""
@@ -92,8 +100,7 @@ def papers_table(summary: pd.DataFrame, reference: pd.DataFrame, random: pd.Data
                      "percentile": _pm(r["percentile_mean"], r["percentile_std"]),
                      ci: "–" if math.isnan(r["cifar10_valid_low"]) else
                      f"[{r['cifar10_valid_low']:.2f}, {r['cifar10_valid_high']:.2f}]",
-                     "random search equivalent k": f">{k_max}" if math.isnan(r["random_k"])
-                     else f"{r['random_k']:.0f}"})
+                     "random search equivalent k": _k_text(r["random_k"], k_max)})
     for _, r in reference.iterrows():
         rows.append({"method": r["row"], "seeds": "–",
                      **{h: f"{r[c]:.2f}" for c, h in GT_COLUMNS},
@@ -258,8 +265,8 @@ def _report_text(cfg: Nb201Config, runs: pd.DataFrame, summary: pd.DataFrame,
         "## 1. Final cells on the NAS-Bench-201 table\n",
         "Random search: the exact expected best CIFAR-10 valid accuracy of k cells drawn "
         "without replacement; 'random search equivalent k' is the fewest random cells "
-        "whose expected best reaches the method's mean. Table best and median are per "
-        "column.\n",
+        "whose expected best reaches the method's mean ('<1': below the expected accuracy "
+        "of one random cell). Table best and median are per column.\n",
         papers_table(summary, reference, random, cfg.confidence),
         "Per seed:\n",
         per_seed_table(runs),
