@@ -331,8 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"nasbench: error: {exc.strerror or exc}{where}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("nasbench: interrupted; resume from the last checkpoint with "
-                         "nasbench run --resume RUN_DIR\n")
+        sys.stderr.write("nasbench: interrupted; every search keeps its last checkpoint: "
+                         "the same command again resumes (one run: nasbench run --resume "
+                         "RUN_DIR)\n")
         return 130
 
 

@@ -413,6 +413,11 @@ def _run_on_ray(spec: SweepSpec, todo: list[Trial], sweep_dir: Path, resources: 
     before = {t.trial_id: RunFolder(t.run_dir).status() for t in todo}
     # Ray Tune's own tables would interleave with our progress lines.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune's own Ctrl-C handling stops fit() and returns as if the sweep were done, so an
+    # experiment went on to its next sweep and its trainings; and after a normal fit() its
+    # handler stays installed and swallows a later Ctrl-C. Without it Ctrl-C raises
+    # KeyboardInterrupt here and the command stops (every trial resumes from its checkpoint).
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     with ray_session(resources.address, join_timeout=resources.join_timeout,
                      env_vars=worker_env(resources.cpus_per_trial)):
         from ray import tune
