@@ -58,34 +58,49 @@ def several_ops_per_edge(genotype: Genotype) -> bool:
     return False
 
 
-def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor) -> Genotype | None:
+def _tied(weights: torch.Tensor, among: torch.Tensor) -> bool:
+    """Whether some edge's strongest op among the ``among`` ops (a (G, E, O) mask) is not
+    unique."""
+    import torch  # only here: reading the table needs no torch
+
+    kept = weights.to(torch.float64).masked_fill(~among, -math.inf)
+    return bool(((kept == kept.amax(-1, keepdim=True)) & among).sum(-1).gt(1).any())
+
+
+def scored_cell(space: Space, genotype: Genotype, weights: torch.Tensor,
+                active: torch.Tensor | None = None) -> Genotype | None:
     """The cell the table scores for a method's genotype: the genotype itself where every
     edge holds one op; else the space's own derivation over the method's architecture
     weights (G, E, O) restricted to the kept ops (nb201: the strongest kept op per edge);
     None where an edge's strongest kept ops tie (GOLD-NAS's start: equal gates everywhere),
     as the cell would then be an artefact of the op order, not of the search.
 
+    ``active`` (the run's (G, E, O) mask of ops still in play, arch.jsonl's) catches the
+    same tie in a one-op-per-edge genotype: GOLD-NAS derives one op per nb201 edge, and at
+    its start that op is the first of four equal gates (skip_connect: the all-skip cell).
+    A method whose cell is not the argmax of its weights (PAD-NAS: one active op per edge,
+    uniform weights) has no tie among its active ops.
+
     Why not refuse several ops: a table scores one op per edge, but a method such as
     GOLD-NAS may end with several; the run keeps its own genotype (genotype.json) and
     records the cell that was scored (``gt_arch``) beside it.
     """
     if not several_ops_per_edge(genotype):
+        if active is not None and _tied(weights, active.to(bool)):
+            return None
         return genotype
-    import torch  # only here: reading the table needs no torch
-
     keep = space.mask_of(genotype)
-    kept = weights.to(torch.float64).masked_fill(~keep, -math.inf)
-    if bool(((kept == kept.amax(-1, keepdim=True)) & keep).sum(-1).gt(1).any()):
+    if _tied(weights, keep):
         return None
     return space.derive(weights, keep=keep)
 
 
-def cell_ground_truth(space: Space, genotype: Genotype,
-                      weights: torch.Tensor) -> dict[str, Any] | None:
+def cell_ground_truth(space: Space, genotype: Genotype, weights: torch.Tensor,
+                      active: torch.Tensor | None = None) -> dict[str, Any] | None:
     """:func:`ground_truth` of :func:`scored_cell`; None where the space has no table."""
     if not tabulated(genotype.space):
         return None
-    cell = scored_cell(space, genotype, weights)
+    cell = scored_cell(space, genotype, weights, active)
     return None if cell is None else ground_truth(cell)
 
 
@@ -106,7 +121,8 @@ def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
     rows = []
     for rec in run.arch():
         genotype = Genotype.from_dict(rec.genotype)
-        truth = cell_ground_truth(space, genotype, torch.tensor(rec.weights))
+        truth = cell_ground_truth(space, genotype, torch.tensor(rec.weights),
+                                  torch.tensor(rec.active))
         rows.append({"epoch": rec.epoch,
                      "genotype": json.dumps(genotype.to_dict(), sort_keys=True), **(truth or {})})
     return rows

@@ -475,7 +475,8 @@ def _finish(folder: RunFolder, cfg: RunConfig, search: Search, method: Method,
         counter=COUNTER, torch=torch.__version__, layout=LAYOUT,
         series=[{k: v for k, v in p.items() if k != "genotype"} for p in series],
         warnings=method.warnings(),
-        ground_truth=cell_ground_truth(space, genotype, method.arch_weights()))
+        ground_truth=cell_ground_truth(space, genotype, method.arch_weights(),
+                                       method.mixing()[1]))
     folder.write_summary(summary)
     for warning in summary.warnings:
         log(f"warning: {warning}")

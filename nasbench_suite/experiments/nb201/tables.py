@@ -97,14 +97,15 @@ def _run_rows(run: RunFolder, target: float) -> tuple[dict[str, Any], list[dict[
     train = _train_acc(run.metrics())
     epochs = []
     for rec in records:
-        cell = scored_cell(space, Genotype.from_dict(rec.genotype), torch.tensor(rec.weights))
+        cell = scored_cell(space, Genotype.from_dict(rec.genotype), torch.tensor(rec.weights),
+                           torch.tensor(rec.active))
         epochs.append({"arm": arm, "method": method, "seed": config["seed"],
                        "epoch": rec.epoch, "train_acc": train.get(rec.epoch, math.nan),
                        **(_cell_columns(cell) if cell is not None else
                           {"arch": TIED, "cifar10_valid": math.nan, "skip_share": math.nan,
                            "param_free_share": math.nan})})
-    final = scored_cell(space, run.genotype(), torch.tensor(records[-1].weights)) if records \
-        else run.genotype()
+    final = scored_cell(space, run.genotype(), torch.tensor(records[-1].weights),
+                        torch.tensor(records[-1].active)) if records else run.genotype()
     if final is None:
         raise UsageError(f"{run.path}: the final cell has an edge whose strongest kept op "
                          "is a tie; the table cannot score it")
