@@ -47,8 +47,8 @@ ALL_SKIP = format_arch(("skip_connect",) * len(NB201_EDGES))
 TIED = "tie: no strongest kept op"
 _RUNS = ["arm", "method", "seed", "trial", "arch", *[c for c, _ in GT_COLUMNS], "percentile",
          "skip_share", "param_free_share", "train_acc_end", "train_acc_best",
-         "target_epoch", "epochs_run", "search_time_s", "rankcorr", "epochs", "channels",
-         "layers", "image_size"]
+         "target_epoch", "epochs_run", "search_time_s", "rankcorr", "tau_last", "rho_last",
+         "top_truth_last", "epochs", "channels", "layers", "image_size"]
 _EPOCHS = ["arm", "method", "seed", "epoch", "arch", "cifar10_valid", "skip_share",
            "param_free_share", "train_acc"]
 
@@ -74,6 +74,23 @@ def _rankcorr(run: RunFolder) -> str:
     stages = [f"{stage} tau {num(result.tau[stage])}, rho {num(result.rho[stage])}"
               for stage in result.stages]
     return f"{result.cells} cells, {result.split} split: " + "; ".join(stages)
+
+
+def _rankcorr_numbers(run: RunFolder) -> dict[str, float]:
+    """Tau, rho and the mean table accuracy of the supernet's top cells at the run's last
+    measured stage (its final weights; PAD-NAS: its last pruning stage), NaN where not
+    measured or undefined."""
+    if not run.has_truthcorr():
+        return dict.fromkeys(("tau_last", "rho_last", "top_truth_last"), math.nan)
+    result = run.truthcorr()
+    last = result.stages[-1]
+
+    def number(value: float | None) -> float:
+        return math.nan if value is None else float(value)
+
+    top = result.top_truth[last]
+    return {"tau_last": number(result.tau[last]), "rho_last": number(result.rho[last]),
+            "top_truth_last": float(sum(top) / len(top)) if top else math.nan}
 
 
 def _cell_columns(cell: Genotype) -> dict[str, Any]:
@@ -120,7 +137,7 @@ def _run_rows(run: RunFolder, target: float) -> tuple[dict[str, Any], list[dict[
            "train_acc_best": max(train.values()) if train else math.nan,
            "target_epoch": float(passed[0] + 1) if passed else math.nan,
            "epochs_run": summary.epochs_run, "search_time_s": summary.search_time_s,
-           "rankcorr": _rankcorr(run),
+           "rankcorr": _rankcorr(run), **_rankcorr_numbers(run),
            **{k: config.get(k) for k in ("epochs", "channels", "layers", "image_size")}}
     return row, epochs
 
