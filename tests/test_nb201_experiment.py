@@ -230,6 +230,19 @@ def test_a_one_op_cell_picked_from_tied_active_ops_has_no_score() -> None:
     assert scored_cell(space, all_skip, uniform, one) is all_skip
 
 
+def test_the_rank_correlation_summary_averages_the_measured_seeds_only() -> None:
+    from nasbench_suite.experiments.nb201.report import rankcorr_summary
+
+    runs = pd.DataFrame({"arm": ["DARTS", "DARTS", "DARTS", "NSE"],
+                         "tau_last": [-0.1, -0.3, math.nan, math.nan],
+                         "rho_last": [-0.2, -0.4, math.nan, math.nan],
+                         "top_truth_last": [70.0, 80.0, math.nan, math.nan]})
+    lines = rankcorr_summary(runs).splitlines()
+    darts = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert darts == ["DARTS", "2", "-0.20 ± 0.14", "-0.30 ± 0.14", "75.00 ± 7.07"]
+    assert "not measured" in lines[3] and lines[3].split("|")[2].strip() == "0"
+
+
 def test_equivalent_random_k_is_the_fewest_cells_that_reach_the_mean() -> None:
     random = pd.DataFrame({"k": [1, 2, 3], "expected_best": [80.0, 85.0, 90.0]})
     assert equivalent_k(84.0, random) == 2
