@@ -13,7 +13,10 @@ more the four convolution op types of a wave run one after the other instead of 
 grouped call: there a call is long enough that its launch cost no longer matters, and the
 one grouped call would cost a concatenation of the depthwise outputs, channel slices of its
 output (which turn channels_last tensors into NCHW copies) and their gradients'
-concatenation in the backward.
+concatenation in the backward. There each op type also runs source by source (a source's
+edges each feed a different node, so the part's mixing is diagonal: one row-scaled
+multiply-add instead of a GEMM) and in runs of at most ``CALL_BYTES`` of input, which keep
+the tensors of one call near the caches' size.
 
 "An inactive op is never computed" holds here too: an op runs only for the edges on which
 it is active (the grouped convolutions get only those edges' weights, the pools, identities
@@ -59,11 +62,19 @@ class SuperCell(Protocol):
 
     def empty_node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor: ...
 
-#: Maps of at least this many pixels run a wave's convolution op types one by one (module
-#: docstring). Measured at C=8, 5 cells, batch 64, 1 thread, in one process (interleaved):
-#: a DARTS step at 32x32 is 14-18% faster, at 16x16 about 30%; below 16x16 one grouped call
-#: wins (launch-bound).
-SPLIT_PIXELS = 256
+#: Maps of at least this many pixels run a wave's convolution op types one by one, source
+#: by source, in runs of at most ``CALL_BYTES`` of input (module docstring). Measured at C=8,
+#: 5 cells, batch 64, 1 thread, in one process (interleaved): by op type, a DARTS step at
+#: 32x32 was 14-18% faster, at 16x16 about 30% (then one grouped call still won below 16x16,
+#: launch-bound); source by source, whose mix is diagonal (:func:`_mix`), splitting from 8x8
+#: on is 3% faster again at 32x32 and 9% at 16x16 (machine shared, load ~5-6), splitting 4x4
+#: too no faster.
+SPLIT_PIXELS = 64
+#: The same for NCHW maps (op type by op type, all sources in one call), as measured before.
+SPLIT_PIXELS_NCHW = 256
+#: Runs of at most 8 MB (4 edges' inputs at C=8, 32x32, batch 64): a DARTS step at 32x32 is
+#: ~4% faster than with whole op types (16-33 MB tensors, past the caches); 2 MB runs are
+#: 10% slower, 4 and 16 MB within noise of 8.
 CALL_BYTES = 8 << 20
 
 #: Waves of at most ``MAX_TERMS`` (edge, op) terms in cells of at least ``KRON_MAX_CHANNELS``
@@ -324,14 +335,18 @@ def _wave(cell: SuperCell, wave: Wave, kinds: dict[str, str], states: list[torch
     seps, dils = by_kind.get(_SEP, []), by_kind.get(_DIL, [])
     source = states[wave.sources[0]]
     h, w = source.shape[-2:]
-    if h * w >= SPLIT_PIXELS:  # one op type at a time (module docstring)
+    # channels_last (channel stride 1): the mix is a GEMM that a diagonal part avoids; NCHW's
+    # per-sample product does no extra work, so there runs by source only add calls
+    by_source = source.stride(1) == 1 < source.shape[1]
+    if h * w >= (SPLIT_PIXELS if by_source else SPLIT_PIXELS_NCHW):
+        # one op type (and source) at a time (module docstring)
         per_call = max(1, CALL_BYTES // (source.shape[0] * cell.channels * h * w
                                          * source.element_size()))
         for name, pos, on in seps:
-            for chunk in _chunks(wave, on, per_call):
+            for chunk in _chunks(wave, on, per_call, by_source):
                 run.conv_ops(blocks, [(name, pos, chunk)], [])
         for name, pos, on in dils:
-            for chunk in _chunks(wave, on, per_call):
+            for chunk in _chunks(wave, on, per_call, by_source):
                 run.conv_ops(blocks, [], [(name, pos, chunk)])
     else:
         run.conv_ops(blocks, seps, dils)
@@ -351,17 +366,15 @@ def _wave(cell: SuperCell, wave: Wave, kinds: dict[str, str], states: list[torch
     return _mix(cell, wave, blocks, weights)
 
 
-def _chunks(wave: Wave, on: list[int], size: int) -> list[list[int]]:
-    """The wave edges ``on`` source by source, in runs of at most ``size`` edges.
+def _chunks(wave: Wave, on: list[int], size: int, by_source: bool) -> list[list[int]]:
+    """The wave edges ``on`` in runs of at most ``size`` edges, source by source if asked.
 
     One source's edges lead to distinct targets, so a run's mixing is diagonal when it
     covers all of them (:func:`_mix`), and its input is that source repeated.
     """
-    out = []
-    for slot in sorted({wave.slot[i] for i in on}):
-        mine = [i for i in on if wave.slot[i] == slot]
-        out.extend(mine[k:k + size] for k in range(0, len(mine), size))
-    return out
+    groups = ([[i for i in on if wave.slot[i] == slot]
+               for slot in sorted({wave.slot[i] for i in on})] if by_source else [on])
+    return [mine[k:k + size] for mine in groups for k in range(0, len(mine), size)]
 
 
 def _mix(cell: SuperCell, wave: Wave, blocks: _Blocks,
