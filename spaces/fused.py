@@ -13,7 +13,10 @@ more the four convolution op types of a wave run one after the other instead of 
 grouped call: there a call is long enough that its launch cost no longer matters, and the
 one grouped call would cost a concatenation of the depthwise outputs, channel slices of its
 output (which turn channels_last tensors into NCHW copies) and their gradients'
-concatenation in the backward.
+concatenation in the backward. There each op type also runs source by source (a source's
+edges each feed a different node, so the part's mixing is diagonal: one row-scaled
+multiply-add instead of a GEMM) and in runs of at most ``CALL_BYTES`` of input, which keep
+the tensors of one call near the caches' size.
 
 "An inactive op is never computed" holds here too: an op runs only for the edges on which
 it is active (the grouped convolutions get only those edges' weights, the pools, identities
@@ -59,11 +62,20 @@ class SuperCell(Protocol):
 
     def empty_node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor: ...
 
-#: Maps of at least this many pixels run a wave's convolution op types one by one (module
-#: docstring). Measured at C=8, 5 cells, batch 64, 1 thread, in one process (interleaved):
-#: a DARTS step at 32x32 is 14-18% faster, at 16x16 about 30%; below 16x16 one grouped call
-#: wins (launch-bound).
-SPLIT_PIXELS = 256
+#: Maps of at least this many pixels run a wave's convolution op types one by one, source
+#: by source, in runs of at most ``CALL_BYTES`` of input (module docstring). Measured at C=8,
+#: 5 cells, batch 64, 1 thread, in one process (interleaved): by op type, a DARTS step at
+#: 32x32 was 14-18% faster, at 16x16 about 30% (then one grouped call still won below 16x16,
+#: launch-bound); source by source, whose mix is diagonal (:func:`_mix`), splitting from 8x8
+#: on is 3% faster again at 32x32 and 9% at 16x16 (machine shared, load ~5-6), splitting 4x4
+#: too no faster.
+SPLIT_PIXELS = 64
+#: The same for NCHW maps (op type by op type, all sources in one call), as measured before.
+SPLIT_PIXELS_NCHW = 256
+#: Runs of at most 8 MB (4 edges' inputs at C=8, 32x32, batch 64): a DARTS step at 32x32 is
+#: ~4% faster than with whole op types (16-33 MB tensors, past the caches); 2 MB runs are
+#: 10% slower, 4 and 16 MB within noise of 8.
+CALL_BYTES = 8 << 20
 
 #: Waves of at most ``MAX_TERMS`` (edge, op) terms in cells of at least ``KRON_MAX_CHANNELS``
 #: channels mix channels_last maps term by term (:func:`_mix_terms`) instead of with one
@@ -185,11 +197,14 @@ def gather_blocks(x: torch.Tensor, blocks: Sequence[int], size: int) -> torch.Te
     return rows.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-def repeat_channels(x: torch.Tensor, copies: int) -> torch.Tensor:
-    """``x.repeat(1, copies, 1, 1)`` that keeps a channels_last tensor channels_last."""
+def repeat_channels(x: torch.Tensor, copies: int,
+                    channels: tuple[int, int] | None = None) -> torch.Tensor:
+    """``x[:, a:b].repeat(1, copies, 1, 1)`` (all channels when ``channels`` is None) that
+    keeps a channels_last tensor channels_last."""
+    a, b = channels if channels is not None else (0, x.shape[1])
     if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return x.repeat(1, copies, 1, 1)
-    return x.permute(0, 2, 3, 1).repeat(1, 1, 1, copies).permute(0, 3, 1, 2)
+        return x[:, a:b].repeat(1, copies, 1, 1)
+    return x.permute(0, 2, 3, 1)[..., a:b].repeat(1, 1, 1, copies).permute(0, 3, 1, 2)
 
 
 def grouped_pointwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
@@ -318,12 +333,21 @@ def _wave(cell: SuperCell, wave: Wave, kinds: dict[str, str], states: list[torch
                     for _, _, on in by_kind.get(kind, []) for i in on])
     blocks = _Blocks()
     seps, dils = by_kind.get(_SEP, []), by_kind.get(_DIL, [])
-    h, w = states[wave.sources[0]].shape[-2:]
-    if h * w >= SPLIT_PIXELS:  # one op type at a time (module docstring)
-        for item in seps:
-            run.conv_ops(blocks, [item], [])
-        for item in dils:
-            run.conv_ops(blocks, [], [item])
+    source = states[wave.sources[0]]
+    h, w = source.shape[-2:]
+    # channels_last (channel stride 1): the mix is a GEMM that a diagonal part avoids; NCHW's
+    # per-sample product does no extra work, so there runs by source only add calls
+    by_source = source.stride(1) == 1 < source.shape[1]
+    if h * w >= (SPLIT_PIXELS if by_source else SPLIT_PIXELS_NCHW):
+        # one op type (and source) at a time (module docstring)
+        per_call = max(1, CALL_BYTES // (source.shape[0] * cell.channels * h * w
+                                         * source.element_size()))
+        for name, pos, on in seps:
+            for chunk in _chunks(wave, on, per_call, by_source):
+                run.conv_ops(blocks, [(name, pos, chunk)], [])
+        for name, pos, on in dils:
+            for chunk in _chunks(wave, on, per_call, by_source):
+                run.conv_ops(blocks, [], [(name, pos, chunk)])
     else:
         run.conv_ops(blocks, seps, dils)
     for name, pos, on in by_kind.get(_FR, []):
@@ -340,6 +364,17 @@ def _wave(cell: SuperCell, wave: Wave, kinds: dict[str, str], states: list[torch
             blocks.add(cell.edges[e][name](states[wave.sources[wave.slot[i]]]),  # type: ignore[index]
                        1, [(0, i, pos)])
     return _mix(cell, wave, blocks, weights)
+
+
+def _chunks(wave: Wave, on: list[int], size: int, by_source: bool) -> list[list[int]]:
+    """The wave edges ``on`` in runs of at most ``size`` edges, source by source if asked.
+
+    One source's edges lead to distinct targets, so a run's mixing is diagonal when it
+    covers all of them (:func:`_mix`), and its input is that source repeated.
+    """
+    groups = ([[i for i in on if wave.slot[i] == slot]
+               for slot in sorted({wave.slot[i] for i in on})] if by_source else [on])
+    return [mine[k:k + size] for mine in groups for k in range(0, len(mine), size)]
 
 
 def _mix(cell: SuperCell, wave: Wave, blocks: _Blocks,
@@ -379,16 +414,28 @@ def _mix(cell: SuperCell, wave: Wave, blocks: _Blocks,
     # as the matrix. C times the multiply-adds of the sparse product, but one dense MKL
     # call; per-pixel (T x B) @ (B x C) products are 5-10x slower at 16x16 (too many tiny
     # matrices) and a 1x1 convolution with that weight 1.5x slower below 8x8.
+    #
+    # A part whose block k is read by target k alone (a split wave's convolutions: one
+    # source's edges, one per target) is a diagonal mixing: a row-scaled multiply-add over
+    # the part, one pass, 3-4x faster forward and backward than its Kronecker GEMM.
+    readers: dict[int, set[int]] = {}
+    for b, i in zip(block_ids, edge_pos, strict=True):
+        readers.setdefault(b, set()).add(wave.target[i])
     eye = torch.eye(c, dtype=blocks.parts[0].dtype, device=mixing.device)
     total = None
     offset = 0
     for part in blocks.parts:
         count = part.shape[1] // c
-        kron = torch.kron(mixing[:, offset:offset + count].to(part.dtype), eye)
-        offset += count
+        sub = mixing[:, offset:offset + count].to(part.dtype)
         rows = part.permute(0, 2, 3, 1).reshape(n * h * w, count * c)
-        total = (torch.mm(rows, kron.t()) if total is None
-                 else torch.addmm(total, rows, kron.t()))
+        if count == t_count and all(readers.get(offset + k) == {k} for k in range(count)):
+            scale = sub.diagonal().repeat_interleave(c)
+            total = rows * scale if total is None else torch.addcmul(total, rows, scale)
+        else:
+            kron = torch.kron(sub, eye)
+            total = (torch.mm(rows, kron.t()) if total is None
+                     else torch.addmm(total, rows, kron.t()))
+        offset += count
     assert total is not None
     grid = total.view(n, h, w, t_count * c).permute(0, 3, 1, 2)
     return list(grid.split(c, 1)) if t_count > 1 else [grid]
@@ -450,6 +497,9 @@ class _WaveRun:
             g = r
         elif not rest and key == self.relu_slots * copies:  # e.g. wave 0: (0, 1) x 4 edges
             g = repeat_channels(r, copies)
+        elif len(set(key)) == 1:  # one source's edges: that source, repeated
+            j = self.relu_slots.index(key[0])
+            g = repeat_channels(r, len(key), (j * self.c, (j + 1) * self.c))
         else:
             g = gather_blocks(r, [self.relu_slots.index(s) for s in key], self.c)
         self._gathers[key] = g

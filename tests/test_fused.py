@@ -129,6 +129,38 @@ def test_fused_equals_plain_in_the_nb201_space(size: int, terms: bool,
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-8, msg=key)
 
 
+@pytest.mark.parametrize("call_bytes", [1, 1 << 40])
+def test_split_wave_runs_and_diagonal_mix_equal_plain(call_bytes: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every op active on maps that split (``SPLIT_PIXELS``): the convolutions run source by
+    source, in runs of one edge (``call_bytes`` 1) or of all the source's edges, whose mix is
+    then diagonal (one row-scaled multiply-add per part instead of the Kronecker GEMM)."""
+    monkeypatch.setattr(nasbench_suite.spaces.fused, "CALL_BYTES", call_bytes)
+    scaled = []
+    addcmul = torch.addcmul
+
+    def spy(*args: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        if isinstance(args[2], torch.Tensor) and args[2].dim() == 1:  # a mix's row scale
+            scaled.append(len(set(args[2].tolist())))  # the part's blocks (distinct weights)
+        return addcmul(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "addcmul", spy)
+    shape = NetShape(channels=4, layers=3, in_channels=3, num_classes=5, image_size=17)
+    fast, plain = _pair("restricted", shape, skip_bn=False)
+    gen = torch.Generator().manual_seed(1)
+    active = torch.ones(fast.layout.shape, dtype=torch.bool)
+    weights = torch.rand(fast.layout.shape, generator=gen, dtype=torch.float64)
+    x = torch.randn(6, 3, 17, 17, generator=gen, dtype=torch.float64)
+    probe = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    got = _run(fast, x, weights, active, probe)
+    # one-edge runs are diagonal in one-target waves only; whole sources in every wave
+    assert scaled and (max(scaled) > 1) == (call_bytes > 1)
+    with plain_depthwise():
+        want = _run(plain, x, weights, active, probe)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-8, msg=key)
+
+
 def test_cases_cover_the_split_and_the_bn_skip() -> None:
     """The cases above reach the per-op-type split and build BN-skips."""
     assert any(size * size >= SPLIT_PIXELS for _, size, _, _ in CASES)
