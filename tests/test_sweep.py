@@ -359,7 +359,10 @@ def test_ctrl_c_stops_a_sweep_command_with_its_trials_resumable(tmp_path: Path) 
     from tests.ray_cluster import descendants, kill_all, snapshot, wait_gone
 
     repo = Path(__file__).resolve().parents[1]
-    fixed = [f"--set={k}={v}" for k, v in {**TINY, "epochs": 50, "max_train_images": 256}.items()]
+    # long enough that the signal always lands mid-search (50 tiny epochs ended before it on a
+    # loaded CI machine); an interrupted search stops at once, so the length costs nothing
+    fixed = [f"--set={k}={v}" for k, v in {**TINY, "epochs": 5000,
+                                              "max_train_images": 256}.items()]
     driver = subprocess.Popen(
         [sys.executable, "-m", "nasbench_suite.cli.main", "sweep", "--name", "int", "--out",
          str(tmp_path), "--quiet", *fixed], cwd=repo, stdout=subprocess.DEVNULL,
