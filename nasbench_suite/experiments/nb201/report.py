@@ -47,6 +47,15 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
+#: PAD-NAS's recorded cell before its first search is no search result (methods/padnas.py:
+#: the encoding's first path until a stage's NSGA-II search has chosen one)
+PADNAS_PLACEHOLDER = (
+    "PAD-NAS chooses its first cell at the end of its first pruning stage (its first "
+    "evolutionary search); until then its recorded cell is the encoding's first path, every "
+    "edge's first remaining op, which is the all-skip cell: its line there is a placeholder, "
+    "not a collapse.\n")
+
+
 def equivalent_k(value: float, random: pd.DataFrame) -> float:
     """The fewest random cells whose expected best reaches ``value`` (NaN: more than the
     curve holds; 0: below one random cell's expected accuracy, which "k = 1" would hide)."""
@@ -303,6 +312,7 @@ def _report_text(cfg: Nb201Config, runs: pd.DataFrame, summary: pd.DataFrame,
         "Each epoch's cell from the run's arch.jsonl, looked up in the table. Lines: mean "
         "over seeds; bands: the seeds' min-max. Dashed and dotted lines: random search's "
         "expected best of 1, 10 and 100 cells, and the all-skip cell.\n",
+        *([PADNAS_PLACEHOLDER] if "padnas" in set(runs["method"]) else []),
         f"![{fig['truth-over-epochs']}](truth-over-epochs.png)\n",
         f"![{fig['random-search']}](random-search.png)\n",
         "## 3. Skip and parameter-free share\n",
