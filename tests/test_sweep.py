@@ -344,6 +344,14 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
     assert kill_driver_and_list_leftovers(driver, procs, 10.0) == []
 
 
+def _user_env(repo: Path) -> dict[str, str]:
+    """A user's shell environment: this process's, without the Ray and Tune variables that
+    earlier tests' in-process Ray sessions leave set (auth mode, worker settings)."""
+    return {**{k: v for k, v in os.environ.items()
+               if not k.startswith(("RAY_", "TUNE_", "OMP_", "MKL_"))},
+            "PYTHONPATH": str(repo)}
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_sweep_command_with_its_trials_resumable(tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) to `nasbench sweep` while a trial runs: the command stops with exit
@@ -366,7 +374,7 @@ def test_ctrl_c_stops_a_sweep_command_with_its_trials_resumable(tmp_path: Path) 
     driver = subprocess.Popen(
         [sys.executable, "-m", "nasbench_suite.cli.main", "sweep", "--name", "int", "--out",
          str(tmp_path), "--quiet", *fixed], cwd=repo, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+        stderr=subprocess.PIPE, text=True, env=_user_env(repo))
     trial = RunFolder(tmp_path / "int" / "darts-restricted-digits-s0")
     try:
         deadline = time.time() + 240
