@@ -167,16 +167,13 @@ def rankcorr_summary(runs: pd.DataFrame) -> str:
                          "table accuracy of the top 5 (CIFAR-10 valid)": "not measured"})
             continue
 
-        def pm(column: str, digits: int, frame: pd.DataFrame = measured) -> str:
-            mean = float(frame[column].mean())
-            std = float(frame[column].std(ddof=1)) if len(frame) > 1 else math.nan
-            return f"{mean:.{digits}f}" if math.isnan(std) else \
-                f"{mean:.{digits}f} ± {std:.{digits}f}"
+        def pm(column: str, frame: pd.DataFrame = measured) -> str:
+            return _pm(float(frame[column].mean()), float(frame[column].std(ddof=1))
+                       if len(frame) > 1 else math.nan)
 
         rows.append({"method": measured["arm"].iloc[0], "seeds measured": str(len(measured)),
-                     "Kendall tau": pm("tau_last", 2), "Spearman rho": pm("rho_last", 2),
-                     "table accuracy of the top 5 (CIFAR-10 valid)":
-                         pm("top_truth_last", 2)})
+                     "Kendall tau": pm("tau_last"), "Spearman rho": pm("rho_last"),
+                     "table accuracy of the top 5 (CIFAR-10 valid)": pm("top_truth_last")})
     return _markdown(pd.DataFrame(rows))
 
 
