@@ -344,60 +344,6 @@ def test_a_local_sweep_listens_on_loopback_and_leaves_no_ray_process_when_killed
     assert kill_driver_and_list_leftovers(driver, procs, 10.0) == []
 
 
-def _user_env(repo: Path) -> dict[str, str]:
-    """A user's shell environment: this process's, without the Ray and Tune variables that
-    earlier tests' in-process Ray sessions leave set (auth mode, worker settings)."""
-    return {**{k: v for k, v in os.environ.items()
-               if not k.startswith(("RAY_", "TUNE_", "OMP_", "MKL_"))},
-            "PYTHONPATH": str(repo)}
-
-
-@pytest.mark.slow
-def test_ctrl_c_stops_a_sweep_command_with_its_trials_resumable(tmp_path: Path) -> None:
-    """SIGINT (Ctrl-C) to `nasbench sweep` while a trial runs: the command stops with exit
-    130 and the resume line (Tune's own handler used to return from fit() as if the sweep
-    were done, and an experiment went on to its next sweep), the trial keeps its checkpoint,
-    no live writer holds its folder, and no Ray process outlives the driver."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from nasbench_suite.store.runfolder import UNFINISHED
-    from tests.ray_cluster import descendants, kill_all, snapshot, wait_gone
-
-    repo = Path(__file__).resolve().parents[1]
-    # long enough that the signal always lands mid-search (50 tiny epochs ended before it on a
-    # loaded CI machine); an interrupted search stops at once, so the length costs nothing
-    fixed = [f"--set={k}={v}" for k, v in {**TINY, "epochs": 5000,
-                                              "max_train_images": 256}.items()]
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "nasbench_suite.cli.main", "sweep", "--name", "int", "--out",
-         str(tmp_path), "--quiet", *fixed], cwd=repo, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, env=_user_env(repo))
-    trial = RunFolder(tmp_path / "int" / "darts-restricted-digits-s0")
-    try:
-        deadline = time.time() + 240
-        while not trial.epochs_done() and time.time() < deadline:
-            time.sleep(0.5)
-        assert trial.epochs_done(), "the trial never started"
-        procs = snapshot(descendants(driver.pid))
-        driver.send_signal(signal.SIGINT)
-        _, err = driver.communicate(timeout=120)
-    except BaseException:
-        driver.kill()
-        driver.wait()
-        raise
-    left = wait_gone(procs, 10.0)
-    kill_all(left)
-    assert driver.returncode == 130, err
-    assert err.strip().splitlines()[-1].startswith("nasbench: interrupted;"), err
-    assert "Traceback" not in err
-    assert trial.status() == UNFINISHED and (trial.path / "checkpoint.pt").is_file()
-    assert trial.writer() is None
-    assert [p.command for p in left] == []
-
-
 def test_tune_configs_are_the_hyper_parameters_and_name_the_run_folders(tmp_path: Path) -> None:
     """Each trial's Tune config resolves to the trial's own config and names its folder; a
     full grid becomes Tune's grid_search, anything else exact configs (Tune needs the same
