@@ -1,7 +1,8 @@
 """GOLD-NAS (Bi et al., arXiv 2007.03331): one-level search with gradual pruning.
 
-Follows the public implementation (sunsmarterjie/GOLD_NAS, ``cifar_search``), whose defaults
-every field of :class:`GoldConfig` keeps; the paper's equations could not be checked.
+Follows the public implementation (sunsmarterjie/GOLD_NAS, ``cifar_search``; unofficial, as
+its README says), whose defaults every field of :class:`GoldConfig` keeps; the paper's
+equations could not be checked.
 
 * Each (group, edge, op) has a sigmoid gate ``w = sigmoid(alpha)``, alpha starting at 0. The
   supernet mixes every active op's output with its gate ``w`` (the public forward multiplies

@@ -2,7 +2,8 @@
 
 Three DARTS constraints are lifted: an edge keeps any number of ops, a node any number of
 inputs (at least one), and every cell has its own architecture. The default op list,
-``skip_connect`` and ``sep_conv_3x3``, is the public implementation's (sunsmarterjie/GOLD_NAS).
+``skip_connect`` and ``sep_conv_3x3``, is the public implementation's (sunsmarterjie/GOLD_NAS,
+an unofficial one).
 """
 
 from __future__ import annotations

@@ -85,8 +85,14 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     # the collapse and fit epochs are empty where a tiny search never reaches the threshold;
     # only GOLD-NAS has gates
     gates = ["gate_median", "gate_saturated"]
-    measured = [c for c, _, _ in COLUMNS if c not in ("collapse_epoch", "fit_epoch", *gates)]
+    measured = [c for c, _, _ in COLUMNS if c not in ("collapse_epoch", "fit_epoch",
+                                                      "eig_ratio", *gates)]
     assert not base[measured].isna().any().any(), base[measured].isna().sum()
+    # the eigenvalue's ratio is within the run, and only where its start is positive
+    positive = base["eig_start"] > 0
+    ratio = base.loc[positive, "eig_end"] / base.loc[positive, "eig_start"]
+    assert ((base.loc[positive, "eig_ratio"] - ratio).abs() <= 1e-4 * ratio.abs()).all()
+    assert base.loc[~positive, "eig_ratio"].isna().all()
     gold = base["method"] == "gold"
     assert gold.any() and base.loc[gold, gates].notna().all().all()
     assert base.loc[~gold, gates].isna().all().all()
@@ -104,6 +110,12 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     for arm in trials["arm"].unique():
         assert [arm, "2"] in rows
     assert "collapse epoch" in text  # the first epoch past the threshold, per arm
+    # a verdict per DARTS arm with its budget, and the attribution sentence
+    verdicts = text.split("## Verdicts", 1)[1]
+    for arm in trials.loc[trials["method"] == "darts", "arm"].unique():
+        if arm in BASE_ARMS:
+            assert f"| {arm}: the derived cell collapses to parameter-free ops" in verdicts
+    assert "Which change carries the difference between the spaces:" in verdicts
     for stem in ("param-free-share", "accuracy", "gold-series",
                  *[f"trajectory-{c.replace('_', '-')}" for c, _ in INDICATORS]):
         assert (report / f"{stem}.png").stat().st_size > 1000, stem

@@ -35,8 +35,21 @@ from nasbench_suite.experiments.darts_failure.config import (
     ReproduceConfig,
     arm_of,
 )
-from nasbench_suite.experiments.darts_failure.control import collect_control, control_markdown
+from nasbench_suite.experiments.darts_failure.control import (
+    NOT_MEASURED,
+    collect_control,
+    control_markdown,
+    control_verdicts,
+)
+from nasbench_suite.experiments.darts_failure.verdicts import (
+    PAST_FIT,
+    arm_verdicts,
+    confound_table,
+    scratch_verdict,
+    space_attribution,
+)
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, trained_as
+from nasbench_suite.experiments.verdicts import verdict_markdown
 from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.spaces import Genotype
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
@@ -56,6 +69,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("scratch_acc", "acc from scratch", "{:.3f}"),
     ("eig_start", "eigenvalue start", "{:.3g}"),
     ("eig_end", "eigenvalue end", "{:.3g}"),
+    ("eig_ratio", "eigenvalue end/start", "{:.2f}"),
     ("edge_spread_median", "edge spread", "{:.3f}"),
     ("choice_changed_share", "choices changed since epoch 0", "{:.2f}"),
     ("collapse_epoch", "collapse epoch", "{:.0f}"),
@@ -63,7 +77,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("fit_epoch", "epoch train acc passed the fit threshold", "{:.0f}"),
     ("search_time_s", "search (s)", "{:.0f}"),
 )
-_TRIAL_COLUMNS = ["arm", "method", "space", "seed", "trial", "label", *[c for c, _, _ in COLUMNS],
+_TRIAL_COLUMNS = ["arm", "arm_label", "method", "space", "seed", "trial", "label",
+                  *[c for c, _, _ in COLUMNS],
                   "collapse_timing", "stop_epoch", "split", "epochs_run", "order"]
 #: a GOLD-NAS gate counts as saturated above this (the derived network is then its supernet)
 SATURATED = 0.95
@@ -108,6 +123,13 @@ def collapse_timing(collapse: float, fitted: float) -> str:
 
 def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
+
+
+def _ratio(eig: list[tuple[int, float]], end: float) -> float:
+    """The eigenvalue at the end over its first measurement, within one run (compared only
+    within an arm: spaces and methods differ in dimension and loss); NaN where the first is
+    not positive."""
+    return end / eig[0][1] if eig and eig[0][1] > 0 else math.nan
 
 
 def _collapse(rows: list[dict[str, Any]], threshold: float, until: int | None = None) -> float:
@@ -174,8 +196,9 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         collapse = _collapse(metrics, cfg.collapse_threshold)
         fitted = fit_epoch(metrics, cfg.fit_threshold)
         rows.append({
-            "arm": arm, "method": config["method"], "space": config["space"],
-            "seed": config["seed"], "trial": trial_id, "label": "final",
+            "arm": arm, "arm_label": arm_spec.label, "method": config["method"],
+            "space": config["space"], "seed": config["seed"], "trial": trial_id,
+            "label": "final",
             "param_free_share": derived.param_free_share,
             "skip_share_normal": final_genotype.op_share("skip_connect", reduction=False),
             "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
@@ -187,6 +210,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "scratch_acc": scratch.test_acc if scratch else math.nan,
             "eig_start": eig[0][1] if eig else math.nan,
             "eig_end": eig[-1][1] if eig else math.nan,
+            "eig_ratio": _ratio(eig, eig[-1][1] if eig else math.nan),
             "edge_spread_median": _nan(summary.learning.get("edge_spread_median")),
             "choice_changed_share": changed.get(metrics[-1]["epoch"], math.nan),
             "collapse_epoch": collapse,
@@ -239,9 +263,10 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
         trained = run.evaluation_of(labels.get(label, label), genotype)
         stop = facts.get("stopped_at")
         until = stop if label.startswith("darts-es") else None
+        end = next((v for e, v in eig if e == epoch), math.nan)
         collapse = _collapse(metrics, threshold, until)
         out.append({
-            "arm": arm_title(arm, order, label), "method": "darts",
+            "arm": arm_title(arm, order, label), "arm_label": arm.label, "method": "darts",
             "order": rank * 10 + (1 if label == "darts-es" else 2),
             "gate_median": math.nan, "gate_saturated": math.nan,
             "train_acc_end": _nan(at.get("train_acc")), "fit_epoch": fitted,
@@ -258,7 +283,8 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             if label == "darts-es" else math.nan,
             "split": "score", "scratch_acc": trained.test_acc if trained else math.nan,
             "eig_start": eig[0][1] if eig else math.nan,
-            "eig_end": next((v for e, v in eig if e == epoch), math.nan) if eig else math.nan,
+            "eig_end": end,
+            "eig_ratio": _ratio(eig, end),
             "edge_spread_median": _nan(at.get("edge_spread_median")),
             "choice_changed_share": _changes_since_first(run).get(epoch, math.nan),
             "collapse_epoch": collapse,
@@ -427,6 +453,7 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
         parts.append("No protocol control in this folder (`--control-cells 0`): the "
                      "accuracies from scratch above are not shown to separate a bad cell from "
                      "a good one.\n")
+    parts += _verdict_parts(cfg, trials, control)
     if len(series):
         parts += ["## GOLD-NAS series trained from scratch\n", series_table]
     for stem, title in figures:
@@ -434,6 +461,41 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
     parts.append(f"Rebuild: `nasbench reproduce {cfg.experiment} --report-only --dir "
                  f"{sweep_dir.name}` from its parent folder, or `nasbench figures`.\n")
     return "\n".join(parts)
+
+
+def _verdict_parts(cfg: ReproduceConfig, trials: pd.DataFrame,
+                   control: pd.DataFrame | None) -> list[str]:
+    """The report's verdicts (experiments.darts_failure.verdicts): one per DARTS arm, the
+    changes of the space compared pair by pair, which of them carries the difference between
+    the spaces, and GOLD-NAS against DARTS from scratch beside the protocol control."""
+    finals = trials[trials["label"] == "final"]
+    labels = dict(zip(finals["arm_label"], finals["arm"], strict=False))
+    threshold = cfg.collapse_threshold
+    found = arm_verdicts(trials, threshold, cfg.fit_threshold, labels)
+    separated = (control_verdicts(control).get("relaxed", NOT_MEASURED)
+                 if control is not None and len(control) else NOT_MEASURED)
+    gold = scratch_verdict(trials, separated, labels,
+                           f"{cfg.epochs} search epochs, seeds {cfg.seeds}; trained from "
+                           "scratch for " + (f"{cfg.eval_epochs} epochs" if cfg.eval_epochs
+                                             else f"the {cfg.eval_preset} preset's epochs"))
+    found += [gold] if gold is not None else []
+    parts = ["## Verdicts\n",
+             f"Per DARTS arm: it collapses (observed) when every seed's derived cell ends "
+             f"above {threshold:g} parameter-free ops (3 seeds or more); contradicted when no "
+             f"seed does although every supernet passed {cfg.fit_threshold:g} training "
+             f"accuracy and trained {PAST_FIT}+ epochs more; otherwise not observed at this "
+             "budget. The eigenvalue is compared only within a run (end over start).\n"]
+    if found:
+        parts.append(verdict_markdown(found))
+    table = confound_table(trials, threshold, labels)
+    if len(table):
+        parts += ["### The space's changes, one at a time\n",
+                  "Each pair of arms differs in one change only (same data, budget, seeds); "
+                  "the difference is paired by seed (an interval from 3 seeds or more).\n",
+                  _markdown(table)]
+    parts.append(f"**Which change carries the difference between the spaces:** "
+                 f"{space_attribution(trials, threshold)}\n")
+    return parts
 
 
 __all__ = ["COLUMNS", "INDICATORS", "REPORT", "collect", "summarise",

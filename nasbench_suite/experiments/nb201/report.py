@@ -26,13 +26,12 @@ from nasbench_suite.experiments.claims.stats import interval
 from nasbench_suite.experiments.nb201.config import RANDOM_K_LINES, Nb201Config, random_label
 from nasbench_suite.experiments.nb201.tables import GT_COLUMNS, collect
 from nasbench_suite.experiments.nb201.verdicts import (
-    MIN_SEEDS,
-    Verdict,
     band_verdict,
     beats_darts,
     collapse_verdict,
     takeover,
 )
+from nasbench_suite.experiments.verdicts import MIN_SEEDS, Verdict, verdict_markdown
 from nasbench_suite.files import atomic_write, write_json
 
 REPORT = "report"
@@ -274,10 +273,7 @@ def _report_text(cfg: Nb201Config, runs: pd.DataFrame, summary: pd.DataFrame,
     missing = sorted(set(manifest_of(sweep_dir)["trials"]) - set(runs["trial"]))
     order = "second" if cfg.second_order else "first"
     fig = dict(figures)
-    verdict_table = _markdown(pd.DataFrame(
-        [{"claim": v.claim, "source": v.source, "verdict": v.verdict, "budget": v.budget,
-          "evidence": v.evidence} for v in found],
-        columns=["claim", "source", "verdict", "budget", "evidence"]))
+    verdict_table = verdict_markdown(found)
     parts = [
         f"# {cfg.experiment}: the five methods on NAS-Bench-201\n",
         f"Every method searched the `nb201` space (DARTS {order} order) with the same data "

@@ -1,38 +1,25 @@
 """The verdicts of `nasbench reproduce nb201`: what the literature says of these methods on
-NAS-Bench-201, decided from per-seed values with the budget stated beside each.
-
-Three words only: "observed", "not observed at this budget" (the run was too short, too
-few seeds, or the seeds disagree) and "contradicted" (the budget was enough and the
-opposite happened). A comparison between methods is decided from a bootstrap interval of
-the per-seed paired differences (experiments.claims.stats) and only with 3 or more seeds:
-fewer give no interval worth the name.
+NAS-Bench-201, decided from per-seed values with the budget stated beside each (the words:
+experiments.verdicts). A comparison between methods is decided from a bootstrap interval
+of the per-seed paired differences (experiments.claims.stats) and only with 3 or more
+seeds: fewer give no interval worth the name.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 
 from nasbench_suite.experiments.claims.stats import interval, paired
 from nasbench_suite.experiments.nb201.config import TAKEOVER_BAND, TAKEOVER_SHARE
-
-OBSERVED = "observed"
-NOT_OBSERVED = "not observed at this budget"
-CONTRADICTED = "contradicted"
-#: the fewest seeds a comparison's interval is computed from
-MIN_SEEDS = 3
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim: str
-    source: str
-    verdict: str
-    evidence: str
-    #: the epochs, seeds and shape the verdict was reached at
-    budget: str
+from nasbench_suite.experiments.verdicts import (
+    CONTRADICTED,
+    MIN_SEEDS,
+    NOT_OBSERVED,
+    OBSERVED,
+    Verdict,
+)
 
 
 def takeover(epochs: pd.DataFrame) -> pd.DataFrame:
