@@ -17,14 +17,13 @@ from nasbench_suite.cli.main import main
 from nasbench_suite.errors import UsageError
 from nasbench_suite.groundtruth import (
     GT_COLUMNS,
-    epoch_ground_truth,
     ground_truth,
     scored_cell,
     several_ops_per_edge,
 )
 from nasbench_suite.groundtruth.nb201 import CELLS, load_table, lookup, record, stratified_cells
 from nasbench_suite.report.tables import make_table
-from nasbench_suite.store.index import load_epochs, load_index, runs
+from nasbench_suite.store.index import epoch_ground_truth, load_epochs, load_index, runs
 from nasbench_suite.store.records import Summary
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.training.loop import run_search

@@ -76,7 +76,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from nasbench_suite.report.figures import build_figures
+    from nasbench_suite.experiments.figures import build_figures
 
     for path in build_figures(Path(args.reference), Path(args.out)):
         print(f"wrote {path}")

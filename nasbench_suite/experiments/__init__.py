@@ -7,6 +7,8 @@ parsing a command line stays fast.
 
 ``rankcorr`` (PAD-NAS's rank correlation on one run, `nasbench rankcorr`) lives in this
 folder as an analysis that experiments share, not as an entry: it has no sweep of its own.
+``figures`` (`nasbench figures`) rebuilds every table and figure the docs show: the runs'
+(report/) and each experiment's report, so it stands here, above both.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ and a genotype of a space without a table simply has none (``None``), not an err
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     import torch
 
     from nasbench_suite.spaces.base import Space
-    from nasbench_suite.store.runfolder import RunFolder
 
 #: space name -> its ground-truth function (Genotype -> flat ``gt_*`` columns)
 GROUND_TRUTH: dict[str, Callable[[Genotype], dict[str, Any]]] = {NB201: nb201.record}
@@ -102,30 +100,6 @@ def cell_ground_truth(space: Space, genotype: Genotype, weights: torch.Tensor,
         return None
     cell = scored_cell(space, genotype, weights, active)
     return None if cell is None else ground_truth(cell)
-
-
-def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
-    """Per row of the run's arch.jsonl (epoch -1: before the search), its ``epoch``, the
-    method's own ``genotype`` (JSON) and the ground truth of the cell scored for it
-    (:data:`GT_COLUMNS`, :func:`scored_cell`); empty where the run's space has no table.
-
-    Why from arch.jsonl: the run already logs its genotype and architecture weights after
-    every epoch, so the trajectory of the true accuracy costs the search nothing and is
-    computed where it is read (the results index's per-epoch table).
-    """
-    import torch
-
-    if not tabulated(run.config_dict().get("space")):
-        return []
-    space = run.space()
-    rows = []
-    for rec in run.arch():
-        genotype = Genotype.from_dict(rec.genotype)
-        truth = cell_ground_truth(space, genotype, torch.tensor(rec.weights),
-                                  torch.tensor(rec.active))
-        rows.append({"epoch": rec.epoch,
-                     "genotype": json.dumps(genotype.to_dict(), sort_keys=True), **(truth or {})})
-    return rows
 
 
 def sample_cells(space: str, n: int, seed: int) -> list[Genotype]:

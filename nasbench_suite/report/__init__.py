@@ -1,2 +1,2 @@
-"""Figures and tables from run folders (plots.py, tables.py) and the rebuild of every figure
-the docs show from results/reference/ (figures.py)."""
+"""Figures and tables from run folders (plots.py, tables.py); the rebuild of every figure the
+docs show, experiments' reports included, is experiments/figures.py (it stands above both)."""

@@ -43,7 +43,7 @@ import pandas as pd
 from nasbench_suite.errors import UsageError
 from nasbench_suite.groundtruth import (
     GT_COLUMNS,
-    epoch_ground_truth,
+    cell_ground_truth,
     ground_truth,
     several_ops_per_edge,
     tabulated,
@@ -258,6 +258,31 @@ def load_index(paths: Iterable[str | Path], include_unfinished: bool = False) ->
 def runs(df: pd.DataFrame) -> pd.DataFrame:
     """The run rows of an index (one per run)."""
     return df[df["row"] == RUN].reset_index(drop=True)
+
+
+def epoch_ground_truth(run: RunFolder) -> list[dict[str, Any]]:
+    """Per row of the run's arch.jsonl (epoch -1: before the search), its ``epoch``, the
+    method's own ``genotype`` (JSON) and the ground truth of the cell scored for it
+    (``GT_COLUMNS``, nasbench_suite.groundtruth.scored_cell); empty where the run's space
+    has no table.
+
+    Why from arch.jsonl: the run already logs its genotype and architecture weights after
+    every epoch, so the trajectory of the true accuracy costs the search nothing and is
+    computed where it is read (the results index's per-epoch table).
+    """
+    import torch
+
+    if not tabulated(run.config_dict().get("space")):
+        return []
+    space = run.space()
+    rows = []
+    for rec in run.arch():
+        genotype = Genotype.from_dict(rec.genotype)
+        truth = cell_ground_truth(space, genotype, torch.tensor(rec.weights),
+                                  torch.tensor(rec.active))
+        rows.append({"epoch": rec.epoch,
+                     "genotype": json.dumps(genotype.to_dict(), sort_keys=True), **(truth or {})})
+    return rows
 
 
 def load_epochs(paths: Iterable[str | Path]) -> pd.DataFrame:
