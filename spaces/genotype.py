@@ -99,8 +99,12 @@ class Genotype:
         """Every kept op of every group (a group counts once, however many cells share it)."""
         return [op for cell in self.groups.values() for op, _, _ in cell.edges]
 
-    def parameter_free_share(self) -> float:
-        ops = self.ops()
+    def parameter_free_share(self, reduction: bool | None = None) -> float:
+        """The share of parameter-free ops among the kept ops (of normal cells only with
+        ``reduction=False``: a collapse shows there, while reduction cells keep pools by
+        design; DARTS V2 is 0.25 in its normal cell, 0.625 over both)."""
+        groups = self.normal_groups() if reduction is False else list(self.groups)
+        ops = [o for g in groups for o, _, _ in self.groups[g].edges]
         return sum(op in PARAMETER_FREE for op in ops) / max(len(ops), 1)
 
     def normal_groups(self) -> list[str]:

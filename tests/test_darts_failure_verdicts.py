@@ -19,6 +19,7 @@ from nasbench_suite.experiments.darts_failure.verdicts import (
     COLLAPSES,
     HOLDS,
     PAST_FIT,
+    SHIFT,
     UNDECIDED,
     arm_verdicts,
     confound_table,
@@ -39,7 +40,7 @@ def _rows(label: str, shares: list[float], *, method: str = "darts",
     out = []
     for seed, share in enumerate(shares):
         out.append({"arm": f"title of {label}", "arm_label": label, "method": method,
-                    "seed": seed, "label": remedy or "final", "param_free_share": share,
+                    "seed": seed, "label": remedy or "final", "param_free_share_normal": share,
                     "skip_share_normal": share, "fit_epoch": math.nan if fit is None else fit,
                     "epochs_run": EPOCHS, "collapse_timing": "late" if share > 0.5 else
                     "not at all", "eig_ratio": 2.0, "train_acc_end": 0.95,
@@ -82,7 +83,7 @@ def test_only_darts_arms_and_final_architectures_get_a_collapse_verdict() -> Non
     verdicts = arm_verdicts(trials, THRESHOLD, FIT, _labels(trials))
     assert [v.claim.split(":")[0] for v in verdicts] == ["title of darts-relaxed"]
     assert verdicts[0].verdict == CONTRADICTED  # the DARTS-ES replay's row is not the search's
-    assert "0/3 seeds end above 0.5" in verdicts[0].evidence
+    assert "0/3 seeds end above 0.5 parameter-free in normal cells" in verdicts[0].evidence
 
 
 COLLAPSE, HOLD = [0.8, 0.7, 0.9], [0.2, 0.3, 0.25]
@@ -113,12 +114,12 @@ def test_each_change_is_compared_on_its_own_pair_paired_by_seed() -> None:
     whole = table.loc["title of darts-relaxed"]
     assert whole["changes the outcome"] == "yes"
     # paired by seed: relaxed - restricted = +0.6, +0.4, +0.65
-    assert whole["parameter-free share, with - without"].startswith("0.55 ±")
+    assert whole[SHIFT].startswith("0.55 ±")
     assert table.loc["title of darts-relaxed-identity", "changes the outcome"] == "no"
     assert table.loc["title of darts-relaxed-paperlr", "changes the outcome"] == \
         "undecided at this budget"
     second = table.loc["title of darts2-relaxed"]
-    assert second["parameter-free share, with - without"].startswith("2 paired seed(s)")
+    assert second[SHIFT].startswith("2 paired seed(s)")
     # no S2 arm in this folder: its pair is left out, not reported empty
     assert len(table) == 4
 
@@ -141,3 +142,18 @@ def test_accuracy_from_scratch_is_judged_only_beside_a_separating_control(
 def test_no_gold_arm_no_scratch_verdict() -> None:
     trials = _trials(_rows("darts-relaxed", COLLAPSE))
     assert scratch_verdict(trials, SEPARATED, _labels(trials), "budget") is None
+
+
+def test_the_collapse_indicator_counts_normal_cells_only() -> None:
+    """DARTS V2, the published good cell, keeps pools and skips in its reduction cell: over
+    both cells it is 0.625 parameter-free and would read as collapsed at 0.5; its normal cell
+    is 0.25. The all-skip cell is 1.0 either way."""
+    from nasbench_suite.spaces import DARTS_V2
+
+    from nasbench_suite.experiments.darts_failure.control import ALL_SKIP, control_genotypes
+
+    assert DARTS_V2.parameter_free_share() == 0.625
+    assert DARTS_V2.parameter_free_share(reduction=False) == 0.25
+    for space in ("restricted", "relaxed"):
+        cells = dict(control_genotypes(space, 5, 0))
+        assert cells[ALL_SKIP].parameter_free_share(reduction=False) == 1.0

@@ -76,9 +76,11 @@ def arm_of(method: str, space: str, config: dict[str, Any]) -> Arm:
     return next((a for a in candidates if not a.overrides), Arm(f"{method}-{space}", method,
                                                                   space))
 
-#: per-epoch indicators: (metrics.jsonl column, label)
+#: per-epoch indicators: (column, label): metrics.jsonl's, and the normal cells'
+#: parameter-free share (the collapse indicator), which the report reads from arch.jsonl
 INDICATORS: tuple[tuple[str, str], ...] = (
-    ("param_free_share", "parameter-free share"),
+    ("param_free_share_normal", "parameter-free share, normal cells"),
+    ("param_free_share", "parameter-free share, all cells"),
     ("skip_share_normal", "skip share, normal cells"),
     ("derived_mmacs", "derived MFLOPs (mult-adds)"),
     ("hessian_eig", "Hessian eigenvalue (largest)"),
@@ -108,7 +110,8 @@ class ReproduceConfig(ExperimentConfig):
     series_seeds: list[int] = field(default_factory=list)
     #: inherited accuracies on the scoring split every N epochs (0: at the end only)
     score_every: int = 0
-    #: the first epoch whose parameter-free share exceeds this is an arm's collapse epoch
+    #: the first epoch whose normal cells' parameter-free share exceeds this is an arm's
+    #: collapse epoch
     collapse_threshold: float = 0.5
     #: DARTS-ES replayed on every DARTS search (needs the eigenvalue every epoch)
     darts_es: bool = False

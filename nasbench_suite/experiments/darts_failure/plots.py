@@ -35,10 +35,12 @@ from nasbench_suite.report.style import (
 Figures = list[tuple[str, str, Figure]]
 
 #: indicators drawn in % (the tables hold fractions), and each axis label with its unit
-_PERCENT = frozenset({"param_free_share", "skip_share_normal", "supernet_acc_score",
+_PERCENT = frozenset({"param_free_share_normal", "param_free_share", "skip_share_normal",
+                      "supernet_acc_score",
                       "derived_acc_score"})
 AXIS_LABELS = {
-    "param_free_share": "Parameter-free ops in derived cell (%)",
+    "param_free_share_normal": "Parameter-free ops in normal cells (%)",
+    "param_free_share": "Parameter-free ops, all cells (%)",
     "skip_share_normal": "Skip connections in normal cells (%)",
     "derived_mmacs": "Derived network FLOPs (M multiply-adds)",
     "hessian_eig": "Largest Hessian eigenvalue",
@@ -142,16 +144,17 @@ def _seed_legend(fig: Figure, axes: list[Axes]) -> None:
 
 
 def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> Figure:
-    """Share of parameter-free ops in the derived cells, per arm (bars: mean; dots: seeds)."""
+    """Share of parameter-free ops in the derived normal cells (the collapse indicator), per
+    arm (bars: mean; dots: seeds)."""
     colours = colours or arm_looks(trials)
     order = _arms(trials)
     with style():
         fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
         ax = fig.add_subplot()
-        _bars(ax, trials, "param_free_share", order, colours, 100.0)
+        _bars(ax, trials, "param_free_share_normal", order, colours, 100.0)
         ax.set_xlim(0, 100)
         ax.set_title("Final derived cells; bar: mean over seeds, marks: seeds")
-        ax.set_xlabel("Parameter-free ops in derived cell (%)")
+        ax.set_xlabel("Parameter-free ops in normal cells (%)")
     return fig
 
 
@@ -237,11 +240,12 @@ def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
     out: Figures = []
     for column, label in INDICATORS:
         fig = plot_trajectory(traj, trials, column, label,
-                              threshold if column == "param_free_share" else None, colours)
+                              threshold if column == "param_free_share_normal" else None,
+                              colours)
         if fig is not None:
             out.append((f"trajectory-{column.replace('_', '-')}", f"{label} over the search",
                         fig))
-    out.append(("param-free-share", "Parameter-free share of the derived cells",
+    out.append(("param-free-share", "Parameter-free share of the derived normal cells",
                 plot_param_free(trials, colours)))
     fig = plot_drop(trials, colours)
     if fig is not None:

@@ -57,7 +57,8 @@ from nasbench_suite.store.runfolder import FINISHED, RunFolder
 REPORT = "report"
 #: report columns: (column, header, how to print it)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("param_free_share", "param-free share", "{:.2f}"),
+    ("param_free_share_normal", "param-free share (normal cells)", "{:.2f}"),
+    ("param_free_share", "param-free share (all cells)", "{:.2f}"),
     ("skip_share_normal", "skip share (normal)", "{:.2f}"),
     ("mmacs", "MFLOPs (mult-adds)", "{:.2f}"),
     ("mparams", "params (M)", "{:.4f}"),
@@ -132,17 +133,29 @@ def _ratio(eig: list[tuple[int, float]], end: float) -> float:
     return end / eig[0][1] if eig and eig[0][1] > 0 else math.nan
 
 
-def _collapse(rows: list[dict[str, Any]], threshold: float, until: int | None = None) -> float:
-    """The first epoch (1-based) whose parameter-free share exceeds ``threshold``."""
-    for row in rows:
-        if until is not None and row["epoch"] > until:
+def _collapse(normal: dict[int, float], threshold: float, until: int | None = None) -> float:
+    """The first epoch (1-based) whose derived normal cells' parameter-free share
+    (``normal``: epoch -> share) exceeds ``threshold``."""
+    for epoch in sorted(e for e in normal if e >= 0):
+        if until is not None and epoch > until:
             break
-        if row.get("param_free_share", 0.0) > threshold:
-            return float(row["epoch"] + 1)
+        if normal[epoch] > threshold:
+            return float(epoch + 1)
     return math.nan
 
 
-def _changes_since_first(run: RunFolder) -> dict[int, float]:
+def _normal_free(records: Sequence[Any]) -> dict[int, float]:
+    """epoch -> the parameter-free share of the normal cells derived at that epoch (from
+    arch.jsonl's genotypes, so runs that predate the measure have it too): the collapse
+    indicator. Reduction cells keep pools by design (DARTS V2's are all pools and skips:
+    0.625 over both cells, 0.25 in its normal cell), so counting them would call a good
+    restricted cell collapsed and weigh the spaces differently (2 of 5 relaxed cells reduce,
+    1 of 2 restricted groups)."""
+    return {a.epoch: Genotype.from_dict(a.genotype).parameter_free_share(reduction=False)
+            for a in records}
+
+
+def _changes_since_first(records: Sequence[Any]) -> dict[int, float]:
     """epoch -> the share of edges whose strongest op changed since the architecture derived
     after epoch 0 (against the initialisation it would count flips of the start's noise:
     training/learning.py)."""
@@ -150,7 +163,7 @@ def _changes_since_first(run: RunFolder) -> dict[int, float]:
 
     from nasbench_suite.training.learning import choices_changed
 
-    weights = {a.epoch: torch.tensor(a.weights) for a in run.arch()}
+    weights = {a.epoch: torch.tensor(a.weights) for a in records}
     if 0 not in weights:
         return {}
     return {e: choices_changed(weights[0], w) for e, w in weights.items() if e >= 0}
@@ -175,13 +188,16 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         rank = next((i for i, a in enumerate(ARM_TABLE) if a.label == arm_spec.label),
                     len(ARM_TABLE))
         metrics = run.metrics()
-        changed = _changes_since_first(run)
+        records = run.arch()
+        changed = _changes_since_first(records)
+        normal = _normal_free(records)
         eig = [(m["epoch"], m["hessian_eig"]) for m in metrics if m.get("hessian_eig")
                is not None]
         for m in metrics:
             trajectory.append({"arm": arm, "seed": config["seed"], "epoch": m["epoch"],
                                **{c: _nan(m.get(c)) for c, _ in INDICATORS
-                                  if c != "derived_mmacs"},
+                                  if c not in ("derived_mmacs", "param_free_share_normal")},
+                               "param_free_share_normal": normal.get(m["epoch"], math.nan),
                                "derived_mmacs": _nan(m.get("derived_macs")) / 1e6,
                                "alpha_move_median": _nan(m.get("alpha_move_median")),
                                "choice_changed_share": changed.get(m["epoch"], math.nan)})
@@ -190,15 +206,15 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         supernet = _nan(inh.supernet_acc)
         final_genotype = run.genotype()
         scratch = run.evaluation_of(labels.get("final", "final"), final_genotype)
-        records = run.arch()
         gates = (gate_saturation(records[-1].weights, records[-1].active)
                  if config["method"] == "gold" and records else (math.nan, math.nan))
-        collapse = _collapse(metrics, cfg.collapse_threshold)
+        collapse = _collapse(normal, cfg.collapse_threshold)
         fitted = fit_epoch(metrics, cfg.fit_threshold)
         rows.append({
             "arm": arm, "arm_label": arm_spec.label, "method": config["method"],
             "space": config["space"], "seed": config["seed"], "trial": trial_id,
             "label": "final",
+            "param_free_share_normal": final_genotype.parameter_free_share(reduction=False),
             "param_free_share": derived.param_free_share,
             "skip_share_normal": final_genotype.op_share("skip_connect", reduction=False),
             "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
@@ -218,7 +234,8 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "stop_epoch": math.nan})
         if summary.layout >= 2:
             rows += _remedy_rows(run, settings, labels, metrics, eig, order,
-                                 cfg.collapse_threshold, arm_spec, rank, fitted)
+                                 cfg.collapse_threshold, arm_spec, rank, fitted, normal,
+                                 changed)
         if run.has_series() and config["seed"] in cfg.series_seeds:
             for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
@@ -249,8 +266,9 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
 def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
                  metrics: list[dict[str, Any]],
                  eig: list[tuple[int, float]], order: int,
-                 threshold: float, arm: Arm, rank: int,
-                 fitted: float) -> list[dict[str, Any]]:
+                 threshold: float, arm: Arm, rank: int, fitted: float,
+                 normal: dict[int, float],
+                 changed: dict[int, float]) -> list[dict[str, Any]]:
     """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes)."""
     config = run.config_dict()
     out = []
@@ -264,7 +282,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
         stop = facts.get("stopped_at")
         until = stop if label.startswith("darts-es") else None
         end = next((v for e, v in eig if e == epoch), math.nan)
-        collapse = _collapse(metrics, threshold, until)
+        collapse = _collapse(normal, threshold, until)
         out.append({
             "arm": arm_title(arm, order, label), "arm_label": arm.label, "method": "darts",
             "order": rank * 10 + (1 if label == "darts-es" else 2),
@@ -273,6 +291,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             "collapse_timing": collapse_timing(collapse, fitted),
             "space": config["space"], "seed": config["seed"], "trial": run.name,
             "label": label, "param_free_share": genotype.parameter_free_share(),
+            "param_free_share_normal": genotype.parameter_free_share(reduction=False),
             "skip_share_normal": genotype.op_share("skip_connect", reduction=False),
             "mmacs": cost.macs / 1e6, "mparams": cost.params / 1e6,
             "supernet_acc": _nan(at.get("supernet_acc_score")) if label == "darts-es"
@@ -286,7 +305,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             "eig_end": end,
             "eig_ratio": _ratio(eig, end),
             "edge_spread_median": _nan(at.get("edge_spread_median")),
-            "choice_changed_share": _changes_since_first(run).get(epoch, math.nan),
+            "choice_changed_share": changed.get(epoch, math.nan),
             "collapse_epoch": collapse,
             "search_time_s": _nan(at.get("search_time_s")) if stop is not None
             else run.summary().search_time_s,
@@ -426,14 +445,16 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
         "spread of the mixing weights at the end (0: uniform); choices changed: share of "
         "edges whose strongest op changed since the architecture derived after epoch 0 "
         "(against the initialisation it would count flips of the start's noise). "
-        f"Collapse epoch: the first epoch "
-        f"whose parameter-free share exceeds {cfg.collapse_threshold:g} ('collapsed' counts "
-        f"the seeds that did; the mean is over them). Collapse timing: early (before the "
-        f"supernet's training accuracy reached {cfg.fit_threshold:g}, or it never did), late "
-        f"(at or after), not at all. Surviving gates (GOLD-NAS only): the median and the share "
-        f"above {SATURATED:g} of the gates of the ops it kept, at its last record: GOLD-NAS's "
-        f"derived network keeps exactly those ops, so with its gates near 1 it is its "
-        f"supernet and its drop is near 0 by construction, not as a search result. Arms: "
+        f"Collapse epoch: the first epoch whose derived normal cells' parameter-free share "
+        f"exceeds {cfg.collapse_threshold:g} ('collapsed' counts the seeds that did; the mean "
+        f"is over them): normal cells only, since reduction cells keep pools by design "
+        f"(DARTS V2: 0.25 in its normal cell, 0.625 over both cells). Collapse timing: early "
+        f"(before the supernet's training accuracy reached {cfg.fit_threshold:g}, or it "
+        f"never did), late (at or after), not at all. Surviving gates (GOLD-NAS only): the "
+        f"median and the share above {SATURATED:g} of the gates of the ops it kept, at its "
+        f"last record: GOLD-NAS's derived network keeps exactly those ops, so with its gates "
+        f"near 1 it is its supernet and its drop is near 0 by construction, not as a search "
+        f"result. Arms: "
         f"{', '.join(cfg.arms)} (experiments/darts_failure/config.py ARM_TABLE; each run's "
         f"config.yaml records its skip, ops and hp.alpha_budget_steps, and its metrics the "
         f"alpha lr, a_lr).\n",

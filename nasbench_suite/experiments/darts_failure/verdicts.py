@@ -4,7 +4,7 @@ the enlarged space's changes carries the difference between the spaces.
 Decided per seed from the report's trials table (the ``final`` rows: each search's derived
 architecture at its end), with the words of experiments.verdicts and the budget beside each:
 
-* an arm *collapses* when its derived cell ends above the collapse threshold of
+* an arm *collapses* when its derived normal cells end above the collapse threshold of
   parameter-free ops in every seed (3 or more seeds); the collapse is *contradicted* when no
   seed ends above it although every supernet fitted its training data (passed the fit
   threshold) and trained at least :data:`PAST_FIT` epochs more: the regime where
@@ -14,8 +14,8 @@ architecture at its end), with the words of experiments.verdicts and the budget 
 * the arms that split the space's changes (config.ARM_TABLE) are compared pairwise by
   :data:`CONFOUNDS`: an arm and its variant that differs in one thing. A change *changes the
   outcome* when both arms are decided and their outcomes differ; the paired per-seed
-  difference of the final parameter-free share is given beside it (an interval only from 3
-  seeds or more, else the seeds' values).
+  difference of the final normal-cell parameter-free share is given beside it (an interval
+  only from 3 seeds or more, else the seeds' values).
 * :func:`space_attribution`: if the restricted and the relaxed arm differ in outcome, the
   identity-skip arm tells whether the stride-1 skip carries it (the relaxed space with an
   identity skip behaves like the restricted one) or the rest of the space does (op set,
@@ -47,6 +47,11 @@ from nasbench_suite.experiments.verdicts import (
 #: epochs a supernet must train past its fit epoch for "no collapse" to count (issue 27:
 #: the reference runs at least 10 epochs past 85% training accuracy)
 PAST_FIT = 10
+#: the collapse indicator: the parameter-free share of the derived normal cells (reduction
+#: cells keep pools by design; report._normal_free)
+SHARE = "param_free_share_normal"
+#: the confound table's column of the paired difference
+SHIFT = "normal-cell parameter-free share, with - without"
 #: outcome of an arm: every seed collapsed, none did although all fitted, or undecided
 COLLAPSES, HOLDS, UNDECIDED = "collapses", "does not collapse", "undecided"
 _WORD = {COLLAPSES: OBSERVED, HOLDS: CONTRADICTED, UNDECIDED: NOT_OBSERVED}
@@ -83,8 +88,8 @@ def finals(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def collapsed(rows: pd.DataFrame, threshold: float) -> pd.Series:
-    """Per row: the derived cell ends above ``threshold`` parameter-free ops."""
-    return rows["param_free_share"] > threshold
+    """Per row: the derived normal cells end above ``threshold`` parameter-free ops."""
+    return rows[SHARE] > threshold
 
 
 def in_regime(rows: pd.DataFrame) -> pd.Series:
@@ -129,7 +134,8 @@ def arm_verdicts(trials: pd.DataFrame, threshold: float, fit_threshold: float,
             continue
         hit = collapsed(mine, threshold)
         evidence = (f"{int(hit.sum())}/{len(mine)} seeds end above {threshold:g} "
-                    f"parameter-free (shares {_values(mine['param_free_share'], '{:.2f}')}; "
+                    f"parameter-free in normal cells (shares "
+                    f"{_values(mine[SHARE], '{:.2f}')}; "
                     f"normal-cell skip {_values(mine['skip_share_normal'], '{:.2f}')}); "
                     f"timing {', '.join(mine['collapse_timing'])}; eigenvalue end/start "
                     f"{_values(mine['eig_ratio'], '{:.2f}x')}; supernet train acc at the end "
@@ -153,8 +159,8 @@ def confound_table(trials: pd.DataFrame, threshold: float, labels: dict[str, str
         if base.empty or variant.empty:
             continue
         ob, ov = outcome(base, threshold), outcome(variant, threshold)
-        diffs = paired(dict(zip(variant["seed"], variant["param_free_share"], strict=True)),
-                       dict(zip(base["seed"], base["param_free_share"], strict=True)))
+        diffs = paired(dict(zip(variant["seed"], variant[SHARE], strict=True)),
+                       dict(zip(base["seed"], base[SHARE], strict=True)))
         if len(diffs) >= MIN_SEEDS:
             shift = interval(diffs, confidence, resamples).text("{:.2f}", confidence)
         else:
@@ -163,11 +169,9 @@ def confound_table(trials: pd.DataFrame, threshold: float, labels: dict[str, str
                    else "yes" if ob != ov else "no")
         out.append({"change": c.factor, "without": labels.get(c.base, c.base),
                     "outcome without": ob, "with": labels.get(c.variant, c.variant),
-                    "outcome with": ov, "parameter-free share, with - without": shift,
-                    "changes the outcome": changes})
+                    "outcome with": ov, SHIFT: shift, "changes the outcome": changes})
     return pd.DataFrame(out, columns=["change", "without", "outcome without", "with",
-                                      "outcome with", "parameter-free share, with - without",
-                                      "changes the outcome"])
+                                      "outcome with", SHIFT, "changes the outcome"])
 
 
 def space_attribution(trials: pd.DataFrame, threshold: float) -> str:
