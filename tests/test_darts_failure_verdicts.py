@@ -35,15 +35,16 @@ EPOCHS = 40
 
 def _rows(label: str, shares: list[float], *, method: str = "darts",
           fit: float | None = 15.0, scratch: list[float] | None = None,
-          remedy: str = "") -> list[dict]:
+          remedy: str = "", rise: float = 0.0) -> list[dict]:
     """Final rows of one arm, one per seed (plus a remedy row when ``remedy``)."""
     out = []
     for seed, share in enumerate(shares):
         out.append({"arm": f"title of {label}", "arm_label": label, "method": method,
                     "seed": seed, "label": remedy or "final", "param_free_share_normal": share,
                     "skip_share_normal": share, "fit_epoch": math.nan if fit is None else fit,
-                    "epochs_run": EPOCHS, "collapse_timing": "late" if share > 0.5 else
-                    "not at all", "eig_ratio": 2.0, "train_acc_end": 0.95,
+                    "epochs_run": EPOCHS, "free_normal_rise": rise,
+                    "collapse_timing": "late" if share > 0.5 else "not at all",
+                    "eig_ratio": 2.0, "train_acc_end": 0.95,
                     "scratch_acc": (scratch or [0.5] * len(shares))[seed]})
     return out
 
@@ -57,18 +58,22 @@ def _labels(trials: pd.DataFrame) -> dict[str, str]:
     return dict(zip(final["arm_label"], final["arm"], strict=False))
 
 
-@pytest.mark.parametrize(("shares", "fit", "expected"), [
-    ([0.75, 0.6, 0.9], 15.0, COLLAPSES),          # every seed above the threshold
-    ([0.75, 0.6, 0.9], None, COLLAPSES),          # early collapse: no fit needed to see it
-    ([0.2, 0.3, 0.4], 15.0, HOLDS),               # none, 25 epochs past the fit
-    ([0.2, 0.3, 0.4], EPOCHS - PAST_FIT + 1, UNDECIDED),  # fitted, but too close to the end
-    ([0.2, 0.3, 0.4], None, UNDECIDED),           # never fitted: the regime was not reached
-    ([0.2, 0.7, 0.4], 15.0, UNDECIDED),           # the seeds disagree
-    ([0.7, 0.8], 15.0, UNDECIDED),                # two seeds decide nothing
-    ([0.5, 0.5, 0.5], 15.0, HOLDS),               # at the threshold is not above it
+@pytest.mark.parametrize(("shares", "fit", "rise", "expected"), [
+    ([0.75, 0.6, 0.9], 15.0, 0.0, COLLAPSES),     # every seed above the threshold
+    ([0.75, 0.6, 0.9], None, 0.0, COLLAPSES),     # early collapse: no fit needed to see it
+    ([0.2, 0.3, 0.4], 15.0, 0.0, HOLDS),          # none, 25 epochs past the fit, settled
+    ([0.2, 0.3, 0.4], 15.0, -0.1, HOLDS),         # falling is settled too
+    ([0.2, 0.3, 0.4], 15.0, 0.12, UNDECIDED),     # still rising at the end: not yet
+    ([0.2, 0.3, 0.4], 15.0, math.nan, UNDECIDED),  # a run too short to tell the trend
+    ([0.2, 0.3, 0.4], EPOCHS - PAST_FIT + 1, 0.0, UNDECIDED),  # fitted too close to the end
+    ([0.2, 0.3, 0.4], None, 0.0, UNDECIDED),      # never fitted: the regime was not reached
+    ([0.2, 0.7, 0.4], 15.0, 0.0, UNDECIDED),      # the seeds disagree
+    ([0.7, 0.8], 15.0, 0.0, UNDECIDED),           # two seeds decide nothing
+    ([0.5, 0.5, 0.5], 15.0, 0.0, HOLDS),          # at the threshold is not above it
 ])
-def test_an_arm_is_decided_only_by_every_seed_in_the_regime(shares, fit, expected) -> None:
-    trials = _trials(_rows("darts-restricted", shares, fit=fit))
+def test_an_arm_is_decided_only_by_every_seed_in_the_regime(shares, fit, rise,
+                                                            expected) -> None:
+    trials = _trials(_rows("darts-restricted", shares, fit=fit, rise=rise))
     assert outcome(trials, THRESHOLD) == expected
     [verdict] = arm_verdicts(trials, THRESHOLD, FIT, _labels(trials))
     assert verdict.verdict == {COLLAPSES: OBSERVED, HOLDS: CONTRADICTED,
@@ -157,3 +162,12 @@ def test_the_collapse_indicator_counts_normal_cells_only() -> None:
     for space in ("restricted", "relaxed"):
         cells = dict(control_genotypes(space, 5, 0))
         assert cells[ALL_SKIP].parameter_free_share(reduction=False) == 1.0
+
+
+def test_the_rise_is_over_the_runs_last_epochs_and_unknown_for_a_short_run() -> None:
+    from nasbench_suite.experiments.darts_failure.report import _rise
+
+    shares = {e: 0.1 * (e >= 5) + 0.05 * (e >= 11) for e in range(-1, 13)}
+    assert _rise(shares, 12) == pytest.approx(shares[12] - shares[12 - PAST_FIT])
+    assert _rise(shares, 12) == pytest.approx(0.15)
+    assert math.isnan(_rise(shares, PAST_FIT - 2))  # no share PAST_FIT epochs earlier

@@ -114,7 +114,7 @@ def test_report_has_every_column_filled(experiment: Path) -> None:
     verdicts = text.split("## Verdicts", 1)[1]
     for arm in trials.loc[trials["method"] == "darts", "arm"].unique():
         if arm in BASE_ARMS:
-            assert f"| {arm}: the derived cell collapses to parameter-free ops" in verdicts
+            assert f"| {arm}: its derived normal cells collapse to parameter-free ops" in verdicts
     assert "Which change carries the difference between the spaces:" in verdicts
     for stem in ("param-free-share", "accuracy", "gold-series",
                  *[f"trajectory-{c.replace('_', '-')}" for c, _ in INDICATORS]):

@@ -80,7 +80,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 _TRIAL_COLUMNS = ["arm", "arm_label", "method", "space", "seed", "trial", "label",
                   *[c for c, _, _ in COLUMNS],
-                  "collapse_timing", "stop_epoch", "split", "epochs_run", "order"]
+                  "collapse_timing", "free_normal_rise", "stop_epoch", "split", "epochs_run",
+                  "order"]
 #: a GOLD-NAS gate counts as saturated above this (the derived network is then its supernet)
 SATURATED = 0.95
 #: collapse timing words: before the supernet fitted its training data, after, or none
@@ -142,6 +143,14 @@ def _collapse(normal: dict[int, float], threshold: float, until: int | None = No
         if normal[epoch] > threshold:
             return float(epoch + 1)
     return math.nan
+
+
+def _rise(normal: dict[int, float], last: int) -> float:
+    """How much the normal cells' parameter-free share rose over the run's last PAST_FIT
+    epochs (NaN for a shorter run): a share still rising at the end has not settled, so its
+    absence of a collapse cannot contradict one (verdicts.outcome)."""
+    before = normal.get(last - PAST_FIT)
+    return math.nan if before is None or last not in normal else normal[last] - before
 
 
 def _normal_free(records: Sequence[Any]) -> dict[int, float]:
@@ -231,6 +240,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "choice_changed_share": changed.get(metrics[-1]["epoch"], math.nan),
             "collapse_epoch": collapse,
             "search_time_s": summary.search_time_s, "epochs_run": summary.epochs_run,
+            "free_normal_rise": _rise(normal, metrics[-1]["epoch"]),
             "stop_epoch": math.nan})
         if summary.layout >= 2:
             rows += _remedy_rows(run, settings, labels, metrics, eig, order,
@@ -501,11 +511,12 @@ def _verdict_parts(cfg: ReproduceConfig, trials: pd.DataFrame,
                                              else f"the {cfg.eval_preset} preset's epochs"))
     found += [gold] if gold is not None else []
     parts = ["## Verdicts\n",
-             f"Per DARTS arm: it collapses (observed) when every seed's derived cell ends "
-             f"above {threshold:g} parameter-free ops (3 seeds or more); contradicted when no "
-             f"seed does although every supernet passed {cfg.fit_threshold:g} training "
-             f"accuracy and trained {PAST_FIT}+ epochs more; otherwise not observed at this "
-             "budget. The eigenvalue is compared only within a run (end over start).\n"]
+             f"Per DARTS arm: it collapses (observed) when every seed's derived normal cells "
+             f"end above {threshold:g} parameter-free ops (3 seeds or more); contradicted "
+             f"when no seed does although every supernet passed {cfg.fit_threshold:g} "
+             f"training accuracy and trained {PAST_FIT}+ epochs more, and no seed's share "
+             f"rose over its last {PAST_FIT} epochs; otherwise not observed at this budget. "
+             "The eigenvalue is compared only within a run (end over start).\n"]
     if found:
         parts.append(verdict_markdown(found))
     table = confound_table(trials, threshold, labels)

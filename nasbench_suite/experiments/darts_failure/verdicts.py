@@ -7,10 +7,11 @@ architecture at its end), with the words of experiments.verdicts and the budget 
 * an arm *collapses* when its derived normal cells end above the collapse threshold of
   parameter-free ops in every seed (3 or more seeds); the collapse is *contradicted* when no
   seed ends above it although every supernet fitted its training data (passed the fit
-  threshold) and trained at least :data:`PAST_FIT` epochs more: the regime where
-  RobustDARTS saw skip connections take over was reached and nothing took over. Anything
-  else (seeds that disagree, supernets that never fitted, too few seeds) is "not observed at
-  this budget".
+  threshold) and trained at least :data:`PAST_FIT` epochs more, and no seed's share rose
+  over its last :data:`PAST_FIT` epochs: the regime where RobustDARTS saw skip connections
+  take over was reached and nothing took over or was still taking over. Anything else
+  (seeds that disagree, supernets that never fitted, shares still rising at the end, too
+  few seeds) is "not observed at this budget".
 * the arms that split the space's changes (config.ARM_TABLE) are compared pairwise by
   :data:`CONFOUNDS`: an arm and its variant that differs in one thing. A change *changes the
   outcome* when both arms are decided and their outcomes differ; the paired per-seed
@@ -50,6 +51,8 @@ PAST_FIT = 10
 #: the collapse indicator: the parameter-free share of the derived normal cells (reduction
 #: cells keep pools by design; report._normal_free)
 SHARE = "param_free_share_normal"
+#: how much that share rose over each run's last PAST_FIT epochs (report._rise)
+RISE = "free_normal_rise"
 #: the confound table's column of the paired difference
 SHIFT = "normal-cell parameter-free share, with - without"
 #: outcome of an arm: every seed collapsed, none did although all fitted, or undecided
@@ -104,7 +107,8 @@ def outcome(rows: pd.DataFrame, threshold: float) -> str:
     hit = collapsed(rows, threshold)
     if bool(hit.all()):
         return COLLAPSES
-    if not bool(hit.any()) and bool(in_regime(rows).all()):
+    settled = bool((rows[RISE] <= 0).all())  # NaN (a run too short to tell) is not settled
+    if not bool(hit.any()) and bool(in_regime(rows).all()) and settled:
         return HOLDS
     return UNDECIDED
 
@@ -124,7 +128,7 @@ def arm_budget(rows: pd.DataFrame, fit_threshold: float) -> str:
 
 def arm_verdicts(trials: pd.DataFrame, threshold: float, fit_threshold: float,
                  labels: dict[str, str]) -> list[Verdict]:
-    """One verdict per DARTS arm: its derived cell collapses to parameter-free ops
+    """One verdict per DARTS arm: its derived normal cells collapse to parameter-free ops
     (``labels``: arm label -> the arm's report name, in report order)."""
     rows = finals(trials)
     out = []
@@ -135,12 +139,13 @@ def arm_verdicts(trials: pd.DataFrame, threshold: float, fit_threshold: float,
         hit = collapsed(mine, threshold)
         evidence = (f"{int(hit.sum())}/{len(mine)} seeds end above {threshold:g} "
                     f"parameter-free in normal cells (shares "
-                    f"{_values(mine[SHARE], '{:.2f}')}; "
+                    f"{_values(mine[SHARE], '{:.2f}')}, change over the last {PAST_FIT} "
+                    f"epochs {_values(mine[RISE], '{:+.2f}')}; "
                     f"normal-cell skip {_values(mine['skip_share_normal'], '{:.2f}')}); "
                     f"timing {', '.join(mine['collapse_timing'])}; eigenvalue end/start "
                     f"{_values(mine['eig_ratio'], '{:.2f}x')}; supernet train acc at the end "
                     f"{_values(mine['train_acc_end'], '{:.2f}')}")
-        out.append(Verdict(f"{arm}: the derived cell collapses to parameter-free ops",
+        out.append(Verdict(f"{arm}: its derived normal cells collapse to parameter-free ops",
                            "RobustDARTS (DARTS cells); GOLD-NAS (DARTS in the enlarged space)",
                            _WORD[outcome(mine, threshold)], evidence,
                            arm_budget(mine, fit_threshold)))
