@@ -45,6 +45,7 @@ from nasbench_suite.experiments.darts_failure.verdicts import (
     PAST_FIT,
     arm_verdicts,
     confound_table,
+    finals,
     scratch_verdict,
     space_attribution,
 )
@@ -499,8 +500,8 @@ def _verdict_parts(cfg: ReproduceConfig, trials: pd.DataFrame,
     """The report's verdicts (experiments.darts_failure.verdicts): one per DARTS arm, the
     changes of the space compared pair by pair, which of them carries the difference between
     the spaces, and GOLD-NAS against DARTS from scratch beside the protocol control."""
-    finals = trials[trials["label"] == "final"]
-    labels = dict(zip(finals["arm_label"], finals["arm"], strict=False))
+    final = finals(trials)
+    labels = dict(zip(final["arm_label"], final["arm"], strict=False))
     threshold = cfg.collapse_threshold
     found = arm_verdicts(trials, threshold, cfg.fit_threshold, labels)
     separated = (control_verdicts(control).get("relaxed", NOT_MEASURED)

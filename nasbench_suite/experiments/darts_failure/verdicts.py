@@ -155,8 +155,8 @@ def arm_verdicts(trials: pd.DataFrame, threshold: float, fit_threshold: float,
 def confound_table(trials: pd.DataFrame, threshold: float, labels: dict[str, str],
                    confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
     """One row per :data:`CONFOUNDS` pair present: each arm's outcome, the paired per-seed
-    difference of the final parameter-free share (variant - base), and whether the change
-    changes the outcome ("yes", "no", or undecided at this budget)."""
+    difference of the final normal-cell parameter-free share (variant - base), and whether
+    the change changes the outcome ("yes", "no", or undecided at this budget)."""
     rows = finals(trials)
     out = []
     for c in CONFOUNDS:
@@ -195,7 +195,8 @@ def space_attribution(trials: pd.DataFrame, threshold: float) -> str:
     if UNDECIDED in (restricted, relaxed):
         return (f"Undecided at this budget: DARTS restricted {restricted}, relaxed {relaxed} "
                 "(an arm is decided when all its seeds collapse, or none does although every "
-                f"supernet fitted and trained {PAST_FIT}+ epochs more).")
+                f"supernet fitted and trained {PAST_FIT}+ epochs more and no share was still "
+                "rising).")
     if restricted == relaxed:
         return (f"No change of the space carries a difference: DARTS {relaxed} in both "
                 "spaces at this budget, so the enlarged space is not what makes it "
