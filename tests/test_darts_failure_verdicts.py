@@ -171,3 +171,11 @@ def test_the_rise_is_over_the_runs_last_epochs_and_unknown_for_a_short_run() -> 
     assert _rise(shares, 12) == pytest.approx(shares[12] - shares[12 - PAST_FIT])
     assert _rise(shares, 12) == pytest.approx(0.15)
     assert math.isnan(_rise(shares, PAST_FIT - 2))  # no share PAST_FIT epochs earlier
+
+
+def test_a_scratch_verdict_without_trained_cells_says_so() -> None:
+    trials = _trials(_rows("darts-relaxed", COLLAPSE, scratch=[math.nan] * 3),
+                     _rows("gold-relaxed", HOLD, method="gold", scratch=[0.6, 0.6, 0.6]))
+    verdict = scratch_verdict(trials, SEPARATED, _labels(trials), "budget")
+    assert verdict is not None and verdict.verdict == NOT_OBSERVED
+    assert verdict.evidence.startswith("no seed has both arms' cells trained from scratch")

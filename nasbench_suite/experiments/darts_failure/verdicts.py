@@ -233,6 +233,9 @@ def scratch_verdict(trials: pd.DataFrame, control: str, labels: dict[str, str],
         where += ", so this protocol cannot tell a good cell from a bad one"
     elif control != SEPARATED:
         where += ", so nothing shows this protocol tells a good cell from a bad one"
+    if not diffs:
+        return Verdict(claim, source, NOT_OBSERVED, "no seed has both arms' cells trained "
+                       f"from scratch; {where}", budget)
     if len(diffs) < MIN_SEEDS:
         return Verdict(claim, source, NOT_OBSERVED,
                        f"{len(diffs)} paired seed(s), fewer than {MIN_SEEDS}: no interval; "
