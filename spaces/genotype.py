@@ -95,16 +95,17 @@ class Genotype:
                 f"this {self.space} genotype has one architecture per cell for "
                 f"{len(self.cell_groups)} cells; it cannot build {layers} cells")
 
-    def ops(self) -> list[str]:
-        """Every kept op of every group (a group counts once, however many cells share it)."""
-        return [op for cell in self.groups.values() for op, _, _ in cell.edges]
+    def ops(self, reduction: bool | None = None) -> list[str]:
+        """Every kept op of every group (a group counts once, however many cells share it);
+        of normal cells only with ``reduction=False``."""
+        groups = self.normal_groups() if reduction is False else list(self.groups)
+        return [op for g in groups for op, _, _ in self.groups[g].edges]
 
     def parameter_free_share(self, reduction: bool | None = None) -> float:
         """The share of parameter-free ops among the kept ops (of normal cells only with
         ``reduction=False``: a collapse shows there, while reduction cells keep pools by
         design; DARTS V2 is 0.25 in its normal cell, 0.625 over both)."""
-        groups = self.normal_groups() if reduction is False else list(self.groups)
-        ops = [o for g in groups for o, _, _ in self.groups[g].edges]
+        ops = self.ops(reduction)
         return sum(op in PARAMETER_FREE for op in ops) / max(len(ops), 1)
 
     def normal_groups(self) -> list[str]:
@@ -120,8 +121,7 @@ class Genotype:
     def op_share(self, op: str, reduction: bool | None = None) -> float:
         """The share of ``op`` among the kept ops (of normal cells only with
         ``reduction=False``; RobustDARTS counts skip connections in normal cells)."""
-        groups = self.normal_groups() if reduction is False else list(self.groups)
-        ops = [o for g in groups for o, _, _ in self.groups[g].edges]
+        ops = self.ops(reduction)
         return sum(o == op for o in ops) / max(len(ops), 1)
 
     def to_dict(self) -> dict:
