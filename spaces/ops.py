@@ -149,6 +149,19 @@ OPS: dict[str, OpFactory] = {
 #: Ops without parameters at stride 1: the ones DARTS collapses to (RobustDARTS's failure mode).
 PARAMETER_FREE = frozenset({ZERO, "max_pool_3x3", "avg_pool_3x3", "skip_connect"})
 
+
+def chance_parameter_free_share(ops: tuple[str, ...]) -> float:
+    """The parameter-free share a uniform random cell over ``ops`` is expected to have: the
+    share of its non-zero ops that are parameter-free (3/7 with DARTS's ops, 1/2 with
+    GOLD-NAS's and RobustDARTS's S2 {skip_connect, sep_conv_3x3}). A collapse means a share
+    above this level, so a collapse threshold at or below it says nothing. Exact, not
+    sampled: a uniform draw treats the ops alike (one uniform op per edge, or each op of an
+    edge kept with the same probability), so each op is expected to hold 1/k of the kept
+    ops whatever the cell's topology."""
+    kept = [o for o in ops if o != ZERO]
+    return sum(o in PARAMETER_FREE for o in kept) / len(kept)
+
+
 DARTS_OPS: tuple[str, ...] = (
     ZERO, "max_pool_3x3", "avg_pool_3x3", "skip_connect",
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",

@@ -12,7 +12,7 @@ import torch
 from nasbench_suite.methods import get_method
 from nasbench_suite.methods.base import SearchContext
 from nasbench_suite.spaces import DARTS_V2, NetShape, create_space
-from nasbench_suite.spaces.ops import SkipBN
+from nasbench_suite.spaces.ops import DARTS_OPS, GOLD_OPS, SkipBN, chance_parameter_free_share
 from torch import nn
 
 from nasbench_suite.config import resolve_config
@@ -34,6 +34,7 @@ from nasbench_suite.experiments.darts_failure.control import (
     control_genotypes,
     control_markdown,
     control_verdicts,
+    random_genotype,
     separation,
 )
 from nasbench_suite.experiments.darts_failure.experiment import (
@@ -219,6 +220,21 @@ def test_control_cells_are_what_they_say() -> None:
     for label, genotype in relaxed.items():
         space.check_genotype(genotype)  # every node fed
         assert len(genotype.cell_groups) == 5, label
+
+
+@pytest.mark.parametrize(("space_name", "ops", "expected"), [
+    ("restricted", DARTS_OPS, 3 / 7), ("restricted", S2_OPS, 1 / 2), ("relaxed", GOLD_OPS, 1 / 2),
+])
+def test_the_chance_share_is_what_the_controls_random_cells_average(space_name, ops,
+                                                                     expected) -> None:
+    """The chance level beside each arm's share is exact (spaces.ops docstring): the mean
+    normal-cell parameter-free share of the control's uniform random cells lands on it."""
+    assert chance_parameter_free_share(ops) == pytest.approx(expected)
+    space = create_space(space_name, NetShape(8, 5, 3, 10, 32), ops)
+    shares = [random_genotype(space, torch.Generator().manual_seed(i))
+              .parameter_free_share(reduction=False) for i in range(200)]
+    # 200 draws: the mean's standard error is under 0.013 in either space
+    assert sum(shares) / len(shares) == pytest.approx(expected, abs=0.04)
 
 
 def test_control_trains_every_cell_over_the_seeds(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from nasbench_suite.experiments.darts_failure.verdicts import (
     confound_table,
     outcome,
     scratch_verdict,
+    share_decomposition,
     space_attribution,
 )
 from nasbench_suite.experiments.verdicts import CONTRADICTED, NOT_OBSERVED, OBSERVED
@@ -41,6 +42,7 @@ def _rows(label: str, shares: list[float], *, method: str = "darts",
     for seed, share in enumerate(shares):
         out.append({"arm": f"title of {label}", "arm_label": label, "method": method,
                     "seed": seed, "label": remedy or "final", "param_free_share_normal": share,
+                    "param_free_chance": 0.5 if "relaxed" in label else 3 / 7,
                     "skip_share_normal": share, "fit_epoch": math.nan if fit is None else fit,
                     "epochs_run": EPOCHS, "free_normal_rise": rise,
                     "collapse_timing": "late" if share > 0.5 else "not at all",
@@ -89,6 +91,7 @@ def test_only_darts_arms_and_final_architectures_get_a_collapse_verdict() -> Non
     assert [v.claim.split(":")[0] for v in verdicts] == ["title of darts-relaxed"]
     assert verdicts[0].verdict == CONTRADICTED  # the DARTS-ES replay's row is not the search's
     assert "0/3 seeds end above 0.5 parameter-free in normal cells" in verdicts[0].evidence
+    assert "a uniform random cell 0.50" in verdicts[0].evidence  # the chance level beside it
 
 
 COLLAPSE, HOLD = [0.8, 0.7, 0.9], [0.2, 0.3, 0.25]
@@ -108,6 +111,26 @@ def test_the_identity_skip_arm_tells_which_change_carries_the_difference(
     if identity is not None:
         arms.append(_rows("darts-relaxed-identity", identity))
     assert says in space_attribution(_trials(*arms), THRESHOLD)
+
+
+def test_the_share_shift_between_the_spaces_splits_at_the_identity_skip_arm() -> None:
+    trials = _trials(_rows("darts-restricted", [0.5, 0.0, 0.0, 0.1]),
+                     _rows("darts-relaxed", [0.62, 0.5, 0.76]),
+                     _rows("darts-relaxed-identity", [0.57, 0.24, 0.48]))
+    text = share_decomposition(trials)
+    # seeds all three arms share; the parts add up: +0.46 = +0.20 (skip) + +0.26 (rest)
+    assert "paired on seeds 0, 1, 2:" in text
+    assert "end +0.46 parameter-free" in text and "higher in 3 of 3 seeds" in text
+    assert "BN skip carries +0.20" in text and "the rest of the space" in text
+    assert "derivation) +0.26" in text
+    assert "0.50 relaxed, 0.43 restricted" in text and "chance level by +0.07" in text
+    lower = _trials(_rows("darts-restricted", [0.5, 0.5, 0.5]),
+                    _rows("darts-relaxed", [0.2, 0.6, 0.3]),
+                    _rows("darts-relaxed-identity", [0.2, 0.6, 0.3]))
+    assert "end -0.13 parameter-free" in share_decomposition(lower)
+    assert "lower in 2 of 3 seeds" in share_decomposition(lower)
+    assert share_decomposition(_trials(_rows("darts-restricted", HOLD),
+                                       _rows("darts-relaxed", COLLAPSE))) == ""
 
 
 def test_each_change_is_compared_on_its_own_pair_paired_by_seed() -> None:

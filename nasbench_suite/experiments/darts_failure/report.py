@@ -47,18 +47,21 @@ from nasbench_suite.experiments.darts_failure.verdicts import (
     confound_table,
     finals,
     scratch_verdict,
+    share_decomposition,
     space_attribution,
 )
 from nasbench_suite.experiments.evals import Settings, remedy_genotypes, trained_as
 from nasbench_suite.experiments.verdicts import verdict_markdown
 from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.spaces import Genotype
+from nasbench_suite.spaces.ops import chance_parameter_free_share
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
 REPORT = "report"
 #: report columns: (column, header, how to print it)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("param_free_share_normal", "param-free share (normal cells)", "{:.2f}"),
+    ("param_free_chance", "same, a uniform random cell", "{:.2f}"),
     ("param_free_share", "param-free share (all cells)", "{:.2f}"),
     ("skip_share_normal", "skip share (normal)", "{:.2f}"),
     ("mmacs", "MFLOPs (mult-adds)", "{:.2f}"),
@@ -215,6 +218,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         inh, derived = summary.inherited, summary.derived
         supernet = _nan(inh.supernet_acc)
         final_genotype = run.genotype()
+        chance = chance_parameter_free_share(run.space().ops)
         scratch = run.evaluation_of(labels.get("final", "final"), final_genotype)
         gates = (gate_saturation(records[-1].weights, records[-1].active)
                  if config["method"] == "gold" and records else (math.nan, math.nan))
@@ -225,7 +229,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "space": config["space"], "seed": config["seed"], "trial": trial_id,
             "label": "final",
             "param_free_share_normal": final_genotype.parameter_free_share(reduction=False),
-            "param_free_share": derived.param_free_share,
+            "param_free_chance": chance, "param_free_share": derived.param_free_share,
             "skip_share_normal": final_genotype.op_share("skip_connect", reduction=False),
             "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
             "supernet_acc": supernet, "inherited_acc": _nan(inh.derived_acc),
@@ -244,9 +248,10 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "free_normal_rise": _rise(normal, metrics[-1]["epoch"]),
             "stop_epoch": math.nan})
         if summary.layout >= 2:
-            rows += _remedy_rows(run, settings, labels, metrics, eig, order,
-                                 cfg.collapse_threshold, arm_spec, rank, fitted, normal,
-                                 changed)
+            rows += [{**row, "param_free_chance": chance} for row in
+                     _remedy_rows(run, settings, labels, metrics, eig, order,
+                                  cfg.collapse_threshold, arm_spec, rank, fitted, normal,
+                                  changed)]
         if run.has_series() and config["seed"] in cfg.series_seeds:
             for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
@@ -459,7 +464,11 @@ def _report_text(cfg: ReproduceConfig, summary: pd.DataFrame, trials: pd.DataFra
         f"Collapse epoch: the first epoch whose derived normal cells' parameter-free share "
         f"exceeds {cfg.collapse_threshold:g} ('collapsed' counts the seeds that did; the mean "
         f"is over them): normal cells only, since reduction cells keep pools by design "
-        f"(DARTS V2: 0.25 in its normal cell, 0.625 over both cells). Collapse timing: early "
+        f"(DARTS V2: 0.25 in its normal cell, 0.625 over both cells). Beside it, the share a "
+        f"uniform random cell of the arm's ops is expected to have (3/7 with DARTS's ops, 1/2 "
+        f"with {{skip_connect, sep_conv_3x3}}: the relaxed and S2 arms): where it equals the "
+        f"threshold, 'collapsed' means more parameter-free than chance, no more. "
+        f"Collapse timing: early "
         f"(before the supernet's training accuracy reached {cfg.fit_threshold:g}, or it "
         f"never did), late (at or after), not at all. Surviving gates (GOLD-NAS only): the "
         f"median and the share above {SATURATED:g} of the gates of the ops it kept, at its "
@@ -528,6 +537,9 @@ def _verdict_parts(cfg: ReproduceConfig, trials: pd.DataFrame,
                   _markdown(table)]
     parts.append(f"**Which change carries the difference between the spaces:** "
                  f"{space_attribution(trials, threshold)}\n")
+    shares = share_decomposition(trials)
+    if shares:
+        parts.append(shares + "\n")
     return parts
 
 

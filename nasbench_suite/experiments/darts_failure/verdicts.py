@@ -51,6 +51,8 @@ PAST_FIT = 10
 #: the collapse indicator: the parameter-free share of the derived normal cells (reduction
 #: cells keep pools by design; report._normal_free)
 SHARE = "param_free_share_normal"
+#: the share a uniform random cell of the arm's ops is expected to have (the chance level)
+CHANCE = "param_free_chance"
 #: how much that share rose over each run's last PAST_FIT epochs (report._rise)
 RISE = "free_normal_rise"
 #: the confound table's column of the paired difference
@@ -139,7 +141,8 @@ def arm_verdicts(trials: pd.DataFrame, threshold: float, fit_threshold: float,
         hit = collapsed(mine, threshold)
         evidence = (f"{int(hit.sum())}/{len(mine)} seeds end above {threshold:g} "
                     f"parameter-free in normal cells (shares "
-                    f"{_values(mine[SHARE], '{:.2f}')}, change over the last {PAST_FIT} "
+                    f"{_values(mine[SHARE], '{:.2f}')}; a uniform random cell "
+                    f"{mine[CHANCE].iloc[0]:.2f}; change over the last {PAST_FIT} "
                     f"epochs {_values(mine[RISE], '{:+.2f}')}; "
                     f"normal-cell skip {_values(mine['skip_share_normal'], '{:.2f}')}); "
                     f"timing {', '.join(mine['collapse_timing'])}; eigenvalue end/start "
@@ -213,6 +216,48 @@ def space_attribution(trials: pd.DataFrame, threshold: float) -> str:
                    "not split them further).")
 
 
+def _shift(share: dict[str, dict[int, float]], a: str, b: str,
+           seeds: list[int]) -> tuple[str, str]:
+    """a - b of the share on ``seeds``: the mean, and on how many seeds it has that sign."""
+    diffs = [share[a][s] - share[b][s] for s in seeds]
+    mean = sum(diffs) / len(diffs)
+    sign = sum(d > 0 for d in diffs) if mean >= 0 else sum(d < 0 for d in diffs)
+    return f"{mean:+.2f}", f"{'higher' if mean >= 0 else 'lower'} in {sign} of {len(diffs)} seeds"
+
+
+def share_decomposition(trials: pd.DataFrame) -> str:
+    """The whole space's shift of the final normal-cell parameter-free share (relaxed -
+    restricted, paired by seed), split at the identity-skip arm into the stride-1 skip's
+    part (relaxed - relaxed with an identity skip) and the rest of the space's (relaxed with
+    an identity skip - restricted), on the seeds all three arms share, so that the parts add
+    up to the whole. Shares, not outcomes: it says where the share moves even where no arm
+    is decided; the chance levels beside it say how much of the rest the op set's own
+    chance level accounts for. Empty without the three arms."""
+    rows = finals(trials)
+    keys = ("darts-restricted", "darts-relaxed", "darts-relaxed-identity")
+    arms = {k: rows[rows["arm_label"] == k] for k in keys}
+    if any(a.empty for a in arms.values()):
+        return ""
+    share = {k: {int(s): float(v) for s, v in zip(a["seed"], a[SHARE], strict=True)
+                 if math.isfinite(v)} for k, a in arms.items()}
+    seeds = sorted(set.intersection(*(set(v) for v in share.values())))
+    if not seeds:
+        return ""
+    restricted, relaxed, identity = keys
+    chance = {k: float(a[CHANCE].iloc[0]) for k, a in arms.items()}
+    whole, whole_sign = _shift(share, relaxed, restricted, seeds)
+    skip, skip_sign = _shift(share, relaxed, identity, seeds)
+    rest, rest_sign = _shift(share, identity, restricted, seeds)
+    return (f"In shares, paired on seeds {', '.join(map(str, seeds))}: the relaxed space's "
+            f"normal cells end {whole} parameter-free against the restricted space's "
+            f"({whole_sign}; a uniform random cell: {chance[relaxed]:.2f} relaxed, "
+            f"{chance[restricted]:.2f} restricted). Of it, GOLD-NAS's BN skip carries {skip} "
+            f"(relaxed - relaxed with an identity skip; {skip_sign}) and the rest of the "
+            f"space (op set, topology, derivation) {rest} (relaxed with an identity skip - "
+            f"restricted; {rest_sign}; the op set moves the chance level by "
+            f"{chance[identity] - chance[restricted]:+.2f}).")
+
+
 def scratch_verdict(trials: pd.DataFrame, control: str, labels: dict[str, str],
                     budget: str, confidence: float = 0.95,
                     resamples: int = 2000) -> Verdict | None:
@@ -248,6 +293,7 @@ def scratch_verdict(trials: pd.DataFrame, control: str, labels: dict[str, str],
     return Verdict(claim, source, verdict, evidence, budget)
 
 
-__all__ = ["COLLAPSES", "CONFOUNDS", "HOLDS", "PAST_FIT", "UNDECIDED", "Confound",
+__all__ = ["CHANCE", "COLLAPSES", "CONFOUNDS", "HOLDS", "PAST_FIT", "UNDECIDED", "Confound",
            "arm_verdicts", "collapsed", "confound_table", "finals",
-           "in_regime", "outcome", "scratch_verdict", "space_attribution"]
+           "in_regime", "outcome", "scratch_verdict", "share_decomposition",
+           "space_attribution"]
