@@ -255,3 +255,21 @@ def test_an_arm_looks_alike_in_every_darts_failure_report() -> None:
     a, b = arm_looks(short), arm_looks(long)
     assert all(a[arm] == b[arm] for arm in a)
     assert len({(look.color, look.marker) for look in b.values()}) == len(b)
+
+
+def test_no_two_arms_of_the_confound_experiment_share_a_colour() -> None:
+    """``--arms all`` draws every arm of config.ARM_TABLE with its remedies (DARTS-ES on
+    every DARTS arm, P-DARTS's limit on the restricted ones) in one figure: each needs its
+    own colour (the palette's 24), not only its own marker."""
+    import pandas as pd
+
+    from nasbench_suite.experiments.darts_failure.arms import arm_title
+    from nasbench_suite.experiments.darts_failure.config import ARM_TABLE
+    from nasbench_suite.experiments.darts_failure.plots import arm_looks
+
+    arms = [arm_title(a, 2 if a.label.startswith("darts2") else 1, remedy)
+            for a in ARM_TABLE for remedy in ("", "darts-es", "pdarts-m2")
+            if not remedy or (a.method == "darts" and
+                              (remedy == "darts-es" or a.space == "restricted"))]
+    looks = arm_looks(pd.DataFrame({"arm": arms}))
+    assert len({look.color for look in looks.values()}) == len(set(arms))

@@ -34,13 +34,17 @@ def arm_order() -> list[str]:
              ("gold", "relaxed", 1, ""), ("darts", "restricted", 1, "darts-es"),
              ("darts", "relaxed", 1, "darts-es"), ("darts", "restricted", 1, "pdarts-m2"),
              ("darts", "relaxed", 1, "pdarts-m2")]
-    rest = [("darts", space, order, remedy) for order in (1, 2)
-            for remedy in ("", "darts-es", "pdarts-m2")
-            for space in ("restricted", "relaxed", "nb201")]
-    # then the arms that split the confounds (config.ARM_TABLE's qualified arms, issue 27),
-    # each with its remedies: after every earlier name, so the first arms keep their looks
+    # then the arms that split the confounds (config.ARM_TABLE's qualified arms and the
+    # second order, issue 27) with their remedies, within the palette's 24 colours so that
+    # no two arms of that experiment share one; then every other combination
     from nasbench_suite.experiments.darts_failure.config import ARM_TABLE
 
-    split = [arm_title(a, order, remedy) for a in ARM_TABLE if a.qualifier
-             for order in (1, 2) for remedy in ("", "darts-es", "pdarts-m2")]
-    return list(dict.fromkeys([*(arm_name(*arm) for arm in [*first, *rest]), *split]))
+    split = [arm_title(a, 1, remedy) for a in ARM_TABLE if a.qualifier
+             for remedy in ("", "darts-es", "pdarts-m2")]
+    split += [arm_name("darts", "relaxed", 2, remedy) for remedy in ("", "darts-es")]
+    rest = [arm_name("darts", space, order, remedy) for order in (1, 2)
+            for remedy in ("", "darts-es", "pdarts-m2")
+            for space in ("restricted", "relaxed", "nb201")]
+    rest += [arm_title(a, 2, remedy) for a in ARM_TABLE if a.qualifier
+             for remedy in ("", "darts-es", "pdarts-m2")]
+    return list(dict.fromkeys([*(arm_name(*arm) for arm in first), *split, *rest]))

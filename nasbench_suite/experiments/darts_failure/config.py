@@ -80,6 +80,8 @@ def arm_of(method: str, space: str, config: dict[str, Any]) -> Arm:
 #: parameter-free share (the collapse indicator), which the report reads from arch.jsonl
 INDICATORS: tuple[tuple[str, str], ...] = (
     ("param_free_share_normal", "parameter-free share, normal cells"),
+    ("train_acc", "supernet training accuracy"),
+    ("train_loss", "supernet training loss"),
     ("param_free_share", "parameter-free share, all cells"),
     ("skip_share_normal", "skip share, normal cells"),
     ("derived_mmacs", "derived MFLOPs (mult-adds)"),

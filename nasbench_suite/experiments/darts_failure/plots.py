@@ -14,6 +14,7 @@ style, shares and accuracies are in %, legends sit outside the data.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import pandas as pd
@@ -36,12 +37,14 @@ Figures = list[tuple[str, str, Figure]]
 
 #: indicators drawn in % (the tables hold fractions), and each axis label with its unit
 _PERCENT = frozenset({"param_free_share_normal", "param_free_share", "skip_share_normal",
-                      "supernet_acc_score",
+                      "train_acc", "supernet_acc_score",
                       "derived_acc_score"})
 AXIS_LABELS = {
     "param_free_share_normal": "Parameter-free ops in normal cells (%)",
     "param_free_share": "Parameter-free ops, all cells (%)",
     "skip_share_normal": "Skip connections in normal cells (%)",
+    "train_acc": "Supernet training accuracy (%)",
+    "train_loss": "Supernet training loss",
     "derived_mmacs": "Derived network FLOPs (M multiply-adds)",
     "hessian_eig": "Largest Hessian eigenvalue",
     "supernet_acc_score": "Supernet accuracy (%)",
@@ -83,10 +86,12 @@ def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
 
 def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label: str,
                     threshold: float | None = None,
-                    colours: dict[str, Look] | None = None) -> Figure | None:
+                    colours: dict[str, Look] | None = None,
+                    threshold_label: str = "collapse threshold") -> Figure | None:
     """``column`` over the search epochs: one panel per arm (in the arm's colour), one line
     per seed; the epoch where DARTS-ES stops (replayed on that search) marked by a dashed
-    grey line, the collapse threshold by a dotted black one."""
+    grey line, ``threshold`` (the collapse threshold, or the fit threshold on the training
+    accuracy) by a dotted black one."""
     data = traj.dropna(subset=[column])
     if data.empty:
         return None
@@ -114,8 +119,8 @@ def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label
                            label="DARTS-ES stops")
             if threshold is not None:
                 ax.axhline(threshold * scale, color="black", linestyle=":", linewidth=0.8,
-                           label="collapse threshold")
-            ax.set_title(arm)
+                           label=threshold_label)
+            ax.set_title(textwrap.fill(arm, 32), fontsize="small")  # qualified names are long
             ax.set_xlabel("Search epoch")
             integer_ticks(ax, "x")
         for ax in axes[:, 0]:
@@ -234,14 +239,17 @@ def plot_series(series: pd.DataFrame, column: str,
 
 
 def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
-            threshold: float) -> Figures:
-    """Every figure of the report there is data for, in report order."""
+            threshold: float, fit_threshold: float) -> Figures:
+    """Every figure of the report there is data for, in report order: the collapse
+    threshold on the collapse indicator's trajectory, the fit threshold (the regime where
+    collapse is known to happen) on the training accuracy's."""
     colours = arm_looks(trials)
+    lines = {"param_free_share_normal": (threshold, "collapse threshold"),
+             "train_acc": (fit_threshold, "fit threshold")}
     out: Figures = []
     for column, label in INDICATORS:
-        fig = plot_trajectory(traj, trials, column, label,
-                              threshold if column == "param_free_share_normal" else None,
-                              colours)
+        line, line_label = lines.get(column, (None, ""))
+        fig = plot_trajectory(traj, trials, column, label, line, colours, line_label)
         if fig is not None:
             out.append((f"trajectory-{column.replace('_', '-')}", f"{label} over the search",
                         fig))

@@ -414,7 +414,8 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
         atomic_write(out / name, frame.to_csv(index=False, float_format="%.6g"))
         written.append(out / name)
     shown = []
-    for stem, title, fig in figures(trials, traj, series, cfg.collapse_threshold):
+    for stem, title, fig in figures(trials, traj, series, cfg.collapse_threshold,
+                                    cfg.fit_threshold):
         written.extend(save_figure(fig, out, stem, ("png",)))
         shown.append((stem, title))
     text = _report_text(cfg, summary, trials, series, shown, sweep_dir, control)
