@@ -265,3 +265,22 @@ def test_every_arm_override_is_a_scalar_tune_can_take() -> None:
     cfg = resolve_config({"method": "darts", "space": "restricted", "ops": "skip_connect,"
                           "sep_conv_3x3", **TINY})
     assert cfg.ops == list(S2_OPS)
+
+
+def test_the_scratch_figure_sets_every_arm_beside_the_controls_bands() -> None:
+    from nasbench_suite.experiments.darts_failure.plots import plot_scratch_control
+
+    trials = pd.DataFrame({"arm": ["DARTS (1st order), relaxed"] * 2 + ["GOLD-NAS, relaxed"],
+                           "seed": [0, 1, 0], "scratch_acc": [0.48, 0.49, 0.47]})
+    control = pd.DataFrame({"space": ["restricted"] * 4, "seed": [0, 1, 0, 1],
+                            "cell": [ALL_SKIP, ALL_SKIP, DARTS_V2_LABEL, DARTS_V2_LABEL],
+                            "test_acc": [0.40, 0.41, 0.50, 0.51]})
+    assert plot_scratch_control(trials, control.iloc[:0]) is None  # no control, no figure
+    fig = plot_scratch_control(trials, control)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in fig.legends[0].texts]
+    assert legend == ["all-skip cells (control)", "DARTS V2 (control)"]  # no random cells
+    low, high = ax.get_xlim()
+    assert low < 40.0 and high > 51.0  # both bands and every arm in view
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["DARTS (1st order), relaxed",
+                                                            "GOLD-NAS, relaxed"]

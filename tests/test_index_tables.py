@@ -229,6 +229,30 @@ def test_short_variant_names_a_variant_by_the_fewest_settings_that_tell_it_apart
     assert short["b"] == "epochs=50"  # a relaxed run has no hessian_iters to name
 
 
+def test_a_spaces_defaults_left_unnamed_or_named_are_one_variant() -> None:
+    """An older run saved ``ops: null`` and ``skip: auto``; a newer one names the space's
+    own ops and skip: they are one variant, and an op list is named, not spelled out."""
+    from nasbench_suite.spaces.ops import DARTS_OPS, GOLD_OPS
+
+    from nasbench_suite.store.index import short_variants
+
+    def config(space: str, ops: list | None, skip: str, epochs: int = 40) -> dict:
+        return {"method": "darts", "space": space, "dataset": "d", "seed": 0,
+                "epochs": epochs, "ops": ops, "skip": skip}
+
+    configs = {"old": config("restricted", None, "auto"),
+               "new": config("restricted", list(DARTS_OPS), "identity"),
+               "s2": config("restricted", list(GOLD_OPS), "identity"),
+               "relaxed": config("relaxed", None, "auto"),
+               "relaxed-identity": config("relaxed", list(GOLD_OPS), "identity")}
+    groups = {p: (c["method"], c["space"], c["dataset"]) for p, c in configs.items()}
+    short = short_variants(configs, groups)
+    assert short["old"] == short["new"] == "ops=darts, skip=identity"
+    assert short["s2"] == "ops=gold, skip=identity"
+    assert short["relaxed"] == "ops=gold, skip=bn"  # the relaxed space's own skip
+    assert short["relaxed-identity"] == "ops=gold, skip=identity"
+
+
 def test_table_method_column_is_short_and_the_settings_go_to_a_legend_table() -> None:
     long = ("batch_size=64, epochs=10, hessian_every=2, hessian_images=256, hessian_iters=10, "
             "image_size=16, max_train_images=5000, score_every=0")

@@ -20,7 +20,7 @@ salt), so the same inputs give the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +97,16 @@ def _epoch_axis(ax: Axes, epochs: Sequence[int] | np.ndarray | pd.Series) -> Non
         ax.set_xlim(values[0] - 1, values[0] + 1)
 
 
-def _panels(n: int, height: float = 2.4, legend_width: float = 1.9
-            ) -> tuple[Figure, list[Axes]]:
-    """``n`` panels, two per row, with room on the right for the figure's one legend."""
+def _panels(n: int, height: float = 2.4, legend_width: float = 1.9,
+            labels: Iterable[str] = ()) -> tuple[Figure, list[Axes]]:
+    """``n`` panels, two per row, with room on the right for the figure's one legend of
+    ``labels``: the figure grows with its longest label and its number of entries (a
+    legend that does not fit collapses the panels to nothing)."""
+    names = sorted(set(labels))
     cols, rows = min(n, 2), math.ceil(n / 2)
-    fig = Figure(figsize=(COLUMN_WIDTH * cols + legend_width, height * rows),
+    width = max(legend_width, 0.055 * max((len(x) for x in names), default=0) + 0.6)
+    fig = Figure(figsize=(COLUMN_WIDTH * cols + width,
+                          max(height * rows, 0.17 * len(names) + 0.7)),
                  layout="constrained")
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = list(grid.flat)
@@ -164,7 +169,7 @@ def plot_acc_cost(df: pd.DataFrame, x: str = "macs", inherited: bool = False,
     values = points[x] * scale
     log = values.min() > 0 and values.max() / values.min() > 20
     with style():
-        fig, axes = _panels(len(datasets))
+        fig, axes = _panels(len(datasets), labels=points["series"])
         for ax, dataset in zip(axes, datasets, strict=True):
             panel = points[points["dataset"] == dataset]
             ax.set_title(panel_title(dataset, _split_of(panel, y)))
@@ -203,7 +208,7 @@ def plot_param_free(epochs: pd.DataFrame, series: dict[str, Look] | None = None)
     data = data.assign(experiment=[experiment_of(p) for p in data["path"]])
     panels = sorted(data.groupby(["experiment", "dataset"]).groups)
     with style():
-        fig, axes = _panels(len(panels), height=2.2)
+        fig, axes = _panels(len(panels), height=2.2, labels=data["series"])
         for ax, (experiment, dataset) in zip(axes, panels, strict=True):
             panel = data[(data["experiment"] == experiment) & (data["dataset"] == dataset)]
             for name, group in panel.groupby("series", sort=True):
@@ -249,7 +254,10 @@ def plot_search_cost(df: pd.DataFrame, series: dict[str, Look] | None = None) ->
     heights = [0.55 + 0.2 * data.loc[(data["experiment"] == e) & (data["dataset"] == d),
                                      "series"].nunique() for e, d in panels]
     with style():
-        fig = Figure(figsize=(COLUMN_WIDTH * 1.5, sum(heights) + 0.3), layout="constrained")
+        # the bars' names label the axis: a long variant name needs its width
+        longest = max(len(str(x)) for x in data["series"])
+        fig = Figure(figsize=(max(COLUMN_WIDTH * 1.5, 0.055 * longest + 2.2),
+                              sum(heights) + 0.3), layout="constrained")
         axes = list(fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights).flat)
         for ax, (experiment, dataset) in zip(axes, panels, strict=True):
             panel = data[(data["experiment"] == experiment) & (data["dataset"] == dataset)]

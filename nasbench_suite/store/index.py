@@ -49,6 +49,7 @@ from nasbench_suite.groundtruth import (
     tabulated,
 )
 from nasbench_suite.spaces.genotype import Genotype
+from nasbench_suite.spaces.ops import op_set_name
 from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_runs
 
 RUN, SERIES = "run", "series"
@@ -65,10 +66,27 @@ _NOT_VARIANT = frozenset({"method", "space", "dataset", "seed", "preset", "out",
                           "device", "data_dir", "amp", "requested"})
 
 
+def _resolved(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with the space's defaults written out (``ops`` null: the space's own op
+    list; ``skip`` auto: the space's own skip): a run that left them to the space and one
+    that named the same ones are one variant (older runs saved the defaults unresolved)."""
+    from nasbench_suite.spaces import SPACES
+
+    space = SPACES.get(str(config.get("space")))
+    if space is None:
+        return config
+    out = dict(config)
+    if "ops" in out and not out["ops"]:
+        out["ops"] = list(space.default_ops)
+    if out.get("skip") == "auto":
+        out["skip"] = "bn" if space.skip_bn_default else "identity"
+    return out
+
+
 def flat_config(config: dict[str, Any]) -> dict[str, str]:
     """Every resolved setting of a run as ``key`` / ``hp.key`` -> its JSON text."""
     flat: dict[str, str] = {}
-    for key, value in config.items():
+    for key, value in _resolved(config).items():
         if key == "hp" and isinstance(value, dict):
             for k, v in value.items():
                 flat[f"hp.{k}"] = json.dumps(v, sort_keys=True)
@@ -79,7 +97,9 @@ def flat_config(config: dict[str, Any]) -> dict[str, str]:
 
 def _short(key: str, value: str) -> str:
     text = json.loads(value)
-    if isinstance(text, list):
+    if key == "ops" and isinstance(text, list):
+        text = op_set_name(text)
+    elif isinstance(text, list):
         text = "_".join(str(v) for v in text)
     return f"{key.removeprefix('hp.')}={text}"
 

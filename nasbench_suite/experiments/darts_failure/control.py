@@ -178,7 +178,8 @@ def control_markdown(frame: pd.DataFrame) -> str:
     return (table + "\n\n" + "\n".join(lines) + "\n\nSeparated: every DARTS V2 seed above "
             "every all-skip seed (the seeds' ranges do not overlap). Where not separated, this "
             "protocol cannot support a verdict from accuracy from scratch; raise it (more "
-            "epochs, larger images, more channels).\n")
+            "epochs, larger images, more channels). MFLOPs here are the trained network's "
+            "(the evaluation width), not the search network's of the tables above.\n")
 
 
 __all__ = ["ALL_SKIP", "CONTROL", "DARTS_V2_LABEL", "NOT_MEASURED", "NOT_SEPARATED", "SEPARATED",

@@ -68,15 +68,20 @@ def arm_looks(trials: pd.DataFrame) -> dict[str, Look]:
 
 
 def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
-          colours: dict[str, Look], scale: float) -> None:
-    """A bar per arm (mean over seeds) with its seeds as dots, arms top to bottom."""
+          colours: dict[str, Look], scale: float, bars: bool = True) -> None:
+    """A bar per arm (mean over seeds) with its seeds as dots, arms top to bottom; without
+    ``bars`` the mean is a stroke (on an axis that does not start at 0 a bar's length
+    means nothing)."""
     for i, arm in enumerate(order):
         values = data.loc[data["arm"] == arm, column].dropna() * scale
         look = colours[arm]
         if values.empty:
             continue
-        ax.barh(i, values.mean(), color=look.color, alpha=0.45, height=0.7,
-                edgecolor=look.color, linewidth=0.8)
+        if bars:
+            ax.barh(i, values.mean(), color=look.color, alpha=0.45, height=0.7,
+                    edgecolor=look.color, linewidth=0.8)
+        else:
+            ax.plot([values.mean()] * 2, [i - 0.35, i + 0.35], color=look.color, linewidth=2)
         ax.scatter(values, [i] * len(values), color=look.color, marker=look.marker, s=14,
                    edgecolors="black", linewidths=0.4, zorder=3)
     ax.set_yticks(range(len(order)), order)
@@ -148,18 +153,30 @@ def _seed_legend(fig: Figure, axes: list[Axes]) -> None:
                frameon=False)
 
 
-def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> Figure:
+def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None,
+                    threshold: float | None = None) -> Figure:
     """Share of parameter-free ops in the derived normal cells (the collapse indicator), per
-    arm (bars: mean; dots: seeds)."""
+    arm (bars: mean; dots: seeds), with the share a uniform random cell of the arm's ops is
+    expected to have (a black tick: the level a collapse must rise above) and the collapse
+    threshold."""
     colours = colours or arm_looks(trials)
     order = _arms(trials)
     with style():
         fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
         ax = fig.add_subplot()
         _bars(ax, trials, "param_free_share_normal", order, colours, 100.0)
+        if "param_free_chance" in trials:
+            chance = trials.groupby("arm")["param_free_chance"].first()
+            ax.scatter([chance[arm] * 100 for arm in order], range(len(order)), marker="|",
+                       s=160, color="black", linewidths=1.5, zorder=2.5,
+                       label="a uniform random cell")
+        if threshold is not None:
+            ax.axvline(threshold * 100, color="black", linestyle=":", linewidth=0.8,
+                       label="collapse threshold")
         ax.set_xlim(0, 100)
-        ax.set_title("Final derived cells; bar: mean over seeds, marks: seeds")
+        ax.set_title("Final derived cells (bar: mean over seeds; marks: seeds)", loc="right")
         ax.set_xlabel("Parameter-free ops in normal cells (%)")
+        legend_outside(fig, [ax], where="below", ncol=2, sort=False)
     return fig
 
 
@@ -190,9 +207,11 @@ def plot_accuracy(trials: pd.DataFrame, colours: dict[str, Look] | None = None
         return None
     colours = colours or arm_looks(trials)
     with style():
-        fig = Figure(figsize=(COLUMN_WIDTH + 2.2, 2.6), layout="constrained")
-        ax = fig.add_subplot()
         arms = _arms(scratch)
+        # the legend lists every arm: the figure grows with it (18 arms with --arms all)
+        fig = Figure(figsize=(COLUMN_WIDTH + 2.2 if len(arms) <= 8 else FULL_WIDTH,
+                              max(2.6, 0.19 * len(arms) + 0.5)), layout="constrained")
+        ax = fig.add_subplot()
         for i, arm in enumerate(arms):
             points = scratch[scratch["arm"] == arm]
             look = colours[arm]
@@ -202,9 +221,45 @@ def plot_accuracy(trials: pd.DataFrame, colours: dict[str, Look] | None = None
                        edgecolors=look.color, marker=look.marker,
                        s=max(12.0, 110.0 - 30.0 * i), linewidths=1.3, label=arm)
         ax.set_title("Trained from scratch, test split")
-        ax.set_xlabel("FLOPs of the derived network (M multiply-adds)")
+        ax.set_xlabel("Derived network, MFLOPs (mult-adds)")
         ax.set_ylabel("Test accuracy (%)")
         legend_outside(fig, [ax], sort=False)
+    return fig
+
+
+#: the protocol control's cells as bands behind the arms' accuracies: (cells, label, colour)
+_CONTROL_BANDS = (("all-skip", "all-skip cells (control)", "#d55e00"),
+                  ("random", "random cells (control)", "#949494"),
+                  ("darts-v2", "DARTS V2 (control)", "#029e73"))
+
+
+def plot_scratch_control(trials: pd.DataFrame, control: pd.DataFrame | None,
+                         colours: dict[str, Look] | None = None) -> Figure | None:
+    """Accuracy from scratch per arm (strokes: mean over seeds; marks: seeds) over the
+    protocol control's bands (control.py): the range over seeds of the all-skip cells,
+    the random cells and DARTS V2, both spaces together. An arm's cells can only be told
+    apart from what the bands separate."""
+    scratch = trials.dropna(subset=["scratch_acc"])
+    if scratch.empty or control is None or control.empty:
+        return None
+    colours = colours or arm_looks(trials)
+    order = _arms(scratch)
+    with style():
+        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 1.2), layout="constrained")
+        ax = fig.add_subplot()
+        for cells, label, colour in _CONTROL_BANDS:
+            acc = control.loc[control["cell"].str.startswith(cells), "test_acc"] * 100
+            if len(acc):
+                ax.axvspan(acc.min(), acc.max(), color=colour, alpha=0.18, linewidth=0,
+                           label=label)
+        _bars(ax, scratch, "scratch_acc", order, colours, 100.0, bars=False)
+        low = min(scratch["scratch_acc"].min(), control["test_acc"].min()) * 100
+        high = max(scratch["scratch_acc"].max(), control["test_acc"].max()) * 100
+        ax.set_xlim(low - 1.0, high + 1.0)
+        ax.set_title("Trained from scratch, test split (stroke: mean over seeds; marks: "
+                     "seeds)", loc="right")
+        ax.set_xlabel("Test accuracy (%)")
+        legend_outside(fig, [ax], where="below", ncol=3, sort=False)
     return fig
 
 
@@ -239,7 +294,8 @@ def plot_series(series: pd.DataFrame, column: str,
 
 
 def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
-            threshold: float, fit_threshold: float) -> Figures:
+            threshold: float, fit_threshold: float,
+            control: pd.DataFrame | None = None) -> Figures:
     """Every figure of the report there is data for, in report order: the collapse
     threshold on the collapse indicator's trajectory, the fit threshold (the regime where
     collapse is known to happen) on the training accuracy's."""
@@ -254,7 +310,7 @@ def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
             out.append((f"trajectory-{column.replace('_', '-')}", f"{label} over the search",
                         fig))
     out.append(("param-free-share", "Parameter-free share of the derived normal cells",
-                plot_param_free(trials, colours)))
+                plot_param_free(trials, colours, threshold)))
     fig = plot_drop(trials, colours)
     if fig is not None:
         out.append(("inherited-drop", "Inherited-weight accuracy drop, supernet to derived "
@@ -262,6 +318,10 @@ def figures(trials: pd.DataFrame, traj: pd.DataFrame, series: pd.DataFrame,
     fig = plot_accuracy(trials, colours)
     if fig is not None:
         out.append(("accuracy", "Test accuracy trained from scratch against FLOPs", fig))
+    fig = plot_scratch_control(trials, control, colours)
+    if fig is not None:
+        out.append(("scratch-vs-control", "Test accuracy trained from scratch beside the "
+                    "protocol control", fig))
     for column, stem, caption in (
             ("scratch_acc", "gold-series", "GOLD-NAS series trained from scratch (test split)"),
             ("inherited_acc", "gold-series-inherited",

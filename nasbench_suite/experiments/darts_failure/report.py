@@ -415,7 +415,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
         written.append(out / name)
     shown = []
     for stem, title, fig in figures(trials, traj, series, cfg.collapse_threshold,
-                                    cfg.fit_threshold):
+                                    cfg.fit_threshold, control):
         written.extend(save_figure(fig, out, stem, ("png",)))
         shown.append((stem, title))
     text = _report_text(cfg, summary, trials, series, shown, sweep_dir, control)
