@@ -21,12 +21,8 @@ from nasbench_suite.experiments.base import run_experiment
 from nasbench_suite.experiments.claims.config import ClaimsConfig
 from nasbench_suite.experiments.claims.experiment import EXPERIMENT, sweep_spec
 from nasbench_suite.experiments.claims.report import REPORT, TITLES, verdicts, write_report
-from nasbench_suite.experiments.claims.stats import (
-    NOT_MEASURABLE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    interval,
-)
+from nasbench_suite.experiments.claims.stats import interval
+from nasbench_suite.experiments.verdicts import CONTRADICTED, NOT_OBSERVED, OBSERVED
 from nasbench_suite.store.evalfolder import EvalFolder
 from nasbench_suite.store.runfolder import RunFolder
 from nasbench_suite.sweep.spec import expand
@@ -34,7 +30,7 @@ from nasbench_suite.sweep.tune import Resources
 from tests.conftest import TINY, tiny_experiment, with_tiny_padnas
 
 SEARCH = {k: v for k, v in TINY.items() if k not in ("epochs", "threads")}
-VERDICTS = {REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE}
+VERDICTS = {OBSERVED, CONTRADICTED, NOT_OBSERVED}
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 #: the claims experiment with PAD-NAS's search at the tiny size (conftest.TINY_PADNAS)
 TINY_CLAIMS = with_tiny_padnas(EXPERIMENT)
@@ -70,14 +66,14 @@ def test_the_report_has_every_row_filled(experiment: Path) -> None:
     for row in claims.itertuples():
         assert row.verdict in VERDICTS, row
         assert row.measured and row.paper, row
-        if row.verdict == NOT_MEASURABLE:
-            assert row.why, f"{row.claim}: not measurable without a reason"
+        if row.verdict == NOT_OBSERVED:
+            assert row.why, f"{row.claim}: not observed without a reason"
     text = (experiment / REPORT / "report.md").read_text()
     for title in TITLES.values():
         assert title in text
     # no darts-failure folder beside a fresh experiment: that row says why
     darts = claims[claims["claim"] == "darts-relaxed"].iloc[0]
-    assert darts.verdict == NOT_MEASURABLE and "darts-failure" in darts.why
+    assert darts.verdict == NOT_OBSERVED and "darts-failure" in darts.why
 
 
 @pytest.mark.slow
@@ -147,11 +143,12 @@ def _tables(darts: list[float], edas: list[float]) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("darts,edas,verdict", [
-    ([0.30, 0.32, 0.35], [0.00, 0.01, -0.01], REPRODUCED),  # every seed agrees
-    ([0.00, 0.01, 0.00], [0.05, 0.06, 0.04], NOT_REPRODUCED),  # EDAS drops more
-    ([0.30, 0.32, 0.35], [0.10, 0.12, 0.08], NOT_REPRODUCED),  # EDAS's own drop is large
-    ([0.30, -0.10, 0.35], [0.00, 0.01, -0.01], NOT_MEASURABLE),  # seeds disagree
-    ([0.30], [0.00], NOT_MEASURABLE),  # one seed: no interval
+    ([0.30, 0.32, 0.35], [0.00, 0.01, -0.01], OBSERVED),  # every seed agrees
+    ([0.00, 0.01, 0.00], [0.05, 0.06, 0.04], CONTRADICTED),  # EDAS drops more
+    ([0.30, 0.32, 0.35], [0.10, 0.12, 0.08], CONTRADICTED),  # EDAS's own drop is large
+    ([0.30, -0.10, 0.35], [0.00, 0.01, -0.01], NOT_OBSERVED),  # seeds disagree
+    ([0.30], [0.00], NOT_OBSERVED),  # one seed: no interval
+    ([0.30, 0.32], [0.00, 0.01], NOT_OBSERVED),  # two seeds agree, but give no interval
 ])
 def test_edas_verdicts_come_from_intervals(darts: list[float], edas: list[float],
                                            verdict: str) -> None:
@@ -159,7 +156,7 @@ def test_edas_verdicts_come_from_intervals(darts: list[float], edas: list[float]
     edas_row = rows[0]
     assert edas_row.claim == "edas" and edas_row.verdict == verdict, edas_row
     assert all(r.verdict in VERDICTS and r.measured for r in rows)
-    if verdict == NOT_MEASURABLE:
+    if verdict == NOT_OBSERVED:
         assert edas_row.why
 
 
@@ -170,4 +167,9 @@ def test_the_interval_is_scipys_percentile_bootstrap_and_is_reproducible() -> No
     assert a.low >= min(values) and a.high <= max(values)
     one = interval([0.5])
     assert one.n == 1 and not one.defined and math.isnan(one.low)
-    assert interval([0.2, 0.2]).low == interval([0.2, 0.2]).high == 0.2
+    same = interval([0.2, 0.2, 0.2])  # every resample has the same mean
+    assert same.low == same.high == same.mean
+    # two seeds: a percentile interval would be their min and max; their values instead
+    two = interval([0.2, 0.4])
+    assert two.n == 2 and not two.defined and math.isnan(two.low)
+    assert two.text("{:.2f}") == "0.30 (2 seed(s), no interval: 0.20, 0.40)"

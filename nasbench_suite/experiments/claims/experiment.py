@@ -124,7 +124,7 @@ def finish_rankcorr(cfg: ClaimsConfig, runs: list[RunFolder],
         if run.status() != FINISHED or run.config_dict().get("method") != "padnas":
             continue
         if not run.kept_checkpoints():
-            log(f"rankcorr {run.name}: no stage checkpoints (not measurable)")
+            log(f"rankcorr {run.name}: no stage checkpoints (its claim: not observed)")
             continue
         if run.has_rankcorr() and run.rankcorr().archs == settings.archs:
             continue

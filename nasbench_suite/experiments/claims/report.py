@@ -20,14 +20,8 @@ import pandas as pd
 from nasbench_suite.errors import UsageError
 from nasbench_suite.experiments.base import manifest_of
 from nasbench_suite.experiments.claims.config import ClaimsConfig, resolve_darts_failure
-from nasbench_suite.experiments.claims.stats import (
-    NOT_MEASURABLE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Interval,
-    interval,
-    paired,
-)
+from nasbench_suite.experiments.claims.stats import Interval, interval, paired
+from nasbench_suite.experiments.verdicts import CONTRADICTED, MIN_SEEDS, NOT_OBSERVED, OBSERVED
 from nasbench_suite.files import atomic_write, write_json
 from nasbench_suite.store.runfolder import FINISHED, RunFolder
 
@@ -51,25 +45,27 @@ PAPERS = {
 RULES = {
     "edas": "d = DARTS gap - EDAS gap per seed (gap = supernet as searched - derived network, "
             "inherited weights, batch norm recalibrated, scoring split; same space, seeds and "
-            "epochs). Reproduced if the CI of d lies above 0 and the CI of EDAS's gap lies "
-            "below the tolerance; not reproduced if the CI of d lies at or below 0, or EDAS's "
-            "gap CI lies above the tolerance; otherwise not measurable.",
+            "epochs). Observed if the CI of d lies above 0 and the CI of EDAS's gap lies below "
+            "the tolerance; contradicted if the CI of d lies at or below 0, or EDAS's gap CI "
+            "lies above the tolerance; otherwise not observed at this budget.",
     "padnas": "d = tau(last stage) - tau(first stage) per seed (Kendall tau over the same "
-              "fixed architectures). Reproduced if the CI of d lies above 0; not reproduced "
-              "if it lies at or below 0; otherwise not measurable.",
+              "fixed architectures). Observed if the CI of d lies above 0; contradicted if it "
+              "lies at or below 0; otherwise not observed at this budget.",
     "nse": "d = accuracy from scratch of the last round's best-at-budget architecture - the "
-           "first round's, per seed (one short schedule for all). Reproduced if the CI of d "
-           "lies above 0; not reproduced if it lies at or below 0; otherwise not measurable. "
-           "Also shown: in how many seeds the accuracy never decreased from round to round.",
-    "gold": "n = recorded architectures per run. Reproduced if the CI of n lies at or above "
-            "2 and in every run no trained point is dominated by another (more accurate from "
-            "scratch and not dearer); not reproduced if the CI of n lies below 2, or in every "
-            "run some point is dominated; otherwise not measurable. The paper's 2.99% is at "
-            "600 epochs, C=36: not measurable at a CPU budget.",
+           "first round's, per seed (one short schedule for all). Observed if the CI of d "
+           "lies above 0; contradicted if it lies at or below 0; otherwise not observed at "
+           "this budget. Also shown: in how many seeds the accuracy never decreased from "
+           "round to round.",
+    "gold": "n = recorded architectures per run. Observed if the CI of n lies at or above 2 "
+            "and in every run no trained point is dominated by another (more accurate from "
+            "scratch and not dearer); contradicted if the CI of n lies below 2, or in every "
+            "run some point is dominated; otherwise not observed at this budget. The paper's "
+            "2.99% is at 600 epochs, C=36: out of reach at a CPU budget.",
     "darts-relaxed": "From a darts-failure folder, per seed: s = GOLD-NAS's accuracy from "
                      "scratch - DARTS's (relaxed space), g = DARTS's drop - GOLD-NAS's "
-                     "(inherited weights). Reproduced if the CIs of s and g lie above 0; not "
-                     "reproduced if the CI of s lies at or below 0; otherwise not measurable.",
+                     "(inherited weights). Observed if the CIs of s and g lie above 0; "
+                     "contradicted if the CI of s lies at or below 0; otherwise not observed "
+                     "at this budget.",
 }
 TITLES = {"edas": "EDAS gap vs DARTS gap", "padnas": "PAD-NAS tau per stage",
           "nse": "NSE best-at-budget per round", "gold": "GOLD-NAS Pareto series",
@@ -184,15 +180,15 @@ def _by_seed(frame: pd.DataFrame, column: str, **where: Any) -> dict[int, float]
 
 def _decide(up: bool, down: bool, reason: str) -> tuple[str, str]:
     if up:
-        return REPRODUCED, ""
+        return OBSERVED, ""
     if down:
-        return NOT_REPRODUCED, ""
-    return NOT_MEASURABLE, reason
+        return CONTRADICTED, ""
+    return NOT_OBSERVED, reason
 
 
 def _why_open(i: Interval, what: str) -> str:
-    if i.n < 2:
-        return f"{what}: {i.n} seed(s), no interval"
+    if i.n < MIN_SEEDS:
+        return f"{what}: {i.n} seed(s), fewer than {MIN_SEEDS}: no interval"
     return f"the CI of {what} [{i.low:.3g}, {i.high:.3g}] straddles the threshold"
 
 
@@ -219,7 +215,7 @@ def verdicts(tables: dict[str, pd.DataFrame], cfg: ClaimsConfig,
     rc = tables["rankcorr"]
     if rc.empty:
         rows.append(Row("padnas", PAPERS["padnas"], "no rank correlation measured",
-                        NOT_MEASURABLE, "no finished PAD-NAS run with its trainings from "
+                        NOT_OBSERVED, "no finished PAD-NAS run with its trainings from "
                                         "scratch"))
     else:
         stages = sorted(set(rc["stage"]))
@@ -245,7 +241,7 @@ def verdicts(tables: dict[str, pd.DataFrame], cfg: ClaimsConfig,
 def _nse_row(nse: pd.DataFrame, cfg: ClaimsConfig, ci: dict[str, Any]) -> Row:
     trained = nse.dropna(subset=["scratch_acc"]) if not nse.empty else nse
     if trained.empty:
-        return Row("nse", PAPERS["nse"], "no round trained from scratch", NOT_MEASURABLE,
+        return Row("nse", PAPERS["nse"], "no round trained from scratch", NOT_OBSERVED,
                    "no finished NSE run with a best-at-budget architecture trained")
     firsts, lasts, rising = {}, {}, []
     for seed, group in trained.groupby("seed"):
@@ -274,7 +270,7 @@ def _dominated(group: pd.DataFrame) -> bool:
 
 def _gold_row(gold: pd.DataFrame, cfg: ClaimsConfig, ci: dict[str, Any]) -> Row:
     if gold.empty:
-        return Row("gold", PAPERS["gold"], "no GOLD-NAS run finished", NOT_MEASURABLE,
+        return Row("gold", PAPERS["gold"], "no GOLD-NAS run finished", NOT_OBSERVED,
                    "no finished GOLD-NAS run")
     counts = {int(s): float(g["point"].notna().sum()) for s, g in gold.groupby("seed")}
     n = interval(list(counts.values()), **ci)
@@ -299,7 +295,7 @@ def _darts_relaxed_row(rows: pd.DataFrame, cfg: ClaimsConfig, ci: dict[str, Any]
                        source: Path | None) -> Row:
     if rows.empty:
         where = cfg.darts_failure or "darts-failure-long-* beside this experiment"
-        return Row("darts-relaxed", PAPERS["darts-relaxed"], "not run here", NOT_MEASURABLE,
+        return Row("darts-relaxed", PAPERS["darts-relaxed"], "not run here", NOT_OBSERVED,
                    f"no darts-failure experiment folder ({where} not found); run `nasbench "
                    "reproduce darts-failure` at a budget where DARTS can collapse and give "
                    "--darts-failure DIR")
@@ -347,11 +343,12 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> list[Path]:
 
 def report_text(cfg: ClaimsConfig, rows: list[Row], shown: list[tuple[str, str]],
                 sweep_dir: Path, finished: int, total: int) -> str:
-    table = ["| claim | paper | measured here (mean ± std, CI over seeds) | verdict |",
+    table = [f"| claim | paper | measured here (mean ± std and CI from {MIN_SEEDS} seeds or more, "
+             "else the seeds' values) | verdict |",
              "|---|---|---|---|"]
     for r in rows:
         table.append(f"| {TITLES[r.claim]} | {r.paper} | {r.measured} | **{r.verdict}**"
-                     f"{': ' + r.why if r.verdict == NOT_MEASURABLE else ''} |")
+                     f"{': ' + r.why if r.verdict == NOT_OBSERVED else ''} |")
     pad = cfg.padnas_epochs or "the preset's"
     parts = [
         "# claims: each paper's headline claim at one budget\n",
@@ -367,10 +364,13 @@ def report_text(cfg: ClaimsConfig, rows: list[Row], shown: list[tuple[str, str]]
         "\n".join(table) + "\n",
         "## How each verdict is decided\n",
         f"Intervals: percentile bootstrap of the mean over seeds (scipy.stats.bootstrap, "
-        f"{cfg.resamples} resamples, {cfg.confidence:.0%}). With 2-3 seeds they are wide: "
-        "with two seeds the interval runs from one seed's value to the other's, so "
-        "'reproduced' needs every seed to agree; one seed gives no interval. No verdict is "
-        "taken from a mean alone. EDAS's tolerance: "
+        f"{cfg.resamples} resamples, {cfg.confidence:.0%}), from {MIN_SEEDS} seeds or more "
+        "only: with two seeds a percentile interval is just the two values, so fewer seeds "
+        "show their values and every claim measured on them is 'not observed at this "
+        "budget'. With three seeds the interval spans the values seen, so 'observed' needs "
+        "every seed to agree. No verdict is taken from a mean alone. Words: observed, "
+        "contradicted (the opposite measured), not observed at this budget. EDAS's "
+        "tolerance: "
         f"{cfg.gap_tolerance:g}.\n",
         *[f"- **{TITLES[c]}**: {RULES[c]}" for c in RULES],
         "",

@@ -3,10 +3,11 @@ a mean alone.
 
 Every measured quantity is a value per seed. Its interval is a percentile bootstrap of the
 mean over seeds (scipy.stats.bootstrap, ``method="percentile"``, a fixed random state so a
-rebuild gives the same bytes). With two or three seeds such an interval is wide and only
-spans the values seen (with two seeds: from the smaller to the larger): a verdict of
-"reproduced" then needs every seed to agree. One seed gives no interval, and a claim
-measured on one seed is "not measurable at this budget".
+rebuild gives the same bytes), from :data:`MIN_SEEDS` seeds or more only: with two seeds a
+percentile interval is just the smaller and the larger value, so fewer seeds give their
+values and no interval, and a claim measured on them is "not observed at this budget".
+With three seeds the interval still only spans the values seen: "observed" then needs every
+seed to agree. The verdict words are experiments.verdicts'.
 """
 
 from __future__ import annotations
@@ -17,24 +18,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
-NOT_MEASURABLE = "not measurable at this budget"
+from nasbench_suite.experiments.verdicts import MIN_SEEDS
 
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean, standard deviation (ddof 1) and bootstrap interval of per-seed values."""
+    """Mean, standard deviation (ddof 1) and bootstrap interval of per-seed values (the
+    interval NaN below MIN_SEEDS values)."""
 
     n: int
     mean: float
     std: float
     low: float
     high: float
+    values: tuple[float, ...] = ()
 
     @property
     def defined(self) -> bool:
-        return self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high)
+        return self.n >= MIN_SEEDS and math.isfinite(self.low) and math.isfinite(self.high)
 
     def above(self, threshold: float) -> bool:
         """The whole interval lies strictly above ``threshold``."""
@@ -51,8 +52,9 @@ class Interval:
         if self.n == 0:
             return "no value"
         mean = fmt.format(self.mean)
-        if self.n == 1:
-            return f"{mean} (1 seed: no interval)"
+        if self.n < MIN_SEEDS:
+            seen = ", ".join(fmt.format(v) for v in self.values)
+            return f"{mean} ({self.n} seed(s), no interval: {seen})"
         interval = (f"[{fmt.format(self.low)}, {fmt.format(self.high)}]" if self.defined
                     else "[undefined]")
         return f"{mean} ± {fmt.format(self.std)}, {confidence:.0%} CI {interval}"
@@ -68,14 +70,15 @@ def interval(values: Sequence[float], confidence: float = 0.95, resamples: int =
         return Interval(0, math.nan, math.nan, math.nan, math.nan)
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-    if len(v) == 1:
-        return Interval(1, mean, std, math.nan, math.nan)
+    seen = tuple(float(x) for x in v)
+    if len(v) < MIN_SEEDS:
+        return Interval(len(v), mean, std, math.nan, math.nan, seen)
     if float(np.ptp(v)) == 0.0:  # every resample is the same mean
-        return Interval(len(v), mean, std, mean, mean)
+        return Interval(len(v), mean, std, mean, mean, seen)
     result = bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=resamples,
                        method="percentile", rng=np.random.default_rng(seed))
     ci = result.confidence_interval
-    return Interval(len(v), mean, std, float(ci.low), float(ci.high))
+    return Interval(len(v), mean, std, float(ci.low), float(ci.high), seen)
 
 
 def paired(a: dict[int, float], b: dict[int, float]) -> list[float]:
