@@ -154,7 +154,8 @@ def chance_parameter_free_share(ops: tuple[str, ...]) -> float:
     """The parameter-free share a uniform random cell over ``ops`` is expected to have: the
     share of its non-zero ops that are parameter-free (3/7 with DARTS's ops, 1/2 with
     GOLD-NAS's and RobustDARTS's S2 {skip_connect, sep_conv_3x3}). A collapse means a share
-    above this level, so a collapse threshold at or below it says nothing. Exact, not
+    above this level: a collapse threshold below it would call chance a collapse, and one at
+    it (0.5 in the relaxed space) means no more than "above chance". Exact, not
     sampled: a uniform draw treats the ops alike (one uniform op per edge, or each op of an
     edge kept with the same probability), so each op is expected to hold 1/k of the kept
     ops whatever the cell's topology."""

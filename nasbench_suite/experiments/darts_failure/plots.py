@@ -23,9 +23,11 @@ from matplotlib.figure import Figure
 
 from nasbench_suite.experiments.darts_failure.arms import arm_order
 from nasbench_suite.experiments.darts_failure.config import INDICATORS
+from nasbench_suite.experiments.darts_failure.control import ALL_SKIP, DARTS_V2_LABEL
 from nasbench_suite.report.style import (
     COLUMN_WIDTH,
     FULL_WIDTH,
+    PALETTE,
     Look,
     integer_ticks,
     legend_outside,
@@ -228,9 +230,9 @@ def plot_accuracy(trials: pd.DataFrame, colours: dict[str, Look] | None = None
 
 
 #: the protocol control's cells as bands behind the arms' accuracies: (cells, label, colour)
-_CONTROL_BANDS = (("all-skip", "all-skip cells (control)", "#d55e00"),
-                  ("random", "random cells (control)", "#949494"),
-                  ("darts-v2", "DARTS V2 (control)", "#029e73"))
+_CONTROL_BANDS = ((ALL_SKIP, "all-skip cells (control)", PALETTE[3]),
+                  ("random", "random cells (control)", PALETTE[7]),
+                  (DARTS_V2_LABEL, "DARTS V2 (control)", PALETTE[2]))
 
 
 def plot_scratch_control(trials: pd.DataFrame, control: pd.DataFrame | None,
