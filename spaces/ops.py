@@ -11,7 +11,7 @@ a search supernet and a network trained from scratch:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from nasbench_suite.spaces.depthwise import depthwise_conv
@@ -168,16 +168,6 @@ DARTS_OPS: tuple[str, ...] = (
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
 )
 GOLD_OPS: tuple[str, ...] = ("skip_connect", "sep_conv_3x3")
-
-
-def op_set_name(ops: Sequence[str]) -> str:
-    """A short name for an op list, for labels: the suite's own lists by name (``darts``,
-    ``gold``: GOLD-NAS's, also RobustDARTS's S2; ``nb201``), any other by its ops joined."""
-    from nasbench_suite.spaces.nb201_arch import NB201_OPS
-
-    known = {frozenset(DARTS_OPS): "darts", frozenset(GOLD_OPS): "gold",
-             frozenset(NB201_OPS): "nb201"}
-    return known.get(frozenset(ops), "_".join(ops))
 
 
 def check_ops(ops: tuple[str, ...]) -> None:

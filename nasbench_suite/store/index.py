@@ -49,7 +49,8 @@ from nasbench_suite.groundtruth import (
     tabulated,
 )
 from nasbench_suite.spaces.genotype import Genotype
-from nasbench_suite.spaces.ops import op_set_name
+from nasbench_suite.spaces.nb201_arch import NB201_OPS
+from nasbench_suite.spaces.ops import DARTS_OPS, GOLD_OPS
 from nasbench_suite.store.runfolder import FAILED, FINISHED, RunFolder, find_runs
 
 RUN, SERIES = "run", "series"
@@ -95,10 +96,15 @@ def flat_config(config: dict[str, Any]) -> dict[str, str]:
     return flat
 
 
+#: the suite's own op lists by name, for variant labels (GOLD-NAS's is RobustDARTS's S2 too)
+_OP_SETS = {frozenset(DARTS_OPS): "darts", frozenset(GOLD_OPS): "gold",
+            frozenset(NB201_OPS): "nb201"}
+
+
 def _short(key: str, value: str) -> str:
     text = json.loads(value)
     if key == "ops" and isinstance(text, list):
-        text = op_set_name(text)
+        text = _OP_SETS.get(frozenset(text), "_".join(text))
     elif isinstance(text, list):
         text = "_".join(str(v) for v in text)
     return f"{key.removeprefix('hp.')}={text}"
