@@ -256,7 +256,7 @@ def plot_search_cost(df: pd.DataFrame, series: dict[str, Look] | None = None) ->
     with style():
         # the bars' names label the axis: a long variant name needs its width
         longest = max(len(str(x)) for x in data["series"])
-        fig = Figure(figsize=(max(COLUMN_WIDTH * 1.5, 0.055 * longest + 2.2),
+        fig = Figure(figsize=(max(COLUMN_WIDTH * 1.5, 0.055 * longest + 3.6),
                               sum(heights) + 0.3), layout="constrained")
         axes = list(fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights).flat)
         for ax, (experiment, dataset) in zip(axes, panels, strict=True):
