@@ -91,6 +91,13 @@ def _bars(ax: Axes, data: pd.DataFrame, column: str, order: list[str],
     ax.grid(axis="y", visible=False)
 
 
+def _arm_rows(arms: int, extra: float = 0.9) -> tuple[Figure, Axes]:
+    """One full-width panel with a row per arm (:func:`_bars`), ``extra`` inches for its
+    title, axis and legend."""
+    fig = Figure(figsize=(FULL_WIDTH, 0.3 * arms + extra), layout="constrained")
+    return fig, fig.add_subplot()
+
+
 def plot_trajectory(traj: pd.DataFrame, trials: pd.DataFrame, column: str, label: str,
                     threshold: float | None = None,
                     colours: dict[str, Look] | None = None,
@@ -164,8 +171,7 @@ def plot_param_free(trials: pd.DataFrame, colours: dict[str, Look] | None = None
     colours = colours or arm_looks(trials)
     order = _arms(trials)
     with style():
-        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
-        ax = fig.add_subplot()
+        fig, ax = _arm_rows(len(order))
         _bars(ax, trials, "param_free_share_normal", order, colours, 100.0)
         if "param_free_chance" in trials:
             chance = trials.groupby("arm")["param_free_chance"].first()
@@ -191,8 +197,7 @@ def plot_drop(trials: pd.DataFrame, colours: dict[str, Look] | None = None) -> F
     colours = colours or arm_looks(trials)
     order = _arms(drops)
     with style():
-        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 0.9), layout="constrained")
-        ax = fig.add_subplot()
+        fig, ax = _arm_rows(len(order))
         _bars(ax, drops, "drop", order, colours, 100.0)
         ax.axvline(0.0, color="black", linewidth=0.6)
         ax.set_title("Inherited weights, score split; bar: mean over seeds, marks: seeds")
@@ -247,8 +252,7 @@ def plot_scratch_control(trials: pd.DataFrame, control: pd.DataFrame | None,
     colours = colours or arm_looks(trials)
     order = _arms(scratch)
     with style():
-        fig = Figure(figsize=(FULL_WIDTH, 0.3 * len(order) + 1.2), layout="constrained")
-        ax = fig.add_subplot()
+        fig, ax = _arm_rows(len(order), 1.2)
         for cells, label, colour in _CONTROL_BANDS:
             acc = control.loc[control["cell"].str.startswith(cells), "test_acc"] * 100
             if len(acc):
