@@ -218,7 +218,7 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
         inh, derived = summary.inherited, summary.derived
         supernet = _nan(inh.supernet_acc)
         final_genotype = run.genotype()
-        chance = chance_parameter_free_share(run.space().ops)
+        space = run.space()
         scratch = run.evaluation_of(labels.get("final", "final"), final_genotype)
         gates = (gate_saturation(records[-1].weights, records[-1].active)
                  if config["method"] == "gold" and records else (math.nan, math.nan))
@@ -229,7 +229,8 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "space": config["space"], "seed": config["seed"], "trial": trial_id,
             "label": "final",
             "param_free_share_normal": final_genotype.parameter_free_share(reduction=False),
-            "param_free_chance": chance, "param_free_share": derived.param_free_share,
+            "param_free_chance": chance_parameter_free_share(space.ops),
+            "param_free_share": derived.param_free_share,
             "skip_share_normal": final_genotype.op_share("skip_connect", reduction=False),
             "mmacs": derived.macs / 1e6, "mparams": derived.params / 1e6,
             "supernet_acc": supernet, "inherited_acc": _nan(inh.derived_acc),
@@ -248,10 +249,9 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "free_normal_rise": _rise(normal, metrics[-1]["epoch"]),
             "stop_epoch": math.nan})
         if summary.layout >= 2:
-            rows += [{**row, "param_free_chance": chance} for row in
-                     _remedy_rows(run, settings, labels, metrics, eig, order,
-                                  cfg.collapse_threshold, arm_spec, rank, fitted, normal,
-                                  changed)]
+            rows += _remedy_rows(run, space, settings, labels, metrics, eig, order,
+                                 cfg.collapse_threshold, arm_spec, rank, fitted, normal,
+                                 changed)
         if run.has_series() and config["seed"] in cfg.series_seeds:
             for n, point in enumerate(run.series()):
                 label = f"point{point.get('index', n)}"
@@ -279,18 +279,17 @@ def collect(sweep_dir: Path) -> dict[str, pd.DataFrame]:
             "series": pd.DataFrame(series_rows, columns=_SERIES)}
 
 
-def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
+def _remedy_rows(run: RunFolder, space: Any, settings: Any, labels: dict[str, str],
                  metrics: list[dict[str, Any]],
                  eig: list[tuple[int, float]], order: int,
                  threshold: float, arm: Arm, rank: int, fitted: float,
                  normal: dict[int, float],
                  changed: dict[int, float]) -> list[dict[str, Any]]:
-    """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes)."""
+    """One row per remedy replayed on a DARTS search (reproduce_evals.remedy_genotypes),
+    costed in the search's ``space`` (RunFolder.space)."""
     config = run.config_dict()
     out = []
-    space = None
     for label, (genotype, facts) in remedy_genotypes(run, settings).items():
-        space = space or run.space()
         cost = space.genotype_cost(genotype)
         epoch = facts.get("epoch", metrics[-1]["epoch"])
         at = next((m for m in metrics if m["epoch"] == epoch), {})
@@ -307,6 +306,7 @@ def _remedy_rows(run: RunFolder, settings: Any, labels: dict[str, str],
             "collapse_timing": collapse_timing(collapse, fitted),
             "space": config["space"], "seed": config["seed"], "trial": run.name,
             "label": label, "param_free_share": genotype.parameter_free_share(),
+            "param_free_chance": chance_parameter_free_share(space.ops),
             "param_free_share_normal": genotype.parameter_free_share(reduction=False),
             "skip_share_normal": genotype.op_share("skip_connect", reduction=False),
             "mmacs": cost.macs / 1e6, "mparams": cost.params / 1e6,
