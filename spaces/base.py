@@ -97,7 +97,15 @@ class Space:
         self.layout = self._layout()
         self.capabilities = self.capabilities_for(self.ops)
         #: the search flavour's skip: ``auto`` is the space's own (skip_bn_default)
-        self.skip_bn = self.skip_bn_default if skip == "auto" else skip == "bn"
+        self.skip_bn = self.skip_of(skip) == "bn"
+
+    @classmethod
+    def skip_of(cls, skip: str = "auto") -> str:
+        """The stride-1 skip ``skip`` names in this space: ``bn`` or ``identity`` (``auto``:
+        the space's own)."""
+        if skip != "auto":
+            return skip
+        return "bn" if cls.skip_bn_default else "identity"
 
     @classmethod
     def capabilities_for(cls, ops: tuple[str, ...] | None = None) -> Capabilities:

@@ -79,8 +79,8 @@ def _resolved(config: dict[str, Any]) -> dict[str, Any]:
     out = dict(config)
     if "ops" in out and not out["ops"]:
         out["ops"] = list(space.default_ops)
-    if out.get("skip") == "auto":
-        out["skip"] = "bn" if space.skip_bn_default else "identity"
+    if "skip" in out:
+        out["skip"] = space.skip_of(str(out["skip"]))
     return out
 
 
